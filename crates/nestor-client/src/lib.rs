@@ -1,0 +1,1 @@
+//! nestor-client

@@ -1,0 +1,301 @@
+//! Request and response bodies of the REST API, shared by the server and `nestor-client`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+
+use crate::{Component, Deprecation, Maturity, ResourceLimits, Revision, SupportLevel};
+
+/// Filters on the latest version of each component. Empty fields match everything.
+///
+/// ```
+/// use nestor_model::ComponentFilter;
+/// let f = ComponentFilter { provider: Some("aws".into()), ..Default::default() };
+/// assert!(!f.is_empty());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentFilter {
+    /// Exact provider.
+    pub provider: Option<String>,
+    /// Exact category.
+    pub category: Option<String>,
+    /// Exact resource type.
+    pub resource_type: Option<String>,
+    /// Lists the engine among its deployment engines.
+    pub engine: Option<String>,
+    /// Exact maturity.
+    pub maturity: Option<Maturity>,
+    /// Every `(key, value)` label must be present.
+    pub labels: Vec<(String, String)>,
+}
+
+impl ComponentFilter {
+    /// Whether no filter is set.
+    pub fn is_empty(&self) -> bool {
+        *self == ComponentFilter::default()
+    }
+
+    /// Whether a component version passes every filter.
+    pub fn matches(&self, c: &Component) -> bool {
+        let s = &c.spec;
+        self.provider.as_ref().is_none_or(|p| *p == s.provider)
+            && self.category.as_ref().is_none_or(|p| *p == s.category)
+            && self
+                .resource_type
+                .as_ref()
+                .is_none_or(|p| *p == s.resource_type)
+            && self
+                .engine
+                .as_ref()
+                .is_none_or(|e| s.deployment_engines.contains(e))
+            && self.maturity.is_none_or(|m| m == s.maturity)
+            && self.labels.iter().all(|(k, v)| s.labels.get(k) == Some(v))
+    }
+}
+
+/// A page of components.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ComponentPage {
+    /// Latest version of each component on this page, ordered by name.
+    pub items: Vec<Component>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    /// Catalog revision of the snapshot this page was read from: watch from here.
+    #[schema(value_type = u64)]
+    pub revision: Revision,
+}
+
+/// Every version of one component.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct VersionList {
+    /// Component name.
+    pub name: String,
+    /// Versions, newest first (semver order).
+    pub items: Vec<Component>,
+    /// Catalog revision of the snapshot.
+    #[schema(value_type = u64)]
+    pub revision: Revision,
+}
+
+/// A direct dependency resolved to the highest matching version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ResolvedDependency {
+    /// Component depended on.
+    pub name: String,
+    /// The requirement as written.
+    pub version_req: String,
+    /// The highest non-yanked, non-pre-release version matching the requirement (pre-releases
+    /// only when the requirement names one); absent when none matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<Component>,
+}
+
+/// The direct dependencies of one version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DependencyList {
+    /// Component name.
+    pub name: String,
+    /// Component version.
+    pub version: String,
+    /// Its dependencies.
+    pub items: Vec<ResolvedDependency>,
+    /// Catalog revision of the snapshot.
+    #[schema(value_type = u64)]
+    pub revision: Revision,
+}
+
+/// Components whose latest version depends on a component.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DependentList {
+    /// The component depended on.
+    pub name: String,
+    /// Latest versions that depend on it directly, ordered by name.
+    pub items: Vec<Component>,
+    /// Catalog revision of the snapshot.
+    #[schema(value_type = u64)]
+    pub revision: Revision,
+}
+
+/// One search result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SearchHit {
+    /// Relevance; higher is better.
+    pub score: f64,
+    /// Latest version of the matching component.
+    pub component: Component,
+}
+
+/// Search results, best first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SearchResults {
+    /// The query as understood.
+    pub query: String,
+    /// Hits, best first.
+    pub items: Vec<SearchHit>,
+    /// Catalog revision of the snapshot.
+    #[schema(value_type = u64)]
+    pub revision: Revision,
+}
+
+/// Severity of a validation finding.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Worth knowing; does not block publishing.
+    Warning,
+    /// Blocks publishing.
+    Error,
+}
+
+/// One problem (or remark) found by validation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Finding {
+    /// Stable rule id, e.g. `INPUT_NAME_DUPLICATE`.
+    pub rule: String,
+    /// Error or warning.
+    pub severity: Severity,
+    /// Field path, e.g. `required_inputs[2].default`; empty for the whole definition.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub path: String,
+    /// What is wrong, and how to fix it.
+    pub message: String,
+    /// Source file, when the definition came from one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// 1-based line in the source file, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+}
+
+/// The verdict on one definition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ValidationReport {
+    /// `true` when no finding is an error.
+    pub valid: bool,
+    /// Component name as written.
+    pub name: String,
+    /// Version as written.
+    pub version: String,
+    /// Content hash of the interface (when the definition could be read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_hash: Option<String>,
+    /// Every finding, errors first.
+    pub findings: Vec<Finding>,
+}
+
+impl ValidationReport {
+    /// Errors only.
+    pub fn errors(&self) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+    }
+}
+
+/// What a publish did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PublishOutcome {
+    /// A new version was published (201).
+    Created,
+    /// The same interface was already published; descriptive fields were updated (200).
+    Updated,
+    /// Exactly this definition was already published; nothing changed (200).
+    Unchanged,
+}
+
+/// The answer to a publish.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PublishResponse {
+    /// What happened.
+    pub outcome: PublishOutcome,
+    /// The version as stored.
+    pub component: Component,
+    /// Non-blocking findings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Finding>,
+}
+
+/// A change to the mutable fields of a published version. Absent fields are left as they are.
+///
+/// ```
+/// let p: nestor_model::PatchRequest =
+///     serde_json::from_str(r#"{"deprecated": null, "yanked": true}"#).unwrap();
+/// assert_eq!(p.deprecated, Some(None)); // lift the deprecation
+/// assert_eq!(p.yanked, Some(true));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchRequest {
+    /// New description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// New maturity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maturity: Option<Maturity>,
+    /// New support level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub support_level: Option<SupportLevel>,
+    /// New resource limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_limits: Option<ResourceLimits>,
+    /// Replaces all labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Replaces all annotations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+    /// `{"message": …}` deprecates; `null` lifts the deprecation; absent leaves it.
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<Deprecation>)]
+    pub deprecated: Option<Option<Deprecation>>,
+    /// Yank (`true`) or un-yank (`false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub yanked: Option<bool>,
+}
+
+impl PatchRequest {
+    /// Whether the patch changes nothing at all.
+    pub fn is_empty(&self) -> bool {
+        *self == PatchRequest::default()
+    }
+}
+
+fn double_option<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    de: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(de).map(Some)
+}
+
+/// Build information of the server (`GET /version`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct VersionInfo {
+    /// Product name.
+    pub name: String,
+    /// Server version.
+    pub version: String,
+    /// Storage backend in use.
+    pub storage_backend: String,
+}
+
+/// Health answer (`GET /health`, `GET /health/ready`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HealthStatus {
+    /// `ok` or `unavailable`.
+    pub status: String,
+    /// Why not ready, when not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Current catalog revision, when the store answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u64>)]
+    pub revision: Option<Revision>,
+}

@@ -1,0 +1,256 @@
+//! Component definitions (what authors write) and published components (what the catalog holds).
+//!
+//! `ComponentSpec` keeps `name` and `version` as plain strings on purpose: a definition is input,
+//! and validation wants to report *every* problem in it (a bad name and a bad version and a
+//! duplicate input), not stop at the first one as a typed deserializer would.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use crate::{Revision, ValueType, hash::CanonicalInterface};
+
+/// How ready a component is for use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Maturity {
+    /// Experimental; may change or go away.
+    Alpha,
+    /// Feature-complete, still settling.
+    Beta,
+    /// Ready for production.
+    #[default]
+    Stable,
+    /// Still works; do not start using it.
+    Deprecated,
+}
+
+/// Who stands behind a component.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SupportLevel {
+    /// Best effort by its authors.
+    #[default]
+    Community,
+    /// Supported by the platform team.
+    Supported,
+}
+
+/// An input a component takes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Input {
+    /// Input name, unique among the component's inputs.
+    pub name: String,
+    /// Value type, e.g. `string` or `list(map(string))`.
+    #[serde(rename = "type")]
+    #[schema(value_type = String, example = "list(string)")]
+    pub value_type: ValueType,
+    /// What the input means.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// Default value (optional inputs only); must be of `type`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<Value>,
+    /// If set, the only values accepted; each must be of `type`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_values: Option<Vec<Value>>,
+}
+
+/// A value a component produces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Output {
+    /// Output name, unique among the component's outputs.
+    pub name: String,
+    /// Value type.
+    #[serde(rename = "type")]
+    #[schema(value_type = String, example = "string")]
+    pub value_type: ValueType,
+    /// What the output means.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+}
+
+/// A direct dependency on another component.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+pub struct Dependency {
+    /// Name of the component depended on.
+    pub name: String,
+    /// Cargo-style version requirement, e.g. `^1.2`.
+    pub version_req: String,
+}
+
+/// Resource limits of the component's controller or runtime, as Kubernetes quantities.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ResourceLimits {
+    /// CPU, e.g. `500m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    /// Memory, e.g. `512Mi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+}
+
+/// A component version as its author writes it (a YAML document or the body of a publish).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ComponentSpec {
+    /// Global component name, `^[a-z][a-z0-9-]{0,62}$`.
+    #[schema(example = "aws-rds-postgres")]
+    pub name: String,
+    /// Strict SemVer 2.0 version without build metadata.
+    #[schema(example = "1.2.0")]
+    pub version: String,
+    /// What the component is.
+    #[serde(default)]
+    pub description: String,
+    /// Cloud or platform, e.g. `aws`, `gcp`, `azure`, `k8s`.
+    #[serde(default)]
+    pub provider: String,
+    /// Kind of infrastructure, e.g. `database`.
+    #[serde(default)]
+    pub category: String,
+    /// Underlying resource type, e.g. `aws_db_instance`.
+    #[serde(default)]
+    pub resource_type: String,
+    /// Deployment engines able to deploy it (`terraform`, `pulumi`, …).
+    #[serde(default)]
+    pub deployment_engines: Vec<String>,
+    /// Direct dependencies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dependencies: Vec<Dependency>,
+    /// Inputs that must be given (no default).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_inputs: Vec<Input>,
+    /// Inputs that may be given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub optional_inputs: Vec<Input>,
+    /// Values the component produces.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<Output>,
+    /// Readiness.
+    #[serde(default)]
+    pub maturity: Maturity,
+    /// Who supports it.
+    #[serde(default)]
+    pub support_level: SupportLevel,
+    /// Resource limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_limits: Option<ResourceLimits>,
+    /// Git repository it was published from (set by git sync).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_repository: Option<String>,
+    /// Git commit it was published from (set by git sync).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_commit: Option<String>,
+    /// Path of the definition file in the repository (set by git sync).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_path: Option<String>,
+    /// Free-form key/value labels, searchable and filterable.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Free-form key/value annotations.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl ComponentSpec {
+    /// The part of the definition that is immutable once published.
+    pub fn interface(&self) -> CanonicalInterface<'_> {
+        CanonicalInterface::of(self)
+    }
+
+    /// `sha256:<hex>` of the canonical interface: equal for equal interfaces whatever the order
+    /// of lists and keys in the source.
+    pub fn content_hash(&self) -> String {
+        self.interface().hash()
+    }
+
+    /// Iterates over all inputs, required first.
+    pub fn inputs(&self) -> impl Iterator<Item = (&Input, bool)> {
+        self.required_inputs
+            .iter()
+            .map(|i| (i, true))
+            .chain(self.optional_inputs.iter().map(|i| (i, false)))
+    }
+
+    /// `name@version`, for messages.
+    pub fn id(&self) -> String {
+        format!("{}@{}", self.name, self.version)
+    }
+
+    /// Whether the descriptive fields (everything outside the interface and git provenance)
+    /// are equal.
+    pub fn same_descriptive_fields(&self, other: &ComponentSpec) -> bool {
+        self.description == other.description
+            && self.maturity == other.maturity
+            && self.support_level == other.support_level
+            && self.resource_limits == other.resource_limits
+            && self.labels == other.labels
+            && self.annotations == other.annotations
+            && descriptions(self) == descriptions(other)
+    }
+}
+
+fn descriptions(s: &ComponentSpec) -> Vec<(&str, &str)> {
+    let mut d: Vec<(&str, &str)> = s
+        .inputs()
+        .map(|(i, _)| (i.name.as_str(), i.description.as_str()))
+        .chain(
+            s.outputs
+                .iter()
+                .map(|o| (o.name.as_str(), o.description.as_str())),
+        )
+        .collect();
+    d.sort_unstable();
+    d
+}
+
+/// Why a version was deprecated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Deprecation {
+    /// What to use instead, or why.
+    pub message: String,
+}
+
+/// A published component version: the author's definition plus the fields the server sets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Component {
+    /// The definition as published (descriptive fields may have been updated since).
+    #[serde(flatten)]
+    pub spec: ComponentSpec,
+    /// `sha256:<hex>` of the canonical interface.
+    pub content_hash: String,
+    /// When this version was first published.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub published_at: OffsetDateTime,
+    /// Catalog revision of the last change to this version.
+    #[schema(value_type = u64)]
+    pub revision: Revision,
+    /// Set when the version is deprecated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deprecated: Option<Deprecation>,
+    /// A yanked version is never `latest` and never satisfies a dependency.
+    #[serde(default)]
+    pub yanked: bool,
+}
+
+impl Component {
+    /// The component name.
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// The version string.
+    pub fn version(&self) -> &str {
+        &self.spec.version
+    }
+
+    /// The parsed version. Published versions were validated, so this only fails on a corrupt
+    /// store; callers treat that as an internal error.
+    pub fn semver(&self) -> Result<semver::Version, crate::VersionError> {
+        crate::parse_version(&self.spec.version)
+    }
+}

@@ -1,0 +1,402 @@
+//! Parsing definition files (YAML, several documents per file) and publish bodies (JSON).
+//!
+//! Two things matter to authors here: every problem is reported with the line it is on, and an
+//! unknown field (a typo such as `defualt:`) is an error that names the field, never silently
+//! ignored. YAML documents are split on their `---` markers before parsing so that each document
+//! knows its own first line; a marker at column 0 always ends a document in YAML, so the split is
+//! exact. Alias expansion ("billion laughs") and nesting are bounded by `serde_yaml` itself.
+
+use crate::ComponentSpec;
+
+/// The syntax of a definition source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceFormat {
+    /// YAML, possibly several documents separated by `---`.
+    Yaml,
+    /// A single JSON object.
+    Json,
+}
+
+/// A problem that prevents a document from being read as a definition at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", line.map(|l| format!("line {l}: ")).unwrap_or_default())]
+pub struct DefinitionError {
+    /// Field path (`required_inputs[0].defualt`) when the problem is tied to a field.
+    pub path: Option<String>,
+    /// What is wrong.
+    pub message: String,
+    /// 1-based line in the source, when known.
+    pub line: Option<u32>,
+    /// 1-based column in the source, when known.
+    pub column: Option<u32>,
+    /// `true` for an unknown field, `false` for a syntax or type error.
+    pub unknown_field: bool,
+}
+
+/// One document of a definition source.
+#[derive(Debug, Clone)]
+pub struct DefinitionDocument {
+    /// 0-based index of the document in its source.
+    pub index: usize,
+    /// 1-based line where the document's content starts.
+    pub line: u32,
+    /// The definition, or every problem that prevented reading it.
+    pub result: Result<ComponentSpec, Vec<DefinitionError>>,
+}
+
+/// Parses every definition in `text`. Empty documents (only blanks and comments) are skipped.
+///
+/// ```
+/// use nestor_model::{parse_definitions, SourceFormat};
+/// let docs = parse_definitions("name: a\nversion: 1.0.0\n---\nname: b\nversion: 2.0.0\nbogus: 1\n", SourceFormat::Yaml);
+/// assert_eq!(docs.len(), 2);
+/// assert_eq!(docs[1].line, 4);
+/// let errs = docs[1].result.as_ref().unwrap_err();
+/// assert_eq!(errs[0].path.as_deref(), Some("bogus"));
+/// assert_eq!(errs[0].line, Some(6));
+/// ```
+pub fn parse_definitions(text: &str, format: SourceFormat) -> Vec<DefinitionDocument> {
+    match format {
+        SourceFormat::Json => vec![DefinitionDocument {
+            index: 0,
+            line: 1,
+            result: parse_definition_json(text.as_bytes()),
+        }],
+        SourceFormat::Yaml => split_yaml_documents(text)
+            .into_iter()
+            .enumerate()
+            .map(|(index, (line, chunk))| DefinitionDocument {
+                index,
+                line,
+                result: parse_yaml_document(&chunk, line - 1),
+            })
+            .collect(),
+    }
+}
+
+/// Parses one JSON definition (the body of a publish or validate request).
+pub fn parse_definition_json(bytes: &[u8]) -> Result<ComponentSpec, Vec<DefinitionError>> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let mut unknown = Vec::new();
+    let parsed: Result<ComponentSpec, _> =
+        serde_ignored::deserialize(&mut de, |path| unknown.push(format_path(&path)));
+    let parsed = parsed.and_then(|spec| de.end().map(|()| spec));
+    match parsed {
+        Err(e) => Err(vec![DefinitionError {
+            path: None,
+            message: e.to_string(),
+            line: u32::try_from(e.line()).ok().filter(|l| *l > 0),
+            column: u32::try_from(e.column()).ok().filter(|c| *c > 0),
+            unknown_field: false,
+        }]),
+        Ok(_) if !unknown.is_empty() => Err(unknown_field_errors(unknown, |_| None)),
+        Ok(spec) => Ok(spec),
+    }
+}
+
+fn parse_yaml_document(
+    chunk: &str,
+    line_offset: u32,
+) -> Result<ComponentSpec, Vec<DefinitionError>> {
+    let de = serde_yaml::Deserializer::from_str(chunk);
+    let mut unknown = Vec::new();
+    let parsed: Result<ComponentSpec, serde_yaml::Error> =
+        serde_ignored::deserialize(de, |path| unknown.push(format_path(&path)));
+    match parsed {
+        Err(e) => {
+            let loc = e.location();
+            // serde_yaml repeats the location in its message; keep the message alone since the
+            // line is reported in its own field.
+            let message = e.to_string();
+            let message = message
+                .split_once(" at line ")
+                .map_or(message.as_str(), |(m, _)| m)
+                .to_owned();
+            Err(vec![DefinitionError {
+                path: None,
+                message,
+                line: loc.as_ref().map(|l| l.line() as u32 + line_offset),
+                column: loc.as_ref().map(|l| l.column() as u32),
+                unknown_field: false,
+            }])
+        }
+        Ok(_) if !unknown.is_empty() => Err(unknown_field_errors(unknown, |path| {
+            find_key_line(chunk, path).map(|l| l + line_offset)
+        })),
+        Ok(spec) => Ok(spec),
+    }
+}
+
+fn unknown_field_errors(
+    paths: Vec<String>,
+    line_of: impl Fn(&str) -> Option<u32>,
+) -> Vec<DefinitionError> {
+    paths
+        .into_iter()
+        .map(|path| {
+            let field = path.rsplit('.').next().unwrap_or(&path).to_owned();
+            let hint = suggest(&field)
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            DefinitionError {
+                line: line_of(&path),
+                message: format!("unknown field `{field}`{hint}"),
+                path: Some(path),
+                column: None,
+                unknown_field: true,
+            }
+        })
+        .collect()
+}
+
+const KNOWN_FIELDS: &[&str] = &[
+    "name",
+    "version",
+    "description",
+    "provider",
+    "category",
+    "resource_type",
+    "deployment_engines",
+    "dependencies",
+    "required_inputs",
+    "optional_inputs",
+    "outputs",
+    "maturity",
+    "support_level",
+    "resource_limits",
+    "git_repository",
+    "git_commit",
+    "git_path",
+    "labels",
+    "annotations",
+    "type",
+    "default",
+    "allowed_values",
+    "version_req",
+    "cpu",
+    "memory",
+];
+
+/// The known field closest to `field` by edit distance, if it is close enough to be a typo.
+fn suggest(field: &str) -> Option<&'static str> {
+    KNOWN_FIELDS
+        .iter()
+        .map(|k| (edit_distance(field, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+        .min()
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Best-effort line of the key that ends `path`: the first line, in order, that holds each key
+/// of the path as a mapping key. Sequence indexes are skipped; good enough to point an author at
+/// a typo.
+fn find_key_line(chunk: &str, path: &str) -> Option<u32> {
+    let keys = path
+        .split(['.', '['])
+        .filter(|k| !k.ends_with(']') && !k.is_empty());
+    let mut from = 0usize;
+    let lines: Vec<&str> = chunk.lines().collect();
+    let mut found = None;
+    for key in keys {
+        let pos = lines.iter().skip(from).position(|l| {
+            let t = l.trim_start().trim_start_matches("- ");
+            t.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with(':'))
+        })?;
+        from += pos;
+        found = Some(from as u32 + 1);
+        from += 1;
+    }
+    found
+}
+
+/// Renders a `serde_ignored` path as `a.b[0].c`.
+fn format_path(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", format_path(parent)),
+        Path::Map { parent, key } => {
+            let p = format_path(parent);
+            if p.is_empty() {
+                key.clone()
+            } else {
+                format!("{p}.{key}")
+            }
+        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => format_path(parent),
+    }
+}
+
+/// Splits a YAML stream at its document markers; returns each non-empty document with the 1-based
+/// line its text starts on. Lines are kept (markers blanked) so that error lines stay exact.
+fn split_yaml_documents(text: &str) -> Vec<(u32, String)> {
+    let mut docs = Vec::new();
+    let mut current = String::new();
+    let mut start = 1u32;
+    let mut has_content = false;
+    for (i, line) in text.lines().enumerate() {
+        let lineno = i as u32 + 1;
+        let is_start = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
+        let is_end = line == "..." || line.starts_with("... ");
+        if is_start || is_end {
+            if has_content {
+                docs.push((start, std::mem::take(&mut current)));
+            }
+            current.clear();
+            has_content = false;
+            start = lineno + 1;
+            if is_start
+                && line.len() > 3
+                && !line[3..].trim().is_empty()
+                && !line[3..].trim_start().starts_with('#')
+            {
+                // Content after the marker (`--- name: x`) belongs to the new document.
+                start = lineno;
+                current.push_str("   ");
+                current.push_str(&line[3..]);
+                current.push('\n');
+                has_content = true;
+            }
+            continue;
+        }
+        let trimmed = line.trim();
+        if !has_content && (trimmed.is_empty() || trimmed.starts_with('#')) {
+            // Leading blanks and comments: keep the line count, move the start forward.
+            if current.is_empty() {
+                start = lineno + 1;
+                continue;
+            }
+        }
+        if !trimmed.is_empty() && !trimmed.starts_with('#') {
+            has_content = true;
+        }
+        current.push_str(line);
+        current.push('\n');
+    }
+    if has_content {
+        docs.push((start, current));
+    }
+    docs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VPC: &str = "name: aws-vpc\nversion: 1.0.0\ndescription: VPC\nprovider: aws\ncategory: network\nresource_type: aws_vpc\ndeployment_engines: [terraform]\n";
+
+    #[test]
+    fn multi_document_lines() {
+        let text =
+            format!("# header comment\n\n---\n{VPC}---\n\n# only a comment\n---\n{VPC}...\n");
+        let docs = parse_definitions(&text, SourceFormat::Yaml);
+        assert_eq!(docs.len(), 2, "{docs:?}");
+        assert_eq!(docs[0].line, 4);
+        assert_eq!(docs[1].line, 15);
+        assert!(docs.iter().all(|d| d.result.is_ok()));
+    }
+
+    #[test]
+    fn syntax_error_has_absolute_line() {
+        let text = format!("{VPC}---\nname: b\nversion: [1\n");
+        let docs = parse_definitions(&text, SourceFormat::Yaml);
+        let err = &docs[1].result.as_ref().unwrap_err()[0];
+        assert!(err.line.unwrap() >= 10, "{err:?}");
+        assert!(!err.unknown_field);
+    }
+
+    #[test]
+    fn every_unknown_field_is_reported_with_path_line_and_hint() {
+        let text = format!(
+            "{VPC}optional_inputs:\n  - name: cidr\n    type: string\n    defualt: x\ncolour: red\n"
+        );
+        let docs = parse_definitions(&text, SourceFormat::Yaml);
+        let errs = docs[0].result.as_ref().unwrap_err();
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert_eq!(errs[0].path.as_deref(), Some("optional_inputs[0].defualt"));
+        assert_eq!(errs[0].line, Some(11));
+        assert!(
+            errs[0].message.contains("did you mean `default`"),
+            "{}",
+            errs[0].message
+        );
+        assert_eq!(errs[1].path.as_deref(), Some("colour"));
+        assert_eq!(errs[1].line, Some(12));
+    }
+
+    #[test]
+    fn wrong_types_and_missing_fields() {
+        // A YAML number where a string is expected is read as its text; the version rule then
+        // rejects "1.0" with a precise message.
+        let docs = parse_definitions("name: a\nversion: 1.0\n", SourceFormat::Yaml);
+        assert_eq!(docs[0].result.as_ref().unwrap().version, "1.0");
+        let docs = parse_definitions(
+            "name: a\nversion: 1.0.0\ndeployment_engines: terraform\n",
+            SourceFormat::Yaml,
+        );
+        let err = &docs[0].result.as_ref().unwrap_err()[0];
+        assert!(err.message.contains("invalid type"), "{err}");
+        assert_eq!(err.line, Some(3));
+        let docs = parse_definitions("version: 1.0.0\n", SourceFormat::Yaml);
+        assert!(
+            docs[0].result.as_ref().unwrap_err()[0]
+                .message
+                .contains("missing field `name`")
+        );
+        let docs = parse_definitions("- a\n- b\n", SourceFormat::Yaml);
+        assert!(docs[0].result.is_err());
+        let docs = parse_definitions(
+            "name: a\nversion: 1.0.0\noutputs:\n  - name: x\n    type: strng\n",
+            SourceFormat::Yaml,
+        );
+        assert!(
+            docs[0].result.as_ref().unwrap_err()[0]
+                .message
+                .contains("unknown type")
+        );
+    }
+
+    #[test]
+    fn alias_bomb_is_an_error_not_a_hang() {
+        let mut text = String::from(
+            "name: a\nversion: 1.0.0\nlabels:\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n",
+        );
+        for i in 1..12 {
+            let p = i - 1;
+            text.push_str(&format!("  a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+        }
+        let docs = parse_definitions(&text, SourceFormat::Yaml);
+        assert!(docs[0].result.is_err());
+    }
+
+    #[test]
+    fn json_bodies() {
+        let ok = br#"{"name":"a","version":"1.0.0"}"#;
+        assert!(parse_definition_json(ok).is_ok());
+        let unknown = br#"{"name":"a","version":"1.0.0","nmae":"x"}"#;
+        let errs = parse_definition_json(unknown).unwrap_err();
+        assert!(errs[0].unknown_field && errs[0].message.contains("did you mean `name`"));
+        let broken = b"{\"name\":\n\"a\",";
+        let errs = parse_definition_json(broken).unwrap_err();
+        assert_eq!(errs[0].line, Some(2));
+        assert!(parse_definition_json(br#"{"name":"a","version":"1.0.0"} trailing"#).is_err());
+    }
+}

@@ -1,0 +1,132 @@
+//! Change events: the persistent, ordered log every catalog change appends to, and what the SSE
+//! stream carries.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use crate::Component;
+
+/// The catalog-wide revision: strictly increasing, one step per change.
+///
+/// ```
+/// use nestor_model::Revision;
+/// assert!(Revision(2) > Revision(1));
+/// assert_eq!(Revision(7).to_string(), "7");
+/// ```
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+)]
+#[serde(transparent)]
+pub struct Revision(pub u64);
+
+impl Revision {
+    /// The revision after this one.
+    pub fn next(self) -> Revision {
+        Revision(self.0 + 1)
+    }
+}
+
+impl std::fmt::Display for Revision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What happened to a component version. Serialized as the SSE `event:` name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[non_exhaustive]
+pub enum EventType {
+    /// A new version was published.
+    #[serde(rename = "component.published")]
+    Published,
+    /// Descriptive fields of a version changed.
+    #[serde(rename = "component.updated")]
+    Updated,
+    /// A version was deprecated.
+    #[serde(rename = "component.deprecated")]
+    Deprecated,
+    /// A deprecation was lifted.
+    #[serde(rename = "component.undeprecated")]
+    Undeprecated,
+    /// A version was yanked.
+    #[serde(rename = "component.yanked")]
+    Yanked,
+    /// A yank was reverted.
+    #[serde(rename = "component.unyanked")]
+    Unyanked,
+}
+
+impl EventType {
+    /// The wire name, e.g. `component.published`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Published => "component.published",
+            EventType::Updated => "component.updated",
+            EventType::Deprecated => "component.deprecated",
+            EventType::Undeprecated => "component.undeprecated",
+            EventType::Yanked => "component.yanked",
+            EventType::Unyanked => "component.unyanked",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<EventType> {
+        [
+            EventType::Published,
+            EventType::Updated,
+            EventType::Deprecated,
+            EventType::Undeprecated,
+            EventType::Yanked,
+            EventType::Unyanked,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+    }
+}
+
+/// One entry of the change log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChangeEvent {
+    /// Catalog revision this change created.
+    #[schema(value_type = u64)]
+    pub revision: Revision,
+    /// What happened.
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    /// Component name.
+    pub name: String,
+    /// Component version.
+    pub version: String,
+    /// The component version as it is after the change.
+    pub component: Component,
+    /// When the change was written.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub occurred_at: OffsetDateTime,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_type_wire_names_round_trip() {
+        for t in [EventType::Published, EventType::Yanked, EventType::Unyanked] {
+            let json = serde_json::to_string(&t).unwrap();
+            assert_eq!(json, format!("\"{}\"", t.as_str()));
+            assert_eq!(EventType::parse(t.as_str()), Some(t));
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! The Nestor data model: component definitions, published components, change events, the API's
+//! request and response bodies, and the stable error codes with their RFC 9457 problem body.
+//!
+//! This crate is public and shared by the server and by `nestor-client`, so it must stay free of
+//! I/O, of async runtimes and of anything server-specific: it is types, their (de)serialization,
+//! and the pure functions that belong to them (name and version rules, the canonical content hash,
+//! the definition-file parser).
+//!
+//! ```
+//! use nestor_model::{parse_definitions, SourceFormat};
+//!
+//! let text = "name: aws-vpc\nversion: 1.0.0\ndescription: A VPC\nprovider: aws\n\
+//!             category: network\nresource_type: aws_vpc\ndeployment_engines: [terraform]\n";
+//! let docs = parse_definitions(text, SourceFormat::Yaml);
+//! let spec = docs[0].result.as_ref().expect("valid definition");
+//! assert_eq!(spec.name, "aws-vpc");
+//! assert!(spec.content_hash().starts_with("sha256:"));
+//! ```
+
+mod api;
+mod component;
+mod definition;
+mod error;
+mod event;
+mod hash;
+mod name;
+mod value_type;
+mod version;
+
+pub use api::*;
+pub use component::*;
+pub use definition::{
+    DefinitionDocument, DefinitionError, SourceFormat, parse_definition_json, parse_definitions,
+};
+pub use error::{ErrorCode, Problem};
+pub use event::{ChangeEvent, EventType, Revision};
+pub use hash::CanonicalInterface;
+pub use name::{ComponentName, NameError};
+pub use value_type::{TypeParseError, ValueType};
+pub use version::{VersionError, parse_version};
