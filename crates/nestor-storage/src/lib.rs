@@ -1,1 +1,30 @@
-//! nestor-storage
+//! Storage for the catalog: small traits named for what they do, and the backends that
+//! implement them.
+//!
+//! * [`ComponentReader`], [`ComponentWriter`], [`ChangeFeed`] and [`ComponentSearch`] are the
+//!   seams; [`CatalogStore`] is all of them together, as `Arc<dyn CatalogStore>`.
+//! * Backends: [`MemoryStore`] (tests), [`SqliteStore`] (the embedded default). Every backend
+//!   passes the same contract suite (`tests/contract.rs`).
+//! * [`CachedStore`] wraps any backend with a `moka` cache and implements the same traits, so
+//!   no caller can tell it is there.
+//!
+//! Writes are conditional (insert only if absent, update only if the revision is still the one
+//! read), and every write bumps the catalog revision and appends its change event in the same
+//! transaction. This crate enforces *storage* invariants only; business rules (immutability,
+//! validation) belong to `nestor-catalog` and `nestor-validation`.
+
+mod cache;
+mod error;
+mod latest;
+mod memory;
+mod search;
+mod sqlite;
+mod traits;
+
+pub use cache::{CacheStats, CachedStore};
+pub use error::{StoreError, StoreResult};
+pub use latest::{pick_latest, sort_newest_first};
+pub use memory::MemoryStore;
+pub use search::score as search_score;
+pub use sqlite::SqliteStore;
+pub use traits::*;

@@ -1,0 +1,251 @@
+//! A read-through cache in front of any [`CatalogStore`], implementing the same traits so that
+//! callers cannot tell it is there.
+//!
+//! What is cached: the versions of a component, per name (which also serves exact-version reads
+//! and "latest of one component"). That is the hot read path of processors and tools; lists
+//! and searches depend on every component and go to the store.
+//!
+//! Correctness: writes made through this wrapper invalidate the name after they commit, and
+//! [`CachedStore::apply_event`] invalidates from the change feed (how another replica's writes
+//! reach this one). A miss that was loading while a write happened does not populate the cache
+//! (the write epoch changed), so a stale load can never be pinned after its invalidation.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
+
+use async_trait::async_trait;
+use moka::sync::Cache;
+use nestor_model::{ChangeEvent, Component, ComponentFilter, EventType, Revision, SearchHit};
+use semver::Version;
+
+use crate::{
+    CatalogStore, ChangeFeed, ComponentReader, ComponentSearch, ComponentWriter, LatestPage,
+    LatestQuery, Snapshot, StoreResult,
+};
+
+/// The versions of one name, as read at one revision.
+struct NameEntry {
+    revision: Revision,
+    /// Newest first.
+    versions: Vec<(Version, Component)>,
+}
+
+/// Hit and miss counters, for metrics and for proving that repeated reads stay off the store.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Reads answered from memory.
+    pub hits: u64,
+    /// Reads that went to the store.
+    pub misses: u64,
+}
+
+/// Caching [`CatalogStore`] wrapper.
+pub struct CachedStore {
+    inner: Arc<dyn CatalogStore>,
+    names: Cache<String, Arc<NameEntry>>,
+    epoch: AtomicU64,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl CachedStore {
+    /// Wraps `inner`, keeping the versions of at most `max_names` components in memory.
+    pub fn new(inner: Arc<dyn CatalogStore>, max_names: u64) -> Self {
+        CachedStore {
+            inner,
+            names: Cache::new(max_names),
+            epoch: AtomicU64::new(0),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// Drops what is cached for `name`.
+    pub fn invalidate(&self, name: &str) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.names.invalidate(name);
+    }
+
+    /// Applies a change observed on the feed (for changes written by another replica).
+    pub fn apply_event(&self, event: &ChangeEvent) {
+        self.invalidate(&event.name);
+    }
+
+    /// Hit and miss counts so far.
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+        }
+    }
+
+    async fn entry(&self, name: &str) -> StoreResult<Arc<NameEntry>> {
+        if let Some(e) = self.names.get(name) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(e);
+        }
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        let snap = self.inner.list_versions(name).await?;
+        let versions = snap
+            .value
+            .into_iter()
+            .filter_map(|c| c.semver().ok().map(|v| (v, c)))
+            .collect();
+        let entry = Arc::new(NameEntry {
+            revision: snap.revision,
+            versions,
+        });
+        if self.epoch.load(Ordering::SeqCst) == epoch {
+            self.names.insert(name.to_owned(), entry.clone());
+        }
+        Ok(entry)
+    }
+}
+
+#[async_trait]
+impl ComponentReader for CachedStore {
+    async fn get_version(&self, name: &str, version: &Version) -> StoreResult<Option<Component>> {
+        let entry = self.entry(name).await?;
+        Ok(entry
+            .versions
+            .iter()
+            .find(|(v, _)| v == version)
+            .map(|(_, c)| c.clone()))
+    }
+
+    async fn list_versions(&self, name: &str) -> StoreResult<Snapshot<Vec<Component>>> {
+        let entry = self.entry(name).await?;
+        Ok(Snapshot {
+            value: entry.versions.iter().map(|(_, c)| c.clone()).collect(),
+            revision: entry.revision,
+        })
+    }
+
+    async fn list_latest(&self, query: &LatestQuery) -> StoreResult<Snapshot<LatestPage>> {
+        self.inner.list_latest(query).await
+    }
+
+    async fn name_owner(&self, name: &str) -> StoreResult<Option<String>> {
+        self.inner.name_owner(name).await
+    }
+}
+
+#[async_trait]
+impl ComponentWriter for CachedStore {
+    async fn insert_version(&self, component: Component, owner: &str) -> StoreResult<ChangeEvent> {
+        let name = component.spec.name.clone();
+        let result = self.inner.insert_version(component, owner).await;
+        self.invalidate(&name);
+        result
+    }
+
+    async fn update_version(
+        &self,
+        component: Component,
+        expected: Revision,
+        event_type: EventType,
+    ) -> StoreResult<ChangeEvent> {
+        let name = component.spec.name.clone();
+        let result = self
+            .inner
+            .update_version(component, expected, event_type)
+            .await;
+        self.invalidate(&name);
+        result
+    }
+}
+
+#[async_trait]
+impl ChangeFeed for CachedStore {
+    async fn current_revision(&self) -> StoreResult<Revision> {
+        self.inner.current_revision().await
+    }
+
+    async fn events_since(&self, after: Revision, limit: usize) -> StoreResult<Vec<ChangeEvent>> {
+        self.inner.events_since(after, limit).await
+    }
+}
+
+#[async_trait]
+impl ComponentSearch for CachedStore {
+    async fn search(
+        &self,
+        query: &str,
+        filter: &ComponentFilter,
+        limit: usize,
+    ) -> StoreResult<Snapshot<Vec<SearchHit>>> {
+        self.inner.search(query, filter, limit).await
+    }
+}
+
+#[async_trait]
+impl CatalogStore for CachedStore {
+    fn backend_name(&self) -> &'static str {
+        self.inner.backend_name()
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.inner.ping().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemoryStore;
+    use nestor_model::ComponentSpec;
+
+    fn comp(version: &str) -> Component {
+        Component {
+            spec: ComponentSpec {
+                name: "a".into(),
+                version: version.into(),
+                ..Default::default()
+            },
+            content_hash: String::new(),
+            published_at: time::OffsetDateTime::UNIX_EPOCH,
+            revision: Revision(0),
+            deprecated: None,
+            yanked: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn repeated_reads_do_not_reach_the_store() {
+        let store = CachedStore::new(Arc::new(MemoryStore::new()), 100);
+        store.insert_version(comp("1.0.0"), "o").await.unwrap();
+        let v = Version::parse("1.0.0").unwrap();
+        for _ in 0..1000 {
+            assert!(store.get_version("a", &v).await.unwrap().is_some());
+        }
+        assert_eq!(
+            store.stats(),
+            CacheStats {
+                hits: 999,
+                misses: 1
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn writes_and_feed_events_invalidate() {
+        let inner: Arc<dyn CatalogStore> = Arc::new(MemoryStore::new());
+        let store = CachedStore::new(inner.clone(), 100);
+        store.insert_version(comp("1.0.0"), "o").await.unwrap();
+        assert_eq!(store.list_versions("a").await.unwrap().value.len(), 1);
+        store.insert_version(comp("1.1.0"), "o").await.unwrap();
+        assert_eq!(store.list_versions("a").await.unwrap().value.len(), 2);
+        // A write that bypasses this cache (another replica) is seen once its event is applied.
+        let ev = inner.insert_version(comp("1.2.0"), "o").await.unwrap();
+        assert_eq!(
+            store.list_versions("a").await.unwrap().value.len(),
+            2,
+            "not yet applied"
+        );
+        store.apply_event(&ev);
+        assert_eq!(store.list_versions("a").await.unwrap().value.len(), 3);
+    }
+}

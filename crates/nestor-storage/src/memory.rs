@@ -1,0 +1,231 @@
+//! The in-memory backend: a `BTreeMap` behind a lock. For tests and for trying things out; it
+//! keeps every guarantee of the traits except durability.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use nestor_model::{ChangeEvent, Component, ComponentFilter, EventType, Revision, SearchHit};
+use semver::Version;
+use std::sync::RwLock;
+use time::OffsetDateTime;
+
+use crate::{
+    CatalogStore, ChangeFeed, ComponentReader, ComponentSearch, ComponentWriter, LatestPage,
+    LatestQuery, Snapshot, StoreError, StoreResult, pick_latest, traits::search_by_scan,
+};
+
+#[derive(Default)]
+struct NameEntry {
+    owner: String,
+    versions: BTreeMap<Version, Component>,
+}
+
+#[derive(Default)]
+struct State {
+    revision: Revision,
+    names: BTreeMap<String, NameEntry>,
+    events: Vec<ChangeEvent>,
+}
+
+/// In-memory [`CatalogStore`].
+#[derive(Default)]
+pub struct MemoryStore {
+    state: RwLock<State>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        // A poisoned lock means a panic mid-write in this process; the map itself is never left
+        // half-updated (each write is a few infallible inserts), so reading on is sound.
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn parse(c: &Component) -> StoreResult<Version> {
+    c.semver().map_err(|e| StoreError::Backend {
+        operation: "write",
+        message: e.to_string(),
+    })
+}
+
+fn append(state: &mut State, mut component: Component, event_type: EventType) -> ChangeEvent {
+    state.revision = state.revision.next();
+    component.revision = state.revision;
+    let event = ChangeEvent {
+        revision: state.revision,
+        event_type,
+        name: component.spec.name.clone(),
+        version: component.spec.version.clone(),
+        component,
+        occurred_at: OffsetDateTime::now_utc(),
+    };
+    state.events.push(event.clone());
+    event
+}
+
+#[async_trait]
+impl ComponentReader for MemoryStore {
+    async fn get_version(&self, name: &str, version: &Version) -> StoreResult<Option<Component>> {
+        Ok(self
+            .read()
+            .names
+            .get(name)
+            .and_then(|e| e.versions.get(version))
+            .cloned())
+    }
+
+    async fn list_versions(&self, name: &str) -> StoreResult<Snapshot<Vec<Component>>> {
+        let state = self.read();
+        let value = state
+            .names
+            .get(name)
+            .map(|e| e.versions.values().rev().cloned().collect())
+            .unwrap_or_default();
+        Ok(Snapshot {
+            value,
+            revision: state.revision,
+        })
+    }
+
+    async fn list_latest(&self, q: &LatestQuery) -> StoreResult<Snapshot<LatestPage>> {
+        let state = self.read();
+        let range = match &q.after {
+            Some(after) => state.names.range::<str, _>((
+                std::ops::Bound::Excluded(after.as_str()),
+                std::ops::Bound::Unbounded,
+            )),
+            None => state.names.range::<str, _>(..),
+        };
+        let mut items = Vec::new();
+        let mut more = false;
+        for (_, entry) in range {
+            let Some(latest) = pick_latest(
+                entry.versions.iter().map(|(v, c)| (v, c.yanked)),
+                q.include_prerelease,
+            ) else {
+                continue;
+            };
+            let c = &entry.versions[latest];
+            if !q.filter.matches(c) {
+                continue;
+            }
+            if items.len() == q.limit {
+                more = true;
+                break;
+            }
+            items.push(c.clone());
+        }
+        Ok(Snapshot {
+            value: LatestPage { items, more },
+            revision: state.revision,
+        })
+    }
+
+    async fn name_owner(&self, name: &str) -> StoreResult<Option<String>> {
+        Ok(self.read().names.get(name).map(|e| e.owner.clone()))
+    }
+}
+
+#[async_trait]
+impl ComponentWriter for MemoryStore {
+    async fn insert_version(&self, component: Component, owner: &str) -> StoreResult<ChangeEvent> {
+        let version = parse(&component)?;
+        let mut state = self.write();
+        let name = component.spec.name.clone();
+        let entry = state.names.get(&name);
+        if entry.is_some_and(|e| e.versions.contains_key(&version)) {
+            return Err(StoreError::AlreadyExists {
+                name,
+                version: component.spec.version,
+            });
+        }
+        let event = append(&mut state, component, EventType::Published);
+        let entry = state.names.entry(name).or_insert_with(|| NameEntry {
+            owner: owner.to_owned(),
+            ..Default::default()
+        });
+        entry.versions.insert(version, event.component.clone());
+        Ok(event)
+    }
+
+    async fn update_version(
+        &self,
+        component: Component,
+        expected: Revision,
+        event_type: EventType,
+    ) -> StoreResult<ChangeEvent> {
+        let version = parse(&component)?;
+        let mut state = self.write();
+        let name = component.spec.name.clone();
+        let found = state
+            .names
+            .get(&name)
+            .and_then(|e| e.versions.get(&version))
+            .map(|c| c.revision)
+            .ok_or_else(|| StoreError::NotFound {
+                name: name.clone(),
+                version: component.spec.version.clone(),
+            })?;
+        if found != expected {
+            return Err(StoreError::Concurrent {
+                name,
+                version: component.spec.version,
+                expected,
+                found,
+            });
+        }
+        let event = append(&mut state, component, event_type);
+        if let Some(e) = state.names.get_mut(&name) {
+            e.versions.insert(version, event.component.clone());
+        }
+        Ok(event)
+    }
+}
+
+#[async_trait]
+impl ChangeFeed for MemoryStore {
+    async fn current_revision(&self) -> StoreResult<Revision> {
+        Ok(self.read().revision)
+    }
+
+    async fn events_since(&self, after: Revision, limit: usize) -> StoreResult<Vec<ChangeEvent>> {
+        let state = self.read();
+        // Revisions are dense from 1, so the event with revision r sits at index r - 1.
+        let start = usize::try_from(after.0)
+            .unwrap_or(usize::MAX)
+            .min(state.events.len());
+        Ok(state.events[start..].iter().take(limit).cloned().collect())
+    }
+}
+
+#[async_trait]
+impl ComponentSearch for MemoryStore {
+    async fn search(
+        &self,
+        query: &str,
+        filter: &ComponentFilter,
+        limit: usize,
+    ) -> StoreResult<Snapshot<Vec<SearchHit>>> {
+        search_by_scan(self, query, filter, limit).await
+    }
+}
+
+#[async_trait]
+impl CatalogStore for MemoryStore {
+    fn backend_name(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        Ok(())
+    }
+}

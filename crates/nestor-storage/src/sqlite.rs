@@ -1,0 +1,519 @@
+//! The embedded SQLite backend (the default): one file, WAL mode, schema from
+//! `migrations/sqlite/`.
+//!
+//! rusqlite is blocking, so every operation runs on `spawn_blocking`. One writer connection
+//! (SQLite serializes writers anyway) and a small pool of reader connections, which in WAL mode
+//! read a consistent snapshot while the writer commits. Each read that returns a revision does
+//! so inside one read transaction, so the revision is exactly that of the data returned.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+};
+
+use async_trait::async_trait;
+use nestor_model::{ChangeEvent, Component, ComponentFilter, EventType, Revision, SearchHit};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use semver::Version;
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+
+use crate::{
+    CatalogStore, ChangeFeed, ComponentReader, ComponentSearch, ComponentWriter, LatestPage,
+    LatestQuery, Snapshot, StoreError, StoreResult, pick_latest, sort_newest_first,
+    traits::search_by_scan,
+};
+
+/// Schema migrations, in order; the index + 1 is the schema version.
+const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/sqlite/0001_init.sql")];
+
+/// Readers kept open for reuse; more may be opened under load and are then closed.
+const READER_POOL: usize = 8;
+
+/// SQLite-backed [`CatalogStore`].
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn db_err(operation: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |e| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            StoreError::Unavailable {
+                operation,
+                message: e.to_string(),
+            }
+        }
+        _ => StoreError::Backend {
+            operation,
+            message: e.to_string(),
+        },
+    }
+}
+
+fn corrupt(what: impl Into<String>) -> impl FnOnce(serde_json::Error) -> StoreError {
+    let what = what.into();
+    move |e| StoreError::Corrupt {
+        what,
+        message: e.to_string(),
+    }
+}
+
+fn decode_component(body: &str, what: impl Into<String>) -> StoreResult<Component> {
+    serde_json::from_str(body).map_err(corrupt(what))
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Backend {
+        operation: "encode",
+        message: e.to_string(),
+    })
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The guarded connection holds no Rust-side invariant a panic could break; SQLite rolls back
+    // any transaction left open when its guard is dropped.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl SqliteStore {
+    /// Opens (creating it and its directory if needed) the database at `path` and applies any
+    /// pending migration.
+    pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Backend {
+                operation: "open",
+                message: format!("cannot create {}: {e}", dir.display()),
+            })?;
+        }
+        let mut writer = Connection::open(&path).map_err(|e| StoreError::Backend {
+            operation: "open",
+            message: format!("{}: {e}", path.display()),
+        })?;
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = FULL;
+                 PRAGMA foreign_keys = ON;
+                 PRAGMA busy_timeout = 5000;",
+            )
+            .map_err(db_err("open"))?;
+        migrate(&mut writer)?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path,
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Applies pending migrations to the database at `path` without keeping it open; returns the
+    /// schema versions applied (empty when already up to date).
+    pub fn migrate(path: impl AsRef<Path>) -> StoreResult<Vec<u32>> {
+        let store = Self::open_unmigrated(path.as_ref())?;
+        let mut conn = lock(&store);
+        migrate(&mut conn)
+    }
+
+    fn open_unmigrated(path: &Path) -> StoreResult<Mutex<Connection>> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Backend {
+                operation: "migrate",
+                message: format!("cannot create {}: {e}", dir.display()),
+            })?;
+        }
+        let conn = Connection::open(path).map_err(db_err("migrate"))?;
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000;")
+            .map_err(db_err("migrate"))?;
+        Ok(Mutex::new(conn))
+    }
+
+    /// The latest schema version this build knows.
+    pub fn latest_schema_version() -> u32 {
+        MIGRATIONS.len() as u32
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        operation: &'static str,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let inner = self.inner.clone();
+        run_blocking(operation, move || {
+            let conn = match lock(&inner.readers).pop() {
+                Some(c) => c,
+                None => {
+                    let c = Connection::open_with_flags(
+                        &inner.path,
+                        OpenFlags::SQLITE_OPEN_READ_ONLY
+                            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                            | OpenFlags::SQLITE_OPEN_URI,
+                    )
+                    .map_err(db_err(operation))?;
+                    c.busy_timeout(std::time::Duration::from_secs(5))
+                        .map_err(db_err(operation))?;
+                    c
+                }
+            };
+            let result = f(&conn);
+            let mut pool = lock(&inner.readers);
+            if pool.len() < READER_POOL {
+                pool.push(conn);
+            }
+            result
+        })
+        .await
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        operation: &'static str,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let inner = self.inner.clone();
+        run_blocking(operation, move || {
+            let mut conn = lock(&inner.writer);
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err(operation))?;
+            let value = f(&tx)?;
+            tx.commit().map_err(db_err(operation))?;
+            Ok(value)
+        })
+        .await
+    }
+}
+
+async fn run_blocking<T: Send + 'static>(
+    operation: &'static str,
+    f: impl FnOnce() -> StoreResult<T> + Send + 'static,
+) -> StoreResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Backend {
+            operation,
+            message: format!("blocking task failed: {e}"),
+        })?
+}
+
+fn migrate(conn: &mut Connection) -> StoreResult<Vec<u32>> {
+    let current: u32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(db_err("migrate"))?;
+    let mut applied = Vec::new();
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = i as u32 + 1;
+        let tx = conn.transaction().map_err(db_err("migrate"))?;
+        tx.execute_batch(sql)
+            .and_then(|()| tx.pragma_update(None, "user_version", version))
+            .and_then(|()| tx.commit())
+            .map_err(|e| StoreError::Migration {
+                version,
+                message: e.to_string(),
+            })?;
+        tracing::info!(version, "applied sqlite migration");
+        applied.push(version);
+    }
+    if current as usize > MIGRATIONS.len() {
+        return Err(StoreError::Migration {
+            version: current,
+            message: format!(
+                "the database has schema version {current}, newer than this build knows ({}); upgrade nestor",
+                MIGRATIONS.len()
+            ),
+        });
+    }
+    Ok(applied)
+}
+
+fn revision(conn: &Connection) -> StoreResult<Revision> {
+    conn.query_row("SELECT value FROM meta WHERE key = 'revision'", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map(|v| Revision(v as u64))
+    .map_err(db_err("read revision"))
+}
+
+/// Bumps the revision, stamps the component with it and appends its event.
+fn append_event(
+    tx: &rusqlite::Transaction<'_>,
+    component: &mut Component,
+    event_type: EventType,
+) -> StoreResult<ChangeEvent> {
+    let rev = revision(tx)?.next();
+    component.revision = rev;
+    let event = ChangeEvent {
+        revision: rev,
+        event_type,
+        name: component.spec.name.clone(),
+        version: component.spec.version.clone(),
+        component: component.clone(),
+        occurred_at: OffsetDateTime::now_utc(),
+    };
+    let at = event.occurred_at.format(&Rfc3339).unwrap_or_default();
+    tx.execute(
+        "INSERT INTO events (revision, type, name, version, occurred_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![rev.0 as i64, event_type.as_str(), event.name, event.version, at, encode(&event)?],
+    )
+    .map_err(db_err("append event"))?;
+    tx.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'revision'",
+        params![rev.0 as i64],
+    )
+    .map_err(db_err("bump revision"))?;
+    Ok(event)
+}
+
+/// Recomputes the latest pointers of `name` from its versions.
+fn refresh_latest(tx: &rusqlite::Transaction<'_>, name: &str) -> StoreResult<()> {
+    let mut stmt = tx
+        .prepare_cached("SELECT version, yanked FROM versions WHERE name = ?1")
+        .map_err(db_err("refresh latest"))?;
+    let rows = stmt
+        .query_map([name], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?))
+        })
+        .map_err(db_err("refresh latest"))?;
+    let mut versions = Vec::new();
+    for row in rows {
+        let (v, yanked) = row.map_err(db_err("refresh latest"))?;
+        let parsed = Version::parse(&v).map_err(|e| StoreError::Corrupt {
+            what: format!("{name}@{v}"),
+            message: e.to_string(),
+        })?;
+        versions.push((parsed, yanked));
+    }
+    let stable = pick_latest(versions.iter().map(|(v, y)| (v, *y)), false).map(ToString::to_string);
+    let any = pick_latest(versions.iter().map(|(v, y)| (v, *y)), true).map(ToString::to_string);
+    tx.execute(
+        "UPDATE components SET latest_stable = ?2, latest_any = ?3 WHERE name = ?1",
+        params![name, stable, any],
+    )
+    .map_err(db_err("refresh latest"))?;
+    Ok(())
+}
+
+#[async_trait]
+impl ComponentReader for SqliteStore {
+    async fn get_version(&self, name: &str, version: &Version) -> StoreResult<Option<Component>> {
+        let (name, version) = (name.to_owned(), version.to_string());
+        self.read("get version", move |conn| {
+            let body: Option<String> = conn
+                .prepare_cached("SELECT body FROM versions WHERE name = ?1 AND version = ?2")
+                .and_then(|mut s| s.query_row(params![name, version], |r| r.get(0)).optional())
+                .map_err(db_err("get version"))?;
+            body.map(|b| decode_component(&b, format!("{name}@{version}")))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn list_versions(&self, name: &str) -> StoreResult<Snapshot<Vec<Component>>> {
+        let name = name.to_owned();
+        self.read("list versions", move |conn| {
+            let tx = conn
+                .unchecked_transaction()
+                .map_err(db_err("list versions"))?;
+            let rev = revision(&tx)?;
+            let mut stmt = tx
+                .prepare_cached("SELECT body FROM versions WHERE name = ?1")
+                .map_err(db_err("list versions"))?;
+            let mut items = stmt
+                .query_map([&name], |r| r.get::<_, String>(0))
+                .map_err(db_err("list versions"))?
+                .map(|b| {
+                    b.map_err(db_err("list versions"))
+                        .and_then(|b| decode_component(&b, name.clone()))
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            sort_newest_first(&mut items);
+            Ok(Snapshot {
+                value: items,
+                revision: rev,
+            })
+        })
+        .await
+    }
+
+    async fn list_latest(&self, q: &LatestQuery) -> StoreResult<Snapshot<LatestPage>> {
+        let q = q.clone();
+        self.read("list latest", move |conn| {
+            let tx = conn.unchecked_transaction().map_err(db_err("list latest"))?;
+            let rev = revision(&tx)?;
+            // Column names cannot be bound; both statements are fixed strings.
+            let sql = if q.include_prerelease {
+                "SELECT c.name, v.body FROM components c JOIN versions v ON v.name = c.name AND v.version = c.latest_any \
+                 WHERE c.name > ?1 ORDER BY c.name LIMIT ?2"
+            } else {
+                "SELECT c.name, v.body FROM components c JOIN versions v ON v.name = c.name AND v.version = c.latest_stable \
+                 WHERE c.name > ?1 ORDER BY c.name LIMIT ?2"
+            };
+            let batch = (q.limit + 1).clamp(64, 1000);
+            let mut stmt = tx.prepare_cached(sql).map_err(db_err("list latest"))?;
+            let mut after = q.after.clone().unwrap_or_default();
+            let mut items = Vec::new();
+            let mut more = false;
+            'scan: loop {
+                let rows: Vec<(String, String)> = stmt
+                    .query_map(params![after, batch as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(db_err("list latest"))?
+                    .collect::<Result<_, _>>()
+                    .map_err(db_err("list latest"))?;
+                let exhausted = rows.len() < batch;
+                for (name, body) in rows {
+                    let c = decode_component(&body, name.clone())?;
+                    after = name;
+                    if !q.filter.matches(&c) {
+                        continue;
+                    }
+                    if items.len() == q.limit {
+                        more = true;
+                        break 'scan;
+                    }
+                    items.push(c);
+                }
+                if exhausted {
+                    break;
+                }
+            }
+            Ok(Snapshot { value: LatestPage { items, more }, revision: rev })
+        })
+        .await
+    }
+
+    async fn name_owner(&self, name: &str) -> StoreResult<Option<String>> {
+        let name = name.to_owned();
+        self.read("name owner", move |conn| {
+            conn.prepare_cached("SELECT owner FROM components WHERE name = ?1")
+                .and_then(|mut s| s.query_row([name], |r| r.get(0)).optional())
+                .map_err(db_err("name owner"))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl ComponentWriter for SqliteStore {
+    async fn insert_version(
+        &self,
+        mut component: Component,
+        owner: &str,
+    ) -> StoreResult<ChangeEvent> {
+        let owner = owner.to_owned();
+        self.write("insert version", move |tx| {
+            let (name, version) = (component.spec.name.clone(), component.spec.version.clone());
+            let exists = tx
+                .query_row("SELECT 1 FROM versions WHERE name = ?1 AND version = ?2", params![name, version], |_| Ok(()))
+                .optional()
+                .map_err(db_err("insert version"))?
+                .is_some();
+            if exists {
+                return Err(StoreError::AlreadyExists { name, version });
+            }
+            let event = append_event(tx, &mut component, EventType::Published)?;
+            let at = event.occurred_at.format(&Rfc3339).unwrap_or_default();
+            tx.execute(
+                "INSERT INTO components (name, owner, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING",
+                params![name, owner, at],
+            )
+            .map_err(db_err("insert version"))?;
+            tx.execute(
+                "INSERT INTO versions (name, version, revision, yanked, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![name, version, event.revision.0 as i64, component.yanked, encode(&component)?],
+            )
+            .map_err(db_err("insert version"))?;
+            refresh_latest(tx, &name)?;
+            Ok(event)
+        })
+        .await
+    }
+
+    async fn update_version(
+        &self,
+        mut component: Component,
+        expected: Revision,
+        event_type: EventType,
+    ) -> StoreResult<ChangeEvent> {
+        self.write("update version", move |tx| {
+            let (name, version) = (component.spec.name.clone(), component.spec.version.clone());
+            let found: Option<i64> = tx
+                .query_row("SELECT revision FROM versions WHERE name = ?1 AND version = ?2", params![name, version], |r| r.get(0))
+                .optional()
+                .map_err(db_err("update version"))?;
+            let found = Revision(found.ok_or_else(|| StoreError::NotFound { name: name.clone(), version: version.clone() })? as u64);
+            if found != expected {
+                return Err(StoreError::Concurrent { name, version, expected, found });
+            }
+            let event = append_event(tx, &mut component, event_type)?;
+            tx.execute(
+                "UPDATE versions SET revision = ?3, yanked = ?4, body = ?5 WHERE name = ?1 AND version = ?2",
+                params![name, version, event.revision.0 as i64, component.yanked, encode(&component)?],
+            )
+            .map_err(db_err("update version"))?;
+            refresh_latest(tx, &name)?;
+            Ok(event)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl ChangeFeed for SqliteStore {
+    async fn current_revision(&self) -> StoreResult<Revision> {
+        self.read("current revision", |conn| revision(conn)).await
+    }
+
+    async fn events_since(&self, after: Revision, limit: usize) -> StoreResult<Vec<ChangeEvent>> {
+        self.read("events since", move |conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT revision, body FROM events WHERE revision > ?1 ORDER BY revision LIMIT ?2")
+                .map_err(db_err("events since"))?;
+            let rows = stmt
+                .query_map(params![after.0 as i64, limit.min(i64::MAX as usize) as i64], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(db_err("events since"))?;
+            rows.map(|row| {
+                let (rev, body) = row.map_err(db_err("events since"))?;
+                serde_json::from_str(&body).map_err(corrupt(format!("event {rev}")))
+            })
+            .collect()
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl ComponentSearch for SqliteStore {
+    async fn search(
+        &self,
+        query: &str,
+        filter: &ComponentFilter,
+        limit: usize,
+    ) -> StoreResult<Snapshot<Vec<SearchHit>>> {
+        search_by_scan(self, query, filter, limit).await
+    }
+}
+
+#[async_trait]
+impl CatalogStore for SqliteStore {
+    fn backend_name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.read("ping", |conn| revision(conn).map(|_| ())).await
+    }
+}

@@ -1,0 +1,155 @@
+//! The storage seams. Each trait is small and named for what it does; [`CatalogStore`] bundles
+//! them for callers that need everything (the catalog manager).
+
+use async_trait::async_trait;
+use nestor_model::{ChangeEvent, Component, ComponentFilter, EventType, Revision, SearchHit};
+use semver::Version;
+
+use crate::StoreResult;
+
+/// A value together with the catalog revision of the snapshot it was read from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot<T> {
+    /// What was read.
+    pub value: T,
+    /// Catalog revision at the time of the read.
+    pub revision: Revision,
+}
+
+/// What `list_latest` should return.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LatestQuery {
+    /// Filters on the latest version.
+    pub filter: ComponentFilter,
+    /// Consider pre-releases when picking the latest version.
+    pub include_prerelease: bool,
+    /// Only names strictly after this one (the pagination cursor).
+    pub after: Option<String>,
+    /// At most this many items.
+    pub limit: usize,
+}
+
+/// One page of latest versions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatestPage {
+    /// Latest versions, ordered by name.
+    pub items: Vec<Component>,
+    /// Whether more matching components follow the last item.
+    pub more: bool,
+}
+
+/// Reads components.
+#[async_trait]
+pub trait ComponentReader: Send + Sync {
+    /// One exact version.
+    async fn get_version(&self, name: &str, version: &Version) -> StoreResult<Option<Component>>;
+
+    /// Every version of a component, newest first; empty when the name is unknown.
+    async fn list_versions(&self, name: &str) -> StoreResult<Snapshot<Vec<Component>>>;
+
+    /// The latest version of each component, filtered and paginated by name.
+    async fn list_latest(&self, query: &LatestQuery) -> StoreResult<Snapshot<LatestPage>>;
+
+    /// The source that owns a component name (the first publisher), if the name is known.
+    async fn name_owner(&self, name: &str) -> StoreResult<Option<String>>;
+}
+
+/// Writes components. Every successful write bumps the catalog revision by one and appends the
+/// returned event, atomically.
+#[async_trait]
+pub trait ComponentWriter: Send + Sync {
+    /// Inserts a new version. `component.revision` is ignored and set by the store. The first
+    /// version of a name records `owner` as the name's owner.
+    ///
+    /// Fails with [`crate::StoreError::AlreadyExists`] if the version exists.
+    async fn insert_version(&self, component: Component, owner: &str) -> StoreResult<ChangeEvent>;
+
+    /// Replaces a version's record, provided its stored revision is still `expected`.
+    ///
+    /// Fails with [`crate::StoreError::Concurrent`] if it changed since it was read, and
+    /// [`crate::StoreError::NotFound`] if it does not exist.
+    async fn update_version(
+        &self,
+        component: Component,
+        expected: Revision,
+        event_type: EventType,
+    ) -> StoreResult<ChangeEvent>;
+}
+
+/// The persistent, ordered log of changes.
+#[async_trait]
+pub trait ChangeFeed: Send + Sync {
+    /// The current catalog revision (0 for an empty catalog).
+    async fn current_revision(&self) -> StoreResult<Revision>;
+
+    /// Events with a revision strictly greater than `after`, oldest first, at most `limit`.
+    async fn events_since(&self, after: Revision, limit: usize) -> StoreResult<Vec<ChangeEvent>>;
+}
+
+/// Text search over the latest versions.
+#[async_trait]
+pub trait ComponentSearch: Send + Sync {
+    /// Ranked matches for `query` among latest versions passing `filter`, best first.
+    async fn search(
+        &self,
+        query: &str,
+        filter: &ComponentFilter,
+        limit: usize,
+    ) -> StoreResult<Snapshot<Vec<SearchHit>>>;
+}
+
+/// Everything a catalog needs from its store.
+#[async_trait]
+pub trait CatalogStore: ComponentReader + ComponentWriter + ChangeFeed + ComponentSearch {
+    /// Short backend name for `/version` and logs (`sqlite`, `memory`, …).
+    fn backend_name(&self) -> &'static str;
+
+    /// Checks that the backend answers (for readiness probes).
+    async fn ping(&self) -> StoreResult<()>;
+}
+
+/// Search implemented on top of `list_latest`, for backends without a text index: pages through
+/// every latest version and scores it with [`crate::search_score`].
+pub async fn search_by_scan<R: ComponentReader + ?Sized>(
+    reader: &R,
+    query: &str,
+    filter: &ComponentFilter,
+    limit: usize,
+) -> StoreResult<Snapshot<Vec<SearchHit>>> {
+    let terms: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
+    let mut hits = Vec::new();
+    let mut q = LatestQuery {
+        filter: filter.clone(),
+        limit: 500,
+        ..Default::default()
+    };
+    let mut revision = None;
+    loop {
+        let page = reader.list_latest(&q).await?;
+        revision.get_or_insert(page.revision);
+        let last = page.value.items.last().map(|c| c.spec.name.clone());
+        for c in page.value.items {
+            let score = crate::search_score(&c, &terms);
+            if score > 0.0 {
+                hits.push(SearchHit {
+                    score,
+                    component: c,
+                });
+            }
+        }
+        if !page.value.more {
+            break;
+        }
+        q.after = last;
+    }
+    hits.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.component.spec.name.cmp(&b.component.spec.name))
+    });
+    hits.truncate(limit);
+    Ok(Snapshot {
+        value: hits,
+        revision: revision.unwrap_or_default(),
+    })
+}

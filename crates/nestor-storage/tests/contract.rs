@@ -1,0 +1,451 @@
+//! The storage contract: every backend (and the cache over it) must pass exactly these tests.
+//! A new backend adds one line to the `backends!` list at the bottom.
+
+use std::sync::Arc;
+
+use nestor_model::{Component, ComponentFilter, ComponentSpec, EventType, Revision};
+use nestor_storage::{
+    CachedStore, CatalogStore, LatestQuery, MemoryStore, SqliteStore, StoreError,
+};
+use semver::Version;
+use time::OffsetDateTime;
+
+pub struct Fixture {
+    pub store: Arc<dyn CatalogStore>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn memory() -> Fixture {
+    Fixture {
+        store: Arc::new(MemoryStore::new()),
+        _dir: None,
+    }
+}
+
+fn sqlite() -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(dir.path().join("nestor.db")).expect("open sqlite");
+    Fixture {
+        store: Arc::new(store),
+        _dir: Some(dir),
+    }
+}
+
+fn cached(f: Fixture) -> Fixture {
+    Fixture {
+        store: Arc::new(CachedStore::new(f.store, 1000)),
+        _dir: f._dir,
+    }
+}
+
+fn comp(name: &str, version: &str) -> Component {
+    Component {
+        spec: ComponentSpec {
+            name: name.into(),
+            version: version.into(),
+            description: format!("{name} component"),
+            provider: "aws".into(),
+            category: "database".into(),
+            resource_type: "aws_thing".into(),
+            deployment_engines: vec!["terraform".into()],
+            ..Default::default()
+        },
+        content_hash: "sha256:00".into(),
+        published_at: OffsetDateTime::UNIX_EPOCH,
+        revision: Revision(0),
+        deprecated: None,
+        yanked: false,
+    }
+}
+
+fn v(s: &str) -> Version {
+    Version::parse(s).unwrap()
+}
+
+fn all(limit: usize) -> LatestQuery {
+    LatestQuery {
+        limit,
+        ..Default::default()
+    }
+}
+
+async fn empty_store(f: Fixture) {
+    let s = f.store;
+    assert_eq!(s.current_revision().await.unwrap(), Revision(0));
+    assert!(s.get_version("x", &v("1.0.0")).await.unwrap().is_none());
+    let versions = s.list_versions("x").await.unwrap();
+    assert!(versions.value.is_empty());
+    assert_eq!(versions.revision, Revision(0));
+    let page = s.list_latest(&all(10)).await.unwrap();
+    assert!(page.value.items.is_empty() && !page.value.more);
+    assert!(s.events_since(Revision(0), 10).await.unwrap().is_empty());
+    assert!(s.name_owner("x").await.unwrap().is_none());
+    s.ping().await.unwrap();
+}
+
+async fn insert_then_read(f: Fixture) {
+    let s = f.store;
+    let ev = s
+        .insert_version(comp("pg", "1.0.0"), "api:alice")
+        .await
+        .unwrap();
+    assert_eq!(ev.revision, Revision(1));
+    assert_eq!(ev.event_type, EventType::Published);
+    assert_eq!(ev.component.revision, Revision(1));
+    assert_eq!((ev.name.as_str(), ev.version.as_str()), ("pg", "1.0.0"));
+    let got = s
+        .get_version("pg", &v("1.0.0"))
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(got, ev.component);
+    assert_eq!(
+        s.name_owner("pg").await.unwrap().as_deref(),
+        Some("api:alice")
+    );
+    // The owner is the first publisher's; later inserts do not change it.
+    s.insert_version(comp("pg", "1.1.0"), "api:bob")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.name_owner("pg").await.unwrap().as_deref(),
+        Some("api:alice")
+    );
+    assert_eq!(s.current_revision().await.unwrap(), Revision(2));
+}
+
+async fn duplicate_insert_is_rejected_and_changes_nothing(f: Fixture) {
+    let s = f.store;
+    s.insert_version(comp("pg", "1.0.0"), "o").await.unwrap();
+    let err = s
+        .insert_version(comp("pg", "1.0.0"), "o")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::AlreadyExists { .. }), "{err}");
+    assert_eq!(s.current_revision().await.unwrap(), Revision(1));
+    assert_eq!(s.events_since(Revision(0), 10).await.unwrap().len(), 1);
+}
+
+async fn versions_are_newest_first_in_semver_order(f: Fixture) {
+    let s = f.store;
+    for ver in [
+        "1.2.0",
+        "1.10.0",
+        "1.9.0",
+        "2.0.0-rc.1",
+        "0.9.0",
+        "2.0.0-alpha",
+    ] {
+        s.insert_version(comp("pg", ver), "o").await.unwrap();
+    }
+    let snap = s.list_versions("pg").await.unwrap();
+    let got: Vec<&str> = snap.value.iter().map(|c| c.version()).collect();
+    assert_eq!(
+        got,
+        [
+            "2.0.0-rc.1",
+            "2.0.0-alpha",
+            "1.10.0",
+            "1.9.0",
+            "1.2.0",
+            "0.9.0"
+        ]
+    );
+    assert_eq!(snap.revision, Revision(6));
+}
+
+async fn latest_skips_prereleases_and_yanked(f: Fixture) {
+    let s = f.store;
+    s.insert_version(comp("a", "1.0.0"), "o").await.unwrap();
+    s.insert_version(comp("a", "1.1.0"), "o").await.unwrap();
+    s.insert_version(comp("a", "2.0.0-rc.1"), "o")
+        .await
+        .unwrap();
+    s.insert_version(comp("b", "0.1.0-alpha"), "o")
+        .await
+        .unwrap();
+    let page = s.list_latest(&all(10)).await.unwrap().value;
+    let got: Vec<String> = page
+        .items
+        .iter()
+        .map(|c| format!("{}@{}", c.name(), c.version()))
+        .collect();
+    assert_eq!(
+        got,
+        ["a@1.1.0"],
+        "only-prerelease components have no stable latest"
+    );
+    let page = s
+        .list_latest(&LatestQuery {
+            include_prerelease: true,
+            ..all(10)
+        })
+        .await
+        .unwrap()
+        .value;
+    let got: Vec<String> = page
+        .items
+        .iter()
+        .map(|c| format!("{}@{}", c.name(), c.version()))
+        .collect();
+    assert_eq!(got, ["a@2.0.0-rc.1", "b@0.1.0-alpha"]);
+
+    // Yank 1.1.0: latest falls back to 1.0.0.
+    let mut c = s.get_version("a", &v("1.1.0")).await.unwrap().unwrap();
+    let rev = c.revision;
+    c.yanked = true;
+    let ev = s.update_version(c, rev, EventType::Yanked).await.unwrap();
+    assert_eq!(ev.event_type, EventType::Yanked);
+    let page = s.list_latest(&all(10)).await.unwrap().value;
+    assert_eq!(page.items[0].version(), "1.0.0");
+    // Yank everything stable: no latest at all.
+    let mut c = s.get_version("a", &v("1.0.0")).await.unwrap().unwrap();
+    let rev = c.revision;
+    c.yanked = true;
+    s.update_version(c, rev, EventType::Yanked).await.unwrap();
+    assert!(
+        s.list_latest(&all(10))
+            .await
+            .unwrap()
+            .value
+            .items
+            .is_empty()
+    );
+}
+
+async fn updates_are_conditional_on_the_revision(f: Fixture) {
+    let s = f.store;
+    let ev = s.insert_version(comp("a", "1.0.0"), "o").await.unwrap();
+    let mut c = ev.component.clone();
+    c.spec.description = "new words".into();
+    let ev2 = s
+        .update_version(c.clone(), ev.revision, EventType::Updated)
+        .await
+        .unwrap();
+    assert_eq!(ev2.revision, Revision(2));
+    assert_eq!(ev2.component.revision, Revision(2));
+    assert_eq!(
+        s.get_version("a", &v("1.0.0"))
+            .await
+            .unwrap()
+            .unwrap()
+            .spec
+            .description,
+        "new words"
+    );
+    // A second writer that read revision 1 loses.
+    let err = s
+        .update_version(c.clone(), ev.revision, EventType::Updated)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Concurrent {
+                expected: Revision(1),
+                found: Revision(2),
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let missing = comp("a", "9.9.9");
+    let err = s
+        .update_version(missing, Revision(1), EventType::Updated)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+    assert_eq!(s.current_revision().await.unwrap(), Revision(2));
+}
+
+async fn change_feed_is_dense_ordered_and_limited(f: Fixture) {
+    let s = f.store;
+    for i in 0..25 {
+        s.insert_version(comp(&format!("c{i:02}"), "1.0.0"), "o")
+            .await
+            .unwrap();
+    }
+    let all_events = s.events_since(Revision(0), 1000).await.unwrap();
+    let revs: Vec<u64> = all_events.iter().map(|e| e.revision.0).collect();
+    assert_eq!(revs, (1..=25).collect::<Vec<_>>());
+    let tail = s.events_since(Revision(20), 3).await.unwrap();
+    let revs: Vec<u64> = tail.iter().map(|e| e.revision.0).collect();
+    assert_eq!(revs, [21, 22, 23]);
+    assert!(s.events_since(Revision(25), 10).await.unwrap().is_empty());
+    assert!(s.events_since(Revision(1000), 10).await.unwrap().is_empty());
+    assert_eq!(all_events[3].component.spec.name, "c03");
+}
+
+async fn list_paginates_and_filters(f: Fixture) {
+    let s = f.store;
+    for i in 0..30 {
+        let mut c = comp(&format!("c{i:02}"), "1.0.0");
+        if i % 3 == 0 {
+            c.spec.provider = "gcp".into();
+            c.spec.labels.insert("team".into(), "data".into());
+        }
+        if i % 5 == 0 {
+            c.spec.deployment_engines.push("pulumi".into());
+        }
+        s.insert_version(c, "o").await.unwrap();
+    }
+    // Page through everything, 7 at a time.
+    let mut names = Vec::new();
+    let mut q = all(7);
+    loop {
+        let page = s.list_latest(&q).await.unwrap().value;
+        assert!(page.items.len() <= 7);
+        names.extend(page.items.iter().map(|c| c.spec.name.clone()));
+        if !page.more {
+            break;
+        }
+        q.after = names.last().cloned();
+    }
+    assert_eq!(
+        names,
+        (0..30).map(|i| format!("c{i:02}")).collect::<Vec<_>>()
+    );
+    // Exactly a page: `more` is false.
+    let page = s.list_latest(&all(30)).await.unwrap().value;
+    assert!(!page.more && page.items.len() == 30);
+
+    let filter = |f: ComponentFilter| LatestQuery {
+        filter: f,
+        ..all(100)
+    };
+    let gcp = s
+        .list_latest(&filter(ComponentFilter {
+            provider: Some("gcp".into()),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(gcp.items.len(), 10);
+    let pulumi = s
+        .list_latest(&filter(ComponentFilter {
+            engine: Some("pulumi".into()),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(pulumi.items.len(), 6);
+    let both = s
+        .list_latest(&filter(ComponentFilter {
+            engine: Some("pulumi".into()),
+            labels: vec![("team".into(), "data".into())],
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .value;
+    let got: Vec<&str> = both.items.iter().map(|c| c.name()).collect();
+    assert_eq!(got, ["c00", "c15"]);
+    // Filtered pagination: 10 gcp components, 4 per page.
+    let mut q = LatestQuery {
+        filter: ComponentFilter {
+            provider: Some("gcp".into()),
+            ..Default::default()
+        },
+        ..all(4)
+    };
+    let mut count = 0;
+    loop {
+        let page = s.list_latest(&q).await.unwrap().value;
+        count += page.items.len();
+        if !page.more {
+            break;
+        }
+        q.after = page.items.last().map(|c| c.spec.name.clone());
+    }
+    assert_eq!(count, 10);
+}
+
+async fn search_ranks_name_matches_first(f: Fixture) {
+    let s = f.store;
+    let mut a = comp("aws-rds-postgres", "1.0.0");
+    a.spec.description = "Managed PostgreSQL".into();
+    let mut b = comp("k8s-postgres-operator", "1.0.0");
+    b.spec.description = "Runs postgres in Kubernetes".into();
+    let mut c = comp("aws-s3-bucket", "1.0.0");
+    c.spec.description = "Object storage, e.g. for postgres backups".into();
+    for x in [a, b, c] {
+        s.insert_version(x, "o").await.unwrap();
+    }
+    let hits = s
+        .search("postgres", &ComponentFilter::default(), 10)
+        .await
+        .unwrap();
+    let names: Vec<&str> = hits.value.iter().map(|h| h.component.name()).collect();
+    assert_eq!(names.len(), 3);
+    assert_eq!(
+        names[2], "aws-s3-bucket",
+        "description-only match ranks last: {names:?}"
+    );
+    assert_eq!(hits.revision, Revision(3));
+    let hits = s
+        .search("postgres kubernetes", &ComponentFilter::default(), 10)
+        .await
+        .unwrap();
+    let names: Vec<&str> = hits.value.iter().map(|h| h.component.name()).collect();
+    assert_eq!(names, ["k8s-postgres-operator"], "every term must match");
+    assert!(
+        s.search("nothing-like-it", &ComponentFilter::default(), 10)
+            .await
+            .unwrap()
+            .value
+            .is_empty()
+    );
+}
+
+async fn concurrent_writers_get_distinct_dense_revisions(f: Fixture) {
+    let s = f.store;
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.insert_version(comp("c", &format!("1.{i}.0")), "o").await
+        }));
+    }
+    let mut revs = Vec::new();
+    for t in tasks {
+        revs.push(t.await.unwrap().unwrap().revision.0);
+    }
+    revs.sort_unstable();
+    assert_eq!(revs, (1..=40).collect::<Vec<_>>());
+    let feed: Vec<u64> = s
+        .events_since(Revision(0), 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.revision.0)
+        .collect();
+    assert_eq!(feed, (1..=40).collect::<Vec<_>>());
+    assert_eq!(s.list_versions("c").await.unwrap().value.len(), 40);
+}
+
+macro_rules! contract {
+    ($($backend:ident => $fixture:expr),* $(,)?) => {$(
+        mod $backend {
+            use super::*;
+            #[tokio::test] async fn empty_store() { super::empty_store($fixture).await }
+            #[tokio::test] async fn insert_then_read() { super::insert_then_read($fixture).await }
+            #[tokio::test] async fn duplicate_insert_is_rejected_and_changes_nothing() { super::duplicate_insert_is_rejected_and_changes_nothing($fixture).await }
+            #[tokio::test] async fn versions_are_newest_first_in_semver_order() { super::versions_are_newest_first_in_semver_order($fixture).await }
+            #[tokio::test] async fn latest_skips_prereleases_and_yanked() { super::latest_skips_prereleases_and_yanked($fixture).await }
+            #[tokio::test] async fn updates_are_conditional_on_the_revision() { super::updates_are_conditional_on_the_revision($fixture).await }
+            #[tokio::test] async fn change_feed_is_dense_ordered_and_limited() { super::change_feed_is_dense_ordered_and_limited($fixture).await }
+            #[tokio::test] async fn list_paginates_and_filters() { super::list_paginates_and_filters($fixture).await }
+            #[tokio::test] async fn search_ranks_name_matches_first() { super::search_ranks_name_matches_first($fixture).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn concurrent_writers_get_distinct_dense_revisions() { super::concurrent_writers_get_distinct_dense_revisions($fixture).await }
+        }
+    )*};
+}
+
+contract! {
+    memory => memory(),
+    sqlite => sqlite(),
+    cached_memory => cached(memory()),
+    cached_sqlite => cached(sqlite()),
+}

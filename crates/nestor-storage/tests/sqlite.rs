@@ -1,0 +1,59 @@
+//! SQLite-specific behaviour beyond the contract: durability across reopen, migrations.
+
+use nestor_model::{Component, ComponentSpec, Revision};
+use nestor_storage::{ChangeFeed, ComponentReader, ComponentWriter, SqliteStore};
+use time::OffsetDateTime;
+
+fn comp(name: &str, version: &str) -> Component {
+    Component {
+        spec: ComponentSpec {
+            name: name.into(),
+            version: version.into(),
+            ..Default::default()
+        },
+        content_hash: "sha256:00".into(),
+        published_at: OffsetDateTime::UNIX_EPOCH,
+        revision: Revision(0),
+        deprecated: None,
+        yanked: false,
+    }
+}
+
+#[tokio::test]
+async fn data_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sub/dir/nestor.db");
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        s.insert_version(comp("a", "1.0.0"), "o").await.unwrap();
+        s.insert_version(comp("a", "1.1.0"), "o").await.unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.current_revision().await.unwrap(), Revision(2));
+    assert_eq!(s.list_versions("a").await.unwrap().value.len(), 2);
+    let ev = s.insert_version(comp("b", "1.0.0"), "o").await.unwrap();
+    assert_eq!(
+        ev.revision,
+        Revision(3),
+        "revisions continue after a restart"
+    );
+}
+
+#[test]
+fn migrate_is_idempotent_and_refuses_newer_schemas() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nestor.db");
+    assert_eq!(SqliteStore::migrate(&path).unwrap(), vec![1]);
+    assert!(SqliteStore::migrate(&path).unwrap().is_empty());
+    assert!(SqliteStore::open(&path).is_ok());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    let err = SqliteStore::open(&path)
+        .err()
+        .expect("newer schema refused");
+    assert!(
+        err.to_string().contains("newer than this build knows"),
+        "{err}"
+    );
+}
