@@ -1,0 +1,401 @@
+//! The well-formedness rules: everything that can be checked from the definition alone.
+
+use std::collections::HashSet;
+
+use nestor_model::{ComponentName, ComponentSpec, Input, VersionError, parse_version};
+use semver::VersionReq;
+
+use crate::{Context, Findings, Rule};
+
+/// Stable rule ids. These strings are a contract with authors' tooling: never rename one.
+pub mod rule_ids {
+    /// The document is not readable as a definition (YAML/JSON syntax, wrong value type).
+    pub const DEFINITION_SYNTAX: &str = "DEFINITION_SYNTAX";
+    /// A field that the definition format does not have.
+    pub const FIELD_UNKNOWN: &str = "FIELD_UNKNOWN";
+    /// A required field is missing or empty.
+    pub const FIELD_REQUIRED: &str = "FIELD_REQUIRED";
+    /// A field exceeds its size limit.
+    pub const FIELD_TOO_LARGE: &str = "FIELD_TOO_LARGE";
+    /// The component name breaks `^[a-z][a-z0-9-]{0,62}$`.
+    pub const NAME_INVALID: &str = "NAME_INVALID";
+    /// The version is not strict SemVer 2.0.
+    pub const VERSION_INVALID: &str = "VERSION_INVALID";
+    /// The version carries build metadata.
+    pub const VERSION_BUILD_METADATA: &str = "VERSION_BUILD_METADATA";
+    /// An engine is listed twice.
+    pub const ENGINE_DUPLICATE: &str = "ENGINE_DUPLICATE";
+    /// An engine is not registered.
+    pub const ENGINE_UNKNOWN: &str = "ENGINE_UNKNOWN";
+    /// An engine is registered but unhealthy.
+    pub const ENGINE_UNHEALTHY: &str = "ENGINE_UNHEALTHY";
+    /// An input or output name breaks `^[a-z][a-z0-9_]{0,63}$`.
+    pub const FIELD_NAME_INVALID: &str = "FIELD_NAME_INVALID";
+    /// Two inputs (required or optional) share a name.
+    pub const INPUT_NAME_DUPLICATE: &str = "INPUT_NAME_DUPLICATE";
+    /// Two outputs share a name.
+    pub const OUTPUT_NAME_DUPLICATE: &str = "OUTPUT_NAME_DUPLICATE";
+    /// A required input has a default.
+    pub const INPUT_REQUIRED_HAS_DEFAULT: &str = "INPUT_REQUIRED_HAS_DEFAULT";
+    /// A default is not of the input's type.
+    pub const INPUT_DEFAULT_TYPE_MISMATCH: &str = "INPUT_DEFAULT_TYPE_MISMATCH";
+    /// A default is not among the allowed values.
+    pub const INPUT_DEFAULT_NOT_ALLOWED: &str = "INPUT_DEFAULT_NOT_ALLOWED";
+    /// `allowed_values` is present but empty.
+    pub const INPUT_ALLOWED_VALUES_EMPTY: &str = "INPUT_ALLOWED_VALUES_EMPTY";
+    /// An allowed value is not of the input's type, or is listed twice.
+    pub const INPUT_ALLOWED_VALUE_INVALID: &str = "INPUT_ALLOWED_VALUE_INVALID";
+    /// A dependency names an invalid component name.
+    pub const DEPENDENCY_NAME_INVALID: &str = "DEPENDENCY_NAME_INVALID";
+    /// A dependency's requirement is not a valid Cargo-style requirement.
+    pub const DEPENDENCY_REQ_INVALID: &str = "DEPENDENCY_REQ_INVALID";
+    /// A component depends on itself.
+    pub const DEPENDENCY_SELF: &str = "DEPENDENCY_SELF";
+    /// A dependency is listed twice.
+    pub const DEPENDENCY_DUPLICATE: &str = "DEPENDENCY_DUPLICATE";
+}
+
+use rule_ids::*;
+
+/// Bounds that keep a definition (and everything computed from it) small.
+const MAX_LIST: usize = 256;
+const MAX_TEXT: usize = 8 * 1024;
+const MAX_SHORT: usize = 256;
+const MAX_LABELS: usize = 64;
+
+/// Syntax, required fields, types, defaults, uniqueness and size limits.
+pub struct WellFormed;
+
+impl Rule for WellFormed {
+    fn name(&self) -> &'static str {
+        "well-formed"
+    }
+
+    fn check(&self, spec: &ComponentSpec, ctx: &Context<'_>, f: &mut Findings) {
+        check_identity(spec, f);
+        check_required_text(spec, f);
+        check_engines(spec, ctx, f);
+        check_inputs(spec, f);
+        check_outputs(spec, f);
+        check_dependencies(spec, f);
+        check_maps(spec, f);
+    }
+}
+
+fn check_identity(spec: &ComponentSpec, f: &mut Findings) {
+    if let Err(e) = ComponentName::parse(&spec.name) {
+        f.error(
+            NAME_INVALID,
+            "name",
+            format!("invalid component name {:?}: {e}", spec.name),
+        );
+    }
+    match parse_version(&spec.version) {
+        Ok(_) => {}
+        Err(e @ VersionError::BuildMetadata { .. }) => f.error(
+            VERSION_BUILD_METADATA,
+            "version",
+            format!("{e}; remove the +… suffix"),
+        ),
+        Err(e) => f.error(VERSION_INVALID, "version", e.to_string()),
+    }
+}
+
+fn check_required_text(spec: &ComponentSpec, f: &mut Findings) {
+    for (path, value, max) in [
+        ("description", &spec.description, MAX_TEXT),
+        ("provider", &spec.provider, MAX_SHORT),
+        ("category", &spec.category, MAX_SHORT),
+        ("resource_type", &spec.resource_type, MAX_SHORT),
+    ] {
+        if value.trim().is_empty() {
+            f.error(
+                FIELD_REQUIRED,
+                path,
+                format!("`{path}` is required and must not be empty"),
+            );
+        } else if value.len() > max {
+            f.error(
+                FIELD_TOO_LARGE,
+                path,
+                format!(
+                    "`{path}` is {} bytes; at most {max} are allowed",
+                    value.len()
+                ),
+            );
+        }
+    }
+}
+
+fn check_engines(spec: &ComponentSpec, ctx: &Context<'_>, f: &mut Findings) {
+    if spec.deployment_engines.is_empty() {
+        f.error(
+            FIELD_REQUIRED,
+            "deployment_engines",
+            "at least one deployment engine is required",
+        );
+    }
+    check_list_len(f, "deployment_engines", spec.deployment_engines.len());
+    let mut seen = HashSet::new();
+    for (i, engine) in spec.deployment_engines.iter().enumerate() {
+        let path = format!("deployment_engines[{i}]");
+        if engine.trim().is_empty() {
+            f.error(FIELD_REQUIRED, path, "engine name must not be empty");
+            continue;
+        }
+        if !seen.insert(engine) {
+            f.error(
+                ENGINE_DUPLICATE,
+                path,
+                format!("engine {engine:?} is listed more than once"),
+            );
+            continue;
+        }
+        if let Some(registry) = ctx.engines {
+            match registry.status(engine) {
+                None => {
+                    let known: Vec<String> = registry.list().into_iter().map(|s| s.name).collect();
+                    f.error(
+                        ENGINE_UNKNOWN,
+                        path,
+                        format!(
+                            "engine {engine:?} is not registered (registered: {})",
+                            known.join(", ")
+                        ),
+                    )
+                }
+                Some(s) if !s.is_usable() => f.error(
+                    ENGINE_UNHEALTHY,
+                    path,
+                    format!(
+                        "engine {engine:?} is unhealthy: {}",
+                        s.last_error
+                            .as_deref()
+                            .unwrap_or("failing its health checks")
+                    ),
+                ),
+                Some(_) => {}
+            }
+        }
+    }
+}
+
+fn check_list_len(f: &mut Findings, path: &str, len: usize) {
+    if len > MAX_LIST {
+        f.error(
+            FIELD_TOO_LARGE,
+            path,
+            format!("{len} entries; at most {MAX_LIST} are allowed"),
+        );
+    }
+}
+
+fn valid_field_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name.len() <= 64
+}
+
+fn check_inputs(spec: &ComponentSpec, f: &mut Findings) {
+    check_list_len(f, "required_inputs", spec.required_inputs.len());
+    check_list_len(f, "optional_inputs", spec.optional_inputs.len());
+    let mut seen: std::collections::HashMap<&str, String> = Default::default();
+    for (list, required) in [
+        (&spec.required_inputs, true),
+        (&spec.optional_inputs, false),
+    ] {
+        let list_name = if required {
+            "required_inputs"
+        } else {
+            "optional_inputs"
+        };
+        for (i, input) in list.iter().enumerate() {
+            let path = format!("{list_name}[{i}]");
+            if !valid_field_name(&input.name) {
+                f.error(
+                    FIELD_NAME_INVALID,
+                    format!("{path}.name"),
+                    format!(
+                        "input name {:?} must match ^[a-z][a-z0-9_]{{0,63}}$",
+                        input.name
+                    ),
+                );
+            }
+            if let Some(first) = seen.get(input.name.as_str()) {
+                f.error(
+                    INPUT_NAME_DUPLICATE,
+                    format!("{path}.name"),
+                    format!("input {:?} is already declared at {first}", input.name),
+                );
+            } else {
+                seen.insert(&input.name, path.clone());
+            }
+            check_input_values(input, required, &path, f);
+        }
+    }
+}
+
+fn check_input_values(input: &Input, required: bool, path: &str, f: &mut Findings) {
+    let t = &input.value_type;
+    if let Some(default) = &input.default {
+        if required {
+            f.error(
+                INPUT_REQUIRED_HAS_DEFAULT,
+                format!("{path}.default"),
+                format!(
+                    "required input {:?} has a default; remove the default or move the input to optional_inputs",
+                    input.name
+                ),
+            );
+        } else if !t.accepts(default) {
+            f.error(
+                INPUT_DEFAULT_TYPE_MISMATCH,
+                format!("{path}.default"),
+                format!(
+                    "default {default} of input {:?} is not of type {t}",
+                    input.name
+                ),
+            );
+        }
+    }
+    let Some(allowed) = &input.allowed_values else {
+        return;
+    };
+    if allowed.is_empty() {
+        f.error(
+            INPUT_ALLOWED_VALUES_EMPTY,
+            format!("{path}.allowed_values"),
+            format!(
+                "allowed_values of input {:?} is empty; remove it or list at least one value",
+                input.name
+            ),
+        );
+        return;
+    }
+    check_list_len(f, &format!("{path}.allowed_values"), allowed.len());
+    for (j, value) in allowed.iter().enumerate() {
+        if !t.accepts(value) {
+            f.error(
+                INPUT_ALLOWED_VALUE_INVALID,
+                format!("{path}.allowed_values[{j}]"),
+                format!("allowed value {value} is not of type {t}"),
+            );
+        } else if allowed[..j].contains(value) {
+            f.error(
+                INPUT_ALLOWED_VALUE_INVALID,
+                format!("{path}.allowed_values[{j}]"),
+                format!("{value} is listed twice"),
+            );
+        }
+    }
+    if let Some(default) = &input.default
+        && !required
+        && t.accepts(default)
+        && !allowed.contains(default)
+    {
+        f.error(
+            INPUT_DEFAULT_NOT_ALLOWED,
+            format!("{path}.default"),
+            format!(
+                "default {default} of input {:?} is not among its allowed_values",
+                input.name
+            ),
+        );
+    }
+}
+
+fn check_outputs(spec: &ComponentSpec, f: &mut Findings) {
+    check_list_len(f, "outputs", spec.outputs.len());
+    let mut seen: std::collections::HashMap<&str, usize> = Default::default();
+    for (i, output) in spec.outputs.iter().enumerate() {
+        let path = format!("outputs[{i}].name");
+        if !valid_field_name(&output.name) {
+            f.error(
+                FIELD_NAME_INVALID,
+                &path,
+                format!(
+                    "output name {:?} must match ^[a-z][a-z0-9_]{{0,63}}$",
+                    output.name
+                ),
+            );
+        }
+        if let Some(first) = seen.insert(&output.name, i) {
+            f.error(
+                OUTPUT_NAME_DUPLICATE,
+                &path,
+                format!(
+                    "output {:?} is already declared at outputs[{first}]",
+                    output.name
+                ),
+            );
+        }
+    }
+}
+
+fn check_dependencies(spec: &ComponentSpec, f: &mut Findings) {
+    check_list_len(f, "dependencies", spec.dependencies.len());
+    let mut seen = HashSet::new();
+    for (i, dep) in spec.dependencies.iter().enumerate() {
+        let path = format!("dependencies[{i}]");
+        if let Err(e) = ComponentName::parse(&dep.name) {
+            f.error(
+                DEPENDENCY_NAME_INVALID,
+                format!("{path}.name"),
+                format!("invalid component name {:?}: {e}", dep.name),
+            );
+        }
+        if dep.name == spec.name {
+            f.error(
+                DEPENDENCY_SELF,
+                format!("{path}.name"),
+                format!("{} cannot depend on itself", spec.name),
+            );
+        }
+        if !seen.insert(dep.name.as_str()) {
+            f.error(
+                DEPENDENCY_DUPLICATE,
+                format!("{path}.name"),
+                format!("dependency {:?} is listed more than once", dep.name),
+            );
+        }
+        if let Err(e) = VersionReq::parse(&dep.version_req) {
+            f.error(
+                DEPENDENCY_REQ_INVALID,
+                format!("{path}.version_req"),
+                format!(
+                    "{:?} is not a valid version requirement (e.g. \"^1.2\", \">=1.0, <3.0\"): {e}",
+                    dep.version_req
+                ),
+            );
+        }
+    }
+}
+
+fn check_maps(spec: &ComponentSpec, f: &mut Findings) {
+    for (path, map) in [("labels", &spec.labels), ("annotations", &spec.annotations)] {
+        if map.len() > MAX_LABELS {
+            f.error(
+                FIELD_TOO_LARGE,
+                path,
+                format!("{} entries; at most {MAX_LABELS} are allowed", map.len()),
+            );
+        }
+        for (k, v) in map {
+            if k.is_empty() || k.len() > 128 {
+                f.error(
+                    FIELD_TOO_LARGE,
+                    format!("{path}.{k}"),
+                    "keys must be 1 to 128 bytes",
+                );
+            }
+            if v.len() > MAX_TEXT {
+                f.error(
+                    FIELD_TOO_LARGE,
+                    format!("{path}.{k}"),
+                    format!("value is {} bytes; at most {MAX_TEXT}", v.len()),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! Table-driven tests of the well-formedness rules: one accepting and at least one rejecting case
+//! per rule, checked by rule id and field path.
+
+use nestor_model::{SourceFormat, parse_definitions};
+use nestor_validation::{Context, Validator};
+
+const BASE: &str = r#"
+name: aws-rds-postgres
+version: 1.2.0
+description: Managed PostgreSQL
+provider: aws
+category: database
+resource_type: aws_db_instance
+deployment_engines: [terraform, pulumi]
+dependencies:
+  - name: aws-vpc
+    version_req: "^2.0"
+required_inputs:
+  - name: instance_class
+    type: string
+    allowed_values: [db.t3.micro, db.t3.small]
+optional_inputs:
+  - name: storage_gb
+    type: integer
+    default: 20
+  - name: tags
+    type: map(string)
+    default: {team: data}
+outputs:
+  - name: endpoint
+    type: string
+"#;
+
+fn validate(yaml: &str) -> Vec<(String, String)> {
+    let docs = parse_definitions(yaml, SourceFormat::Yaml);
+    let spec = docs[0].result.as_ref().expect("test yaml parses");
+    let report = Validator::well_formed().validate(spec, &Context::default());
+    assert_eq!(report.valid, report.findings.is_empty(), "{report:?}");
+    report
+        .findings
+        .into_iter()
+        .map(|f| (f.rule, f.path))
+        .collect()
+}
+
+fn with(old: &str, new: &str) -> String {
+    assert!(BASE.contains(old), "{old}");
+    BASE.replacen(old, new, 1)
+}
+
+#[test]
+fn base_definition_is_valid() {
+    assert_eq!(validate(BASE), vec![]);
+}
+
+#[test]
+fn rejecting_cases_name_rule_and_path() {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "name: aws-rds-postgres",
+            "name: AWS_RDS",
+            "NAME_INVALID",
+            "name",
+        ),
+        (
+            "version: 1.2.0",
+            "version: \"1.2\"",
+            "VERSION_INVALID",
+            "version",
+        ),
+        (
+            "version: 1.2.0",
+            "version: 1.2.0+build.7",
+            "VERSION_BUILD_METADATA",
+            "version",
+        ),
+        (
+            "description: Managed PostgreSQL",
+            "description: \"  \"",
+            "FIELD_REQUIRED",
+            "description",
+        ),
+        (
+            "provider: aws",
+            "provider: \"\"",
+            "FIELD_REQUIRED",
+            "provider",
+        ),
+        (
+            "deployment_engines: [terraform, pulumi]",
+            "deployment_engines: []",
+            "FIELD_REQUIRED",
+            "deployment_engines",
+        ),
+        (
+            "deployment_engines: [terraform, pulumi]",
+            "deployment_engines: [terraform, terraform]",
+            "ENGINE_DUPLICATE",
+            "deployment_engines[1]",
+        ),
+        (
+            "  - name: storage_gb",
+            "  - name: instance_class",
+            "INPUT_NAME_DUPLICATE",
+            "optional_inputs[0].name",
+        ),
+        (
+            "  - name: storage_gb",
+            "  - name: Storage-GB",
+            "FIELD_NAME_INVALID",
+            "optional_inputs[0].name",
+        ),
+        (
+            "    default: 20",
+            "    default: twenty",
+            "INPUT_DEFAULT_TYPE_MISMATCH",
+            "optional_inputs[0].default",
+        ),
+        (
+            "    default: 20",
+            "    default: 20.5",
+            "INPUT_DEFAULT_TYPE_MISMATCH",
+            "optional_inputs[0].default",
+        ),
+        (
+            "    default: {team: data}",
+            "    default: {team: 3}",
+            "INPUT_DEFAULT_TYPE_MISMATCH",
+            "optional_inputs[1].default",
+        ),
+        (
+            "    allowed_values: [db.t3.micro, db.t3.small]",
+            "    allowed_values: [db.t3.micro, db.t3.small]\n    default: db.t3.micro",
+            "INPUT_REQUIRED_HAS_DEFAULT",
+            "required_inputs[0].default",
+        ),
+        (
+            "    allowed_values: [db.t3.micro, db.t3.small]",
+            "    allowed_values: []",
+            "INPUT_ALLOWED_VALUES_EMPTY",
+            "required_inputs[0].allowed_values",
+        ),
+        (
+            "    allowed_values: [db.t3.micro, db.t3.small]",
+            "    allowed_values: [db.t3.micro, 5]",
+            "INPUT_ALLOWED_VALUE_INVALID",
+            "required_inputs[0].allowed_values[1]",
+        ),
+        (
+            "    allowed_values: [db.t3.micro, db.t3.small]",
+            "    allowed_values: [a, a]",
+            "INPUT_ALLOWED_VALUE_INVALID",
+            "required_inputs[0].allowed_values[1]",
+        ),
+        (
+            "    default: 20",
+            "    default: 20\n    allowed_values: [10, 30]",
+            "INPUT_DEFAULT_NOT_ALLOWED",
+            "optional_inputs[0].default",
+        ),
+        (
+            "  - name: endpoint",
+            "  - name: 1endpoint",
+            "FIELD_NAME_INVALID",
+            "outputs[0].name",
+        ),
+        (
+            "outputs:\n  - name: endpoint\n    type: string",
+            "outputs:\n  - name: endpoint\n    type: string\n  - name: endpoint\n    type: string",
+            "OUTPUT_NAME_DUPLICATE",
+            "outputs[1].name",
+        ),
+        (
+            "  - name: aws-vpc",
+            "  - name: AWS-VPC",
+            "DEPENDENCY_NAME_INVALID",
+            "dependencies[0].name",
+        ),
+        (
+            "  - name: aws-vpc",
+            "  - name: aws-rds-postgres",
+            "DEPENDENCY_SELF",
+            "dependencies[0].name",
+        ),
+        (
+            "    version_req: \"^2.0\"",
+            "    version_req: \"^2.0\"\n  - name: aws-vpc\n    version_req: \"^2.1\"",
+            "DEPENDENCY_DUPLICATE",
+            "dependencies[1].name",
+        ),
+        (
+            "    version_req: \"^2.0\"",
+            "    version_req: \"two\"",
+            "DEPENDENCY_REQ_INVALID",
+            "dependencies[0].version_req",
+        ),
+    ];
+    for (old, new, rule, path) in cases {
+        let findings = validate(&with(old, new));
+        assert!(
+            findings.iter().any(|(r, p)| r == rule && p == path),
+            "replacing {old:?} with {new:?}: expected {rule} at {path}, got {findings:?}"
+        );
+    }
+}
+
+#[test]
+fn every_problem_is_reported_not_just_the_first() {
+    let yaml = with("name: aws-rds-postgres", "name: Bad")
+        .replacen("version: 1.2.0", "version: \"1\"", 1)
+        .replacen("    default: 20", "    default: x", 1);
+    let rules: Vec<String> = validate(&yaml).into_iter().map(|(r, _)| r).collect();
+    for r in [
+        "NAME_INVALID",
+        "VERSION_INVALID",
+        "INPUT_DEFAULT_TYPE_MISMATCH",
+    ] {
+        assert!(rules.iter().any(|x| x == r), "{r} missing from {rules:?}");
+    }
+}
+
+#[test]
+fn size_limits() {
+    let mut yaml = BASE.to_owned();
+    yaml.push_str("labels:\n");
+    for i in 0..100 {
+        yaml.push_str(&format!("  k{i}: v\n"));
+    }
+    assert!(
+        validate(&yaml)
+            .iter()
+            .any(|(r, p)| r == "FIELD_TOO_LARGE" && p == "labels")
+    );
+    let long = with(
+        "description: Managed PostgreSQL",
+        &format!("description: {}", "x".repeat(10_000)),
+    );
+    assert!(
+        validate(&long)
+            .iter()
+            .any(|(r, p)| r == "FIELD_TOO_LARGE" && p == "description")
+    );
+}
+
+#[test]
+fn engines_are_checked_against_the_registry_when_given() {
+    let docs = parse_definitions(BASE, SourceFormat::Yaml);
+    let spec = docs[0].result.as_ref().unwrap();
+    let engines = nestor_engines::StaticEngines::new(["terraform"]);
+    let ctx = Context {
+        engines: Some(&engines),
+        ..Default::default()
+    };
+    let report = Validator::well_formed().validate(spec, &ctx);
+    let f = &report.findings[0];
+    assert_eq!(
+        (f.rule.as_str(), f.path.as_str()),
+        ("ENGINE_UNKNOWN", "deployment_engines[1]")
+    );
+    assert!(
+        f.message
+            .contains("\"pulumi\" is not registered (registered: terraform)"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn findings_carry_file_and_line() {
+    let docs = parse_definitions(
+        &with("name: aws-rds-postgres", "name: Bad"),
+        SourceFormat::Yaml,
+    );
+    let spec = docs[0].result.as_ref().unwrap();
+    let ctx = Context {
+        file: Some("components/rds.yaml"),
+        line: Some(docs[0].line),
+        ..Default::default()
+    };
+    let report = Validator::well_formed().validate(spec, &ctx);
+    assert_eq!(
+        report.findings[0].file.as_deref(),
+        Some("components/rds.yaml")
+    );
+    assert_eq!(report.findings[0].line, Some(2));
+}
