@@ -1,0 +1,89 @@
+//! Catalog errors, each carrying what the caller needs to answer precisely.
+
+use nestor_model::{ErrorCode, ValidationReport};
+use nestor_storage::StoreError;
+
+use crate::FieldDiff;
+
+/// Why a catalog operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// No component has this name.
+    #[error("component {name:?} does not exist")]
+    ComponentNotFound {
+        /// Name asked for.
+        name: String,
+    },
+    /// The component exists, but not this version (or no version qualifies as latest).
+    #[error("{detail}")]
+    VersionNotFound {
+        /// Name asked for.
+        name: String,
+        /// What was looked for and not found.
+        detail: String,
+    },
+    /// No version satisfies a requirement.
+    #[error("no version of {name:?} matches {req:?}")]
+    NoMatchingVersion {
+        /// Name asked for.
+        name: String,
+        /// The requirement.
+        req: String,
+    },
+    /// A parameter cannot be understood.
+    #[error("invalid {parameter}: {message}")]
+    InvalidParameter {
+        /// Which parameter.
+        parameter: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// The definition fails validation.
+    #[error("{} is invalid: {} error(s)", report_id(.0), .0.errors().count())]
+    Invalid(Box<ValidationReport>),
+    /// The version exists with a different interface.
+    #[error("{name}@{version} is already published with a different interface ({} difference(s)); publish a new version instead", .differences.len())]
+    VersionConflict {
+        /// Component name.
+        name: String,
+        /// Version.
+        version: String,
+        /// Published hash.
+        published_hash: String,
+        /// Submitted hash.
+        submitted_hash: String,
+        /// Each differing interface field.
+        differences: Vec<FieldDiff>,
+    },
+    /// The patch asks for nothing or for something impossible.
+    #[error("{0}")]
+    InvalidPatch(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn report_id(r: &ValidationReport) -> String {
+    if r.name.is_empty() {
+        "definition".to_owned()
+    } else {
+        format!("{}@{}", r.name, r.version)
+    }
+}
+
+impl CatalogError {
+    /// The stable error code for this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            CatalogError::ComponentNotFound { .. } => ErrorCode::ComponentNotFound,
+            CatalogError::VersionNotFound { .. } => ErrorCode::VersionNotFound,
+            CatalogError::NoMatchingVersion { .. } => ErrorCode::NoMatchingVersion,
+            CatalogError::InvalidParameter { .. } => ErrorCode::InvalidParameter,
+            CatalogError::Invalid(_) => ErrorCode::InvalidDefinition,
+            CatalogError::VersionConflict { .. } => ErrorCode::VersionConflict,
+            CatalogError::InvalidPatch(_) => ErrorCode::MalformedBody,
+            CatalogError::Store(e) if e.is_retriable() => ErrorCode::StoreUnavailable,
+            CatalogError::Store(_) => ErrorCode::Internal,
+        }
+    }
+}

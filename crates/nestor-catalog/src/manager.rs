@@ -1,0 +1,517 @@
+//! [`Catalog`]: publish, patch and query, with validate-before-write and immutability.
+
+use std::sync::Arc;
+
+use nestor_engines::EngineRegistry;
+use nestor_model::{
+    ChangeEvent, Component, ComponentFilter, ComponentSpec, DependencyList, DependentList,
+    EventType, Finding, PatchRequest, PublishOutcome, ResolvedDependency, Revision, SearchResults,
+    Severity, VersionList, parse_version,
+};
+use nestor_storage::{CatalogStore, LatestQuery, Snapshot, StoreError, pick_latest};
+use nestor_validation::{Context, Validator};
+use semver::{Version, VersionReq};
+use time::OffsetDateTime;
+use tokio::sync::broadcast;
+
+use crate::{CatalogError, interface_diff};
+
+/// How many times a write is retried when it loses a race with a concurrent writer.
+const MAX_WRITE_ATTEMPTS: usize = 5;
+/// Capacity of the in-process change broadcast (subscribers that fall behind re-read the log).
+const BROADCAST_CAPACITY: usize = 1024;
+
+/// Who is publishing. The first publisher of a name owns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Through the API, by an authenticated identity (or `anonymous`).
+    Api {
+        /// Token name or user.
+        identity: String,
+    },
+    /// From a configured source.
+    Source {
+        /// Source id from the configuration.
+        id: String,
+    },
+}
+
+impl Origin {
+    /// The owner string recorded for new names.
+    pub fn owner(&self) -> String {
+        match self {
+            Origin::Api { identity } => format!("api:{identity}"),
+            Origin::Source { id } => format!("source:{id}"),
+        }
+    }
+}
+
+/// What a publish did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublishResult {
+    /// Created, updated or unchanged.
+    pub outcome: PublishOutcome,
+    /// The version as stored now.
+    pub component: Component,
+    /// The change event written, if anything changed.
+    pub event: Option<ChangeEvent>,
+    /// Non-blocking findings.
+    pub warnings: Vec<Finding>,
+}
+
+/// A list query.
+#[derive(Debug, Clone, Default)]
+pub struct ListRequest {
+    /// Filters on the latest version.
+    pub filter: ComponentFilter,
+    /// Consider pre-releases for "latest".
+    pub include_prerelease: bool,
+    /// Names strictly after this one.
+    pub after: Option<String>,
+    /// Page size.
+    pub limit: usize,
+}
+
+/// The catalog manager. Cheap to share behind an `Arc`.
+pub struct Catalog {
+    store: Arc<dyn CatalogStore>,
+    validator: Validator,
+    engines: Option<Arc<dyn EngineRegistry>>,
+    changes: broadcast::Sender<ChangeEvent>,
+}
+
+fn parse_version_param(version: &str) -> Result<Version, CatalogError> {
+    parse_version(version).map_err(|e| CatalogError::InvalidParameter {
+        parameter: "version",
+        message: e.to_string(),
+    })
+}
+
+impl Catalog {
+    /// A catalog over `store`, validating with `validator`; engines named by definitions are
+    /// checked against `engines` when given.
+    pub fn new(
+        store: Arc<dyn CatalogStore>,
+        validator: Validator,
+        engines: Option<Arc<dyn EngineRegistry>>,
+    ) -> Self {
+        let (changes, _) = broadcast::channel(BROADCAST_CAPACITY);
+        Catalog {
+            store,
+            validator,
+            engines,
+            changes,
+        }
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &Arc<dyn CatalogStore> {
+        &self.store
+    }
+
+    /// Live change events written through this catalog, in revision order. A receiver that lags
+    /// gets `RecvError::Lagged` and must catch up from [`nestor_storage::ChangeFeed`].
+    pub fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
+        self.changes.subscribe()
+    }
+
+    /// Validates a definition without writing anything.
+    pub fn validate(
+        &self,
+        spec: &ComponentSpec,
+        file: Option<&str>,
+        line: Option<u32>,
+    ) -> nestor_model::ValidationReport {
+        let ctx = Context {
+            file,
+            line,
+            engines: self.engines.as_deref(),
+        };
+        self.validator.validate(spec, &ctx)
+    }
+
+    /// Publishes a definition: validates it, then creates the version, updates its descriptive
+    /// fields (same interface), or does nothing (identical). A different interface under an
+    /// existing version is a [`CatalogError::VersionConflict`].
+    #[tracing::instrument(skip_all, fields(component = %spec.name, version = %spec.version, origin = ?origin))]
+    pub async fn publish(
+        &self,
+        spec: ComponentSpec,
+        origin: &Origin,
+    ) -> Result<PublishResult, CatalogError> {
+        let report = self.validate(&spec, None, None);
+        if !report.valid {
+            return Err(CatalogError::Invalid(Box::new(report)));
+        }
+        let warnings: Vec<Finding> = report
+            .findings
+            .into_iter()
+            .filter(|f| f.severity == Severity::Warning)
+            .collect();
+        let version = parse_version_param(&spec.version)?;
+        let content_hash = spec.content_hash();
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let existing = self.store.get_version(&spec.name, &version).await?;
+            let result = match existing {
+                None => {
+                    let component = Component {
+                        spec: spec.clone(),
+                        content_hash: content_hash.clone(),
+                        published_at: OffsetDateTime::now_utc(),
+                        revision: Revision(0),
+                        deprecated: None,
+                        yanked: false,
+                    };
+                    self.store
+                        .insert_version(component, &origin.owner())
+                        .await
+                        .map(|ev| (PublishOutcome::Created, ev))
+                }
+                Some(existing) if existing.content_hash != content_hash => {
+                    return Err(CatalogError::VersionConflict {
+                        differences: interface_diff(&existing.spec, &spec),
+                        name: spec.name,
+                        version: spec.version,
+                        published_hash: existing.content_hash,
+                        submitted_hash: content_hash,
+                    });
+                }
+                Some(existing) if existing.spec.same_descriptive_fields(&spec) => {
+                    return Ok(PublishResult {
+                        outcome: PublishOutcome::Unchanged,
+                        component: existing,
+                        event: None,
+                        warnings,
+                    });
+                }
+                Some(existing) => {
+                    let expected = existing.revision;
+                    let mut updated = existing;
+                    // Same interface: take the new descriptive fields (and input/output
+                    // descriptions) but keep the original git provenance.
+                    let provenance = (
+                        updated.spec.git_repository.take(),
+                        updated.spec.git_commit.take(),
+                        updated.spec.git_path.take(),
+                    );
+                    updated.spec = spec.clone();
+                    (
+                        updated.spec.git_repository,
+                        updated.spec.git_commit,
+                        updated.spec.git_path,
+                    ) = provenance;
+                    self.store
+                        .update_version(updated, expected, EventType::Updated)
+                        .await
+                        .map(|ev| (PublishOutcome::Updated, ev))
+                }
+            };
+            match result {
+                Ok((outcome, event)) => {
+                    tracing::info!(revision = %event.revision, ?outcome, "published");
+                    let component = event.component.clone();
+                    let _ = self.changes.send(event.clone());
+                    return Ok(PublishResult {
+                        outcome,
+                        component,
+                        event: Some(event),
+                        warnings,
+                    });
+                }
+                // Lost a race with another writer of the same version: read again and decide again.
+                Err(StoreError::AlreadyExists { .. } | StoreError::Concurrent { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Unavailable {
+            operation: "publish",
+            message: "too much write contention; retry".into(),
+        }
+        .into())
+    }
+
+    /// Changes the mutable fields of a version.
+    #[tracing::instrument(skip_all, fields(component = %name, version = %version))]
+    pub async fn patch(
+        &self,
+        name: &str,
+        version: &str,
+        patch: PatchRequest,
+    ) -> Result<(Component, Option<ChangeEvent>), CatalogError> {
+        if patch.is_empty() {
+            return Err(CatalogError::InvalidPatch(
+                "the patch changes nothing; send at least one field".into(),
+            ));
+        }
+        if let Some(Some(d)) = &patch.deprecated
+            && d.message.trim().is_empty()
+        {
+            return Err(CatalogError::InvalidPatch(
+                "deprecated.message must say why, or what to use instead".into(),
+            ));
+        }
+        let parsed = parse_version_param(version)?;
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let existing = self.get_version(name, &parsed).await?;
+            let expected = existing.revision;
+            let mut c = existing.clone();
+            let p = patch.clone();
+            if let Some(v) = p.description {
+                c.spec.description = v
+            }
+            if let Some(v) = p.maturity {
+                c.spec.maturity = v
+            }
+            if let Some(v) = p.support_level {
+                c.spec.support_level = v
+            }
+            if let Some(v) = p.resource_limits {
+                c.spec.resource_limits = Some(v)
+            }
+            if let Some(v) = p.labels {
+                c.spec.labels = v
+            }
+            if let Some(v) = p.annotations {
+                c.spec.annotations = v
+            }
+            if let Some(v) = p.deprecated {
+                c.deprecated = v
+            }
+            if let Some(v) = p.yanked {
+                c.yanked = v
+            }
+            let event_type = if c.yanked != existing.yanked {
+                if c.yanked {
+                    EventType::Yanked
+                } else {
+                    EventType::Unyanked
+                }
+            } else if c.deprecated.is_some() != existing.deprecated.is_some() {
+                if c.deprecated.is_some() {
+                    EventType::Deprecated
+                } else {
+                    EventType::Undeprecated
+                }
+            } else if c != existing {
+                EventType::Updated
+            } else {
+                return Ok((existing, None));
+            };
+            match self.store.update_version(c, expected, event_type).await {
+                Ok(event) => {
+                    tracing::info!(revision = %event.revision, event = event_type.as_str(), "patched");
+                    let _ = self.changes.send(event.clone());
+                    return Ok((event.component.clone(), Some(event)));
+                }
+                Err(StoreError::Concurrent { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Unavailable {
+            operation: "patch",
+            message: "too much write contention; retry".into(),
+        }
+        .into())
+    }
+
+    async fn get_version(&self, name: &str, version: &Version) -> Result<Component, CatalogError> {
+        if let Some(c) = self.store.get_version(name, version).await? {
+            return Ok(c);
+        }
+        let versions = self.store.list_versions(name).await?;
+        if versions.value.is_empty() {
+            Err(CatalogError::ComponentNotFound {
+                name: name.to_owned(),
+            })
+        } else {
+            Err(CatalogError::VersionNotFound {
+                name: name.to_owned(),
+                detail: format!(
+                    "{name} has no version {version} (latest versions: {})",
+                    newest(&versions.value)
+                ),
+            })
+        }
+    }
+
+    /// One exact version.
+    pub async fn version(&self, name: &str, version: &str) -> Result<Component, CatalogError> {
+        self.get_version(name, &parse_version_param(version)?).await
+    }
+
+    /// Every version of a component, newest first.
+    pub async fn versions(&self, name: &str) -> Result<VersionList, CatalogError> {
+        let snap = self.store.list_versions(name).await?;
+        if snap.value.is_empty() {
+            return Err(CatalogError::ComponentNotFound {
+                name: name.to_owned(),
+            });
+        }
+        Ok(VersionList {
+            name: name.to_owned(),
+            items: snap.value,
+            revision: snap.revision,
+        })
+    }
+
+    /// The latest version: the highest that is not yanked and, unless `include_prerelease`, not
+    /// a pre-release.
+    pub async fn latest(
+        &self,
+        name: &str,
+        include_prerelease: bool,
+    ) -> Result<Component, CatalogError> {
+        let list = self.versions(name).await?;
+        let parsed: Vec<(Version, &Component)> = list
+            .items
+            .iter()
+            .filter_map(|c| c.semver().ok().map(|v| (v, c)))
+            .collect();
+        let latest = pick_latest(
+            parsed.iter().map(|(v, c)| (v, c.yanked)),
+            include_prerelease,
+        );
+        match latest.and_then(|l| parsed.iter().find(|(v, _)| v == l)) {
+            Some((_, c)) => Ok((*c).clone()),
+            None => Err(CatalogError::VersionNotFound {
+                name: name.to_owned(),
+                detail: if include_prerelease {
+                    format!("every version of {name} is yanked")
+                } else {
+                    format!(
+                        "{name} has no released, non-yanked version; pass include_prerelease=true to consider pre-releases"
+                    )
+                },
+            }),
+        }
+    }
+
+    /// The highest non-yanked version matching a Cargo-style requirement. Pre-releases match only
+    /// when the requirement names one (semver's rule).
+    pub async fn resolve(&self, name: &str, req: &str) -> Result<Component, CatalogError> {
+        let parsed = VersionReq::parse(req).map_err(|e| CatalogError::InvalidParameter {
+            parameter: "req",
+            message: format!("{req:?}: {e}"),
+        })?;
+        let list = self.versions(name).await?;
+        resolve_in(&list.items, &parsed)
+            .cloned()
+            .ok_or_else(|| CatalogError::NoMatchingVersion {
+                name: name.to_owned(),
+                req: req.to_owned(),
+            })
+    }
+
+    /// The direct dependencies of a version, each resolved to the highest matching version.
+    pub async fn dependencies(
+        &self,
+        name: &str,
+        version: &str,
+    ) -> Result<DependencyList, CatalogError> {
+        let c = self.version(name, version).await?;
+        let revision = self.store.current_revision().await?;
+        let mut items = Vec::with_capacity(c.spec.dependencies.len());
+        for dep in &c.spec.dependencies {
+            let resolved = match VersionReq::parse(&dep.version_req) {
+                Ok(req) => {
+                    resolve_in(&self.store.list_versions(&dep.name).await?.value, &req).cloned()
+                }
+                Err(_) => None,
+            };
+            items.push(ResolvedDependency {
+                name: dep.name.clone(),
+                version_req: dep.version_req.clone(),
+                resolved,
+            });
+        }
+        Ok(DependencyList {
+            name: c.spec.name,
+            version: c.spec.version,
+            items,
+            revision,
+        })
+    }
+
+    /// Components whose latest version depends on `name` directly.
+    pub async fn dependents(&self, name: &str) -> Result<DependentList, CatalogError> {
+        self.versions(name).await?;
+        let mut items = Vec::new();
+        let mut q = LatestQuery {
+            limit: 500,
+            ..Default::default()
+        };
+        let mut revision = None;
+        loop {
+            let Snapshot {
+                value: page,
+                revision: r,
+            } = self.store.list_latest(&q).await?;
+            revision.get_or_insert(r);
+            q.after = page.items.last().map(|c| c.spec.name.clone());
+            items.extend(
+                page.items
+                    .into_iter()
+                    .filter(|c| c.spec.dependencies.iter().any(|d| d.name == name)),
+            );
+            if !page.more {
+                break;
+            }
+        }
+        Ok(DependentList {
+            name: name.to_owned(),
+            items,
+            revision: revision.unwrap_or_default(),
+        })
+    }
+
+    /// A page of latest versions.
+    pub async fn list(
+        &self,
+        req: &ListRequest,
+    ) -> Result<Snapshot<nestor_storage::LatestPage>, CatalogError> {
+        let q = LatestQuery {
+            filter: req.filter.clone(),
+            include_prerelease: req.include_prerelease,
+            after: req.after.clone(),
+            limit: req.limit,
+        };
+        Ok(self.store.list_latest(&q).await?)
+    }
+
+    /// Ranked text search.
+    pub async fn search(
+        &self,
+        query: &str,
+        filter: &ComponentFilter,
+        limit: usize,
+    ) -> Result<SearchResults, CatalogError> {
+        let q = query.trim();
+        if q.is_empty() {
+            return Err(CatalogError::InvalidParameter {
+                parameter: "q",
+                message: "the search query is empty".into(),
+            });
+        }
+        let snap = self.store.search(q, filter, limit).await?;
+        Ok(SearchResults {
+            query: q.to_owned(),
+            items: snap.value,
+            revision: snap.revision,
+        })
+    }
+}
+
+fn resolve_in<'a>(newest_first: &'a [Component], req: &VersionReq) -> Option<&'a Component> {
+    newest_first
+        .iter()
+        .find(|c| !c.yanked && c.semver().is_ok_and(|v| req.matches(&v)))
+}
+
+fn newest(items: &[Component]) -> String {
+    items
+        .iter()
+        .take(5)
+        .map(|c| c.spec.version.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}

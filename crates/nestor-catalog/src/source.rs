@@ -1,0 +1,362 @@
+//! Sources of definitions, and syncing one into the catalog.
+//!
+//! A [`DefinitionSource`] produces a [`SourceSnapshot`]: the definition files it holds right now
+//! (and, for git, the commit they come from). [`Catalog::sync`] parses every document, publishes
+//! the valid ones in version order, and returns a per-file report. Syncing the same snapshot
+//! twice changes nothing the second time (identical publishes are no-ops), which is what makes
+//! re-syncs and restarts safe.
+//!
+//! [`DirectorySource`] reads a plain folder (the quick start's example catalog). Git sources
+//! implement the same trait.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use nestor_model::{
+    ComponentSpec, Finding, PublishOutcome, Severity, SourceFormat, parse_definitions,
+};
+use serde::Serialize;
+
+use crate::{Catalog, CatalogError, Origin};
+
+/// Definition files larger than this are rejected (per file) without being parsed.
+pub const MAX_DEFINITION_FILE_BYTES: u64 = 1024 * 1024;
+
+/// One file of a source.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// Path relative to the source root, with `/` separators.
+    pub path: String,
+    /// The text, or why it could not be read.
+    pub content: Result<String, String>,
+}
+
+/// What a source holds at one point in time.
+#[derive(Debug, Clone, Default)]
+pub struct SourceSnapshot {
+    /// Commit id for git sources; `None` for plain directories.
+    pub revision: Option<String>,
+    /// Matching definition files.
+    pub files: Vec<SourceFile>,
+}
+
+/// Where definitions come from.
+#[async_trait]
+pub trait DefinitionSource: Send + Sync {
+    /// The source id from the configuration.
+    fn id(&self) -> &str;
+
+    /// Reads the current definition files.
+    async fn snapshot(&self) -> Result<SourceSnapshot, CatalogError>;
+}
+
+/// A local folder that is not a git repository, re-read on every sync.
+pub struct DirectorySource {
+    id: String,
+    root: PathBuf,
+    globs: GlobSet,
+}
+
+impl DirectorySource {
+    /// A source reading files under `root` whose relative path matches one of `patterns`
+    /// (`**/*.yaml`, `components/**/*.yml`, …).
+    pub fn new(
+        id: impl Into<String>,
+        root: impl Into<PathBuf>,
+        patterns: &[String],
+    ) -> Result<Self, CatalogError> {
+        let id = id.into();
+        let mut builder = GlobSetBuilder::new();
+        for p in patterns {
+            let glob = GlobBuilder::new(p)
+                .literal_separator(true)
+                .build()
+                .map_err(|e| CatalogError::InvalidParameter {
+                    parameter: "sources[].paths",
+                    message: format!("source {id}: {e}"),
+                })?;
+            builder.add(glob);
+        }
+        let globs = builder
+            .build()
+            .map_err(|e| CatalogError::InvalidParameter {
+                parameter: "sources[].paths",
+                message: e.to_string(),
+            })?;
+        Ok(DirectorySource {
+            id,
+            root: root.into(),
+            globs,
+        })
+    }
+
+    fn read(root: &Path, globs: &GlobSet) -> Result<Vec<SourceFile>, CatalogError> {
+        if !root.is_dir() {
+            return Err(CatalogError::InvalidParameter {
+                parameter: "sources[].url",
+                message: format!("{} is not a directory", root.display()),
+            });
+        }
+        let mut files = Vec::new();
+        // Links are not followed: a definition tree must not reach outside itself.
+        for entry in walkdir::WalkDir::new(root)
+            .follow_links(false)
+            .sort_by_file_name()
+        {
+            let entry = entry.map_err(|e| CatalogError::InvalidParameter {
+                parameter: "sources[].url",
+                message: format!("cannot read {}: {e}", root.display()),
+            })?;
+            let Ok(rel) = entry.path().strip_prefix(root) else {
+                continue;
+            };
+            let rel = rel.to_string_lossy().replace('\\', "/");
+            if rel.is_empty() || !globs.is_match(&rel) {
+                continue;
+            }
+            let ft = entry.file_type();
+            if ft.is_symlink() {
+                files.push(SourceFile {
+                    path: rel,
+                    content: Err("symbolic link not followed".into()),
+                });
+                continue;
+            }
+            if !ft.is_file() {
+                continue;
+            }
+            let content = match entry.metadata() {
+                Ok(m) if m.len() > MAX_DEFINITION_FILE_BYTES => Err(format!(
+                    "file is {} bytes; definition files are limited to {MAX_DEFINITION_FILE_BYTES}",
+                    m.len()
+                )),
+                Ok(_) => std::fs::read(entry.path())
+                    .map_err(|e| format!("cannot read: {e}"))
+                    .and_then(|bytes| {
+                        String::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))
+                    }),
+                Err(e) => Err(format!("cannot stat: {e}")),
+            };
+            files.push(SourceFile { path: rel, content });
+        }
+        Ok(files)
+    }
+}
+
+#[async_trait]
+impl DefinitionSource for DirectorySource {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    async fn snapshot(&self) -> Result<SourceSnapshot, CatalogError> {
+        let (root, globs) = (self.root.clone(), self.globs.clone());
+        let files = tokio::task::spawn_blocking(move || Self::read(&root, &globs))
+            .await
+            .map_err(|e| CatalogError::InvalidParameter {
+                parameter: "sources",
+                message: format!("reader task failed: {e}"),
+            })??;
+        Ok(SourceSnapshot {
+            revision: None,
+            files,
+        })
+    }
+}
+
+/// What happened to one document of a sync.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FileOutcome {
+    /// File path relative to the source root.
+    pub path: String,
+    /// Line the document starts on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// `name@version`, when the document could be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub component: Option<String>,
+    /// `created`, `updated`, `unchanged`, or `failed`.
+    pub status: &'static str,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
+}
+
+/// The result of syncing one source.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SyncReport {
+    /// Source id.
+    pub source_id: String,
+    /// Commit synced, for git sources.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// Files read.
+    pub files: usize,
+    /// Versions newly published.
+    pub created: usize,
+    /// Versions whose descriptive fields changed.
+    pub updated: usize,
+    /// Versions already identical.
+    pub unchanged: usize,
+    /// Documents (or files) that failed.
+    pub failed: usize,
+    /// Per-document outcomes, failures first.
+    pub outcomes: Vec<FileOutcome>,
+}
+
+fn failure(
+    path: &str,
+    line: Option<u32>,
+    component: Option<String>,
+    findings: Vec<Finding>,
+) -> FileOutcome {
+    FileOutcome {
+        path: path.to_owned(),
+        line,
+        component,
+        status: "failed",
+        findings,
+    }
+}
+
+fn finding(rule: &str, path: &str, line: Option<u32>, message: String) -> Finding {
+    Finding {
+        rule: rule.into(),
+        severity: Severity::Error,
+        path: String::new(),
+        message,
+        file: Some(path.into()),
+        line,
+    }
+}
+
+impl Catalog {
+    /// Reads `source` and publishes every valid definition in it.
+    #[tracing::instrument(skip_all, fields(source = source.id()))]
+    pub async fn sync(&self, source: &dyn DefinitionSource) -> Result<SyncReport, CatalogError> {
+        let started = std::time::Instant::now();
+        let snapshot = source.snapshot().await?;
+        let origin = Origin::Source {
+            id: source.id().to_owned(),
+        };
+        let mut report = SyncReport {
+            source_id: source.id().to_owned(),
+            revision: snapshot.revision.clone(),
+            files: snapshot.files.len(),
+            ..Default::default()
+        };
+        tracing::info!(files = report.files, "sync started");
+
+        // Parse everything first, then publish in (name, version) order so that a component's
+        // versions arrive oldest first whatever the file layout.
+        let mut specs: Vec<(semver::Version, ComponentSpec, String, u32)> = Vec::new();
+        for file in &snapshot.files {
+            let text = match &file.content {
+                Ok(t) => t,
+                Err(why) => {
+                    report.outcomes.push(failure(
+                        &file.path,
+                        None,
+                        None,
+                        vec![finding("FILE_UNREADABLE", &file.path, None, why.clone())],
+                    ));
+                    continue;
+                }
+            };
+            let format = if file.path.ends_with(".json") {
+                SourceFormat::Json
+            } else {
+                SourceFormat::Yaml
+            };
+            for doc in parse_definitions(text, format) {
+                match doc.result {
+                    Err(errors) => {
+                        let r = nestor_validation::report_for_unreadable(
+                            &errors,
+                            Some(&file.path),
+                            Some(doc.line),
+                        );
+                        report
+                            .outcomes
+                            .push(failure(&file.path, Some(doc.line), None, r.findings));
+                    }
+                    Ok(spec) => {
+                        let check = self.validate(&spec, Some(&file.path), Some(doc.line));
+                        match nestor_model::parse_version(&spec.version) {
+                            Ok(v) if check.valid => {
+                                specs.push((v, spec, file.path.clone(), doc.line))
+                            }
+                            _ => report.outcomes.push(failure(
+                                &file.path,
+                                Some(doc.line),
+                                Some(spec.id()),
+                                check.findings,
+                            )),
+                        }
+                    }
+                }
+            }
+        }
+        specs.sort_by(|a, b| (&a.1.name, &a.0).cmp(&(&b.1.name, &b.0)));
+
+        for (_, spec, path, line) in specs {
+            let id = spec.id();
+            match self.publish(spec, &origin).await {
+                Ok(r) => {
+                    let status = match r.outcome {
+                        PublishOutcome::Created => "created",
+                        PublishOutcome::Updated => "updated",
+                        PublishOutcome::Unchanged => "unchanged",
+                    };
+                    tracing::debug!(file = %path, component = %id, status, "published");
+                    report.outcomes.push(FileOutcome {
+                        path,
+                        line: Some(line),
+                        component: Some(id),
+                        status,
+                        findings: r.warnings,
+                    });
+                }
+                Err(CatalogError::Invalid(r)) => {
+                    report
+                        .outcomes
+                        .push(failure(&path, Some(line), Some(id), r.findings))
+                }
+                Err(e) => {
+                    let rule = match e.code() {
+                        nestor_model::ErrorCode::VersionConflict => "VERSION_CONFLICT",
+                        _ => "PUBLISH_FAILED",
+                    };
+                    let f = finding(rule, &path, Some(line), e.to_string());
+                    report
+                        .outcomes
+                        .push(failure(&path, Some(line), Some(id), vec![f]));
+                }
+            }
+        }
+        for o in &report.outcomes {
+            match o.status {
+                "created" => report.created += 1,
+                "updated" => report.updated += 1,
+                "unchanged" => report.unchanged += 1,
+                _ => report.failed += 1,
+            }
+        }
+        report.outcomes.sort_by_key(|o| o.status != "failed");
+        tracing::info!(
+            created = report.created,
+            updated = report.updated,
+            unchanged = report.unchanged,
+            failed = report.failed,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "sync finished"
+        );
+        for o in report.outcomes.iter().filter(|o| o.status == "failed") {
+            for f in &o.findings {
+                tracing::warn!(file = %o.path, line = f.line.or(o.line), rule = %f.rule, "{}", f.message);
+            }
+        }
+        Ok(report)
+    }
+}
