@@ -1,1 +1,140 @@
-//! nestor-api
+//! The HTTP API: axum routes under `/api/v1`, RFC 9457 problems, and the OpenAPI document that
+//! `utoipa` generates from the handlers themselves (so it cannot drift from the router).
+//!
+//! Handlers are thin: parse and check the request, call the [`nestor_catalog::Catalog`], map the
+//! result. Business rules do not live here. The one mapping from catalog errors to problems is
+//! in [`error`].
+
+pub mod error;
+mod extract;
+mod routes;
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{Router, extract::DefaultBodyLimit, http::header, response::IntoResponse};
+use nestor_catalog::Catalog;
+use nestor_model::{ErrorCode, Problem};
+use tower_http::{catch_panic::CatchPanicLayer, timeout::TimeoutLayer, trace::TraceLayer};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+pub use error::ApiError;
+
+/// Limits and settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Requests taking longer are answered 408.
+    pub request_timeout: Duration,
+    /// Backend name reported by `/version`.
+    pub storage_backend: String,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            max_body_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            storage_backend: "unknown".into(),
+        }
+    }
+}
+
+/// Shared state of every handler.
+pub struct AppState {
+    /// The catalog.
+    pub catalog: Arc<Catalog>,
+    /// HTTP settings.
+    pub config: ApiConfig,
+    /// The OpenAPI document, serialized once at start-up.
+    openapi_json: String,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Nestor",
+        description = "Global component catalog: infrastructure component definitions, validated, versioned and streamed.",
+        license(name = "Apache-2.0"),
+    ),
+    tags(
+        (name = "components", description = "Query and publish component versions"),
+        (name = "validation", description = "Dry-run validation"),
+        (name = "operations", description = "Health, readiness and build information"),
+    ),
+    components(schemas(Problem, ErrorCode))
+)]
+struct ApiDoc;
+
+/// Builds the router and the OpenAPI document for `catalog`.
+pub fn router(catalog: Arc<Catalog>, config: ApiConfig) -> Router {
+    let (api_router, openapi) = api_parts();
+    let openapi_json = openapi.to_json().unwrap_or_else(|_| "{}".into());
+    let state = Arc::new(AppState {
+        catalog,
+        config: config.clone(),
+        openapi_json,
+    });
+    api_router
+        .route("/api/v1/openapi.json", axum::routing::get(openapi_document))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            config.request_timeout,
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::from(Problem::new(
+                ErrorCode::Internal,
+                "the server hit a bug handling this request",
+            ))
+            .into_response()
+        }))
+        .layer(TraceLayer::new_for_http())
+}
+
+/// The OpenAPI document (as the router serves it).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_parts().1
+}
+
+fn api_parts() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(routes::router())
+        .split_for_parts()
+}
+
+async fn openapi_document(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        state.openapi_json.clone(),
+    )
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    Problem::new(ErrorCode::NotFound, format!("no route for {}", uri.path())).into()
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    Problem::new(
+        ErrorCode::MethodNotAllowed,
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+    .into()
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then drains in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

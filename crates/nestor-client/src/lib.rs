@@ -1,1 +1,309 @@
-//! nestor-client
+//! `nestor-client`: a typed async client for the Nestor REST API.
+//!
+//! Every call returns the model types of [`nestor_model`] (re-exported here as [`model`]), and
+//! every API error comes back as [`Error::Api`] with the server's RFC 9457 [`Problem`], whose
+//! `code` is stable and safe to match on.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), nestor_client::Error> {
+//! let client = nestor_client::Client::new("http://127.0.0.1:8080")?;
+//! let page = client.list(&nestor_client::ListOptions::default()).await?;
+//! for c in &page.items {
+//!     println!("{}@{}", c.spec.name, c.spec.version);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! This crate must stay light: no server code, only HTTP and the shared model.
+
+pub use nestor_model as model;
+use nestor_model::{
+    Component, ComponentPage, ComponentSpec, DependencyList, DependentList, ErrorCode, Maturity,
+    PatchRequest, Problem, PublishResponse, SearchResults, ValidationReport, VersionList,
+};
+use serde::de::DeserializeOwned;
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The base URL is not usable.
+    #[error("invalid base URL {url:?}: {message}")]
+    BaseUrl {
+        /// What was given.
+        url: String,
+        /// Why it is unusable.
+        message: String,
+    },
+    /// The request did not complete (connection refused, timeout, …).
+    #[error("request to {url} failed: {source}")]
+    Transport {
+        /// Request URL.
+        url: String,
+        /// The underlying error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The server answered with a problem.
+    #[error("{} {}: {}", .0.status, .0.code, .0.detail)]
+    Api(Box<Problem>),
+    /// The server answered something that is not what the API promises.
+    #[error("unexpected response from {url} (HTTP {status}): {message}")]
+    Unexpected {
+        /// Request URL.
+        url: String,
+        /// HTTP status.
+        status: u16,
+        /// What was wrong with it.
+        message: String,
+    },
+}
+
+impl Error {
+    /// The problem code, when the server answered with a problem.
+    ///
+    /// ```
+    /// use nestor_client::{Error, model::{ErrorCode, Problem}};
+    /// let e = Error::Api(Box::new(Problem::new(ErrorCode::VersionNotFound, "x")));
+    /// assert_eq!(e.code(), Some(ErrorCode::VersionNotFound));
+    /// ```
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            Error::Api(p) => Some(p.code),
+            _ => None,
+        }
+    }
+}
+
+/// Filters and pagination for [`Client::list`].
+///
+/// ```
+/// let opts = nestor_client::ListOptions { provider: Some("aws".into()), limit: Some(10), ..Default::default() };
+/// assert_eq!(opts.limit, Some(10));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    /// Exact provider.
+    pub provider: Option<String>,
+    /// Exact category.
+    pub category: Option<String>,
+    /// Exact resource type.
+    pub resource_type: Option<String>,
+    /// Deployable with this engine.
+    pub engine: Option<String>,
+    /// Exact maturity.
+    pub maturity: Option<Maturity>,
+    /// `(key, value)` labels, all required.
+    pub labels: Vec<(String, String)>,
+    /// Consider pre-releases for "latest".
+    pub include_prerelease: bool,
+    /// Page size.
+    pub limit: Option<usize>,
+    /// Cursor from a previous page.
+    pub cursor: Option<String>,
+}
+
+impl ListOptions {
+    fn query(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        let mut opt = |k: &'static str, v: &Option<String>| {
+            if let Some(v) = v {
+                q.push((k, v.clone()));
+            }
+        };
+        opt("provider", &self.provider);
+        opt("category", &self.category);
+        opt("resource_type", &self.resource_type);
+        opt("engine", &self.engine);
+        opt("cursor", &self.cursor);
+        if let Some(m) = self.maturity {
+            let m = serde_json::to_value(m)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            q.push(("maturity", m));
+        }
+        for (k, v) in &self.labels {
+            q.push(("label", format!("{k}:{v}")));
+        }
+        if self.include_prerelease {
+            q.push(("include_prerelease", "true".into()));
+        }
+        if let Some(l) = self.limit {
+            q.push(("limit", l.to_string()));
+        }
+        q
+    }
+}
+
+/// A Nestor API client. Cheap to clone; clones share one connection pool.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Client {
+    /// A client for the server at `base_url` (e.g. `http://127.0.0.1:8080`).
+    ///
+    /// ```
+    /// assert!(nestor_client::Client::new("http://127.0.0.1:8080").is_ok());
+    /// assert!(nestor_client::Client::new("not a url").is_err());
+    /// ```
+    pub fn new(base_url: &str) -> Result<Self, Error> {
+        let base = base_url.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) || base.len() < 8 {
+            return Err(Error::BaseUrl {
+                url: base_url.into(),
+                message: "must start with http:// or https://".into(),
+            });
+        }
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("nestor-client/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::BaseUrl {
+                url: base_url.into(),
+                message: e.to_string(),
+            })?;
+        Ok(Client { http, base })
+    }
+
+    /// The base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+        url: String,
+    ) -> Result<T, Error> {
+        let res = req.send().await.map_err(|source| Error::Transport {
+            url: url.clone(),
+            source,
+        })?;
+        let status = res.status().as_u16();
+        let bytes = res.bytes().await.map_err(|source| Error::Transport {
+            url: url.clone(),
+            source,
+        })?;
+        if (200..300).contains(&status) {
+            return serde_json::from_slice(&bytes).map_err(|e| Error::Unexpected {
+                url,
+                status,
+                message: e.to_string(),
+            });
+        }
+        match serde_json::from_slice::<Problem>(&bytes) {
+            Ok(p) => Err(Error::Api(Box::new(p))),
+            Err(_) => Err(Error::Unexpected {
+                url,
+                status,
+                message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+            }),
+        }
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, Error> {
+        let url = self.url(path);
+        self.send(self.http.get(&url).query(query), url).await
+    }
+
+    /// One page of the latest version of each component.
+    pub async fn list(&self, opts: &ListOptions) -> Result<ComponentPage, Error> {
+        self.get("/api/v1/components", &opts.query()).await
+    }
+
+    /// Every page of [`Client::list`], followed to the end.
+    pub async fn list_all(&self, opts: &ListOptions) -> Result<Vec<Component>, Error> {
+        let mut opts = opts.clone();
+        let mut all = Vec::new();
+        loop {
+            let page = self.list(&opts).await?;
+            all.extend(page.items);
+            match page.next_cursor {
+                Some(c) => opts.cursor = Some(c),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// The latest version of a component.
+    pub async fn latest(&self, name: &str) -> Result<Component, Error> {
+        self.get(&format!("/api/v1/components/{name}"), &[]).await
+    }
+
+    /// Every version of a component, newest first.
+    pub async fn versions(&self, name: &str) -> Result<VersionList, Error> {
+        self.get(&format!("/api/v1/components/{name}/versions"), &[])
+            .await
+    }
+
+    /// One exact version.
+    pub async fn version(&self, name: &str, version: &str) -> Result<Component, Error> {
+        self.get(
+            &format!("/api/v1/components/{name}/versions/{version}"),
+            &[],
+        )
+        .await
+    }
+
+    /// The highest version matching a requirement.
+    pub async fn resolve(&self, name: &str, req: &str) -> Result<Component, Error> {
+        self.get(
+            &format!("/api/v1/components/{name}/resolve"),
+            &[("req", req.to_owned())],
+        )
+        .await
+    }
+
+    /// Direct dependencies of a version, resolved.
+    pub async fn dependencies(&self, name: &str, version: &str) -> Result<DependencyList, Error> {
+        self.get(
+            &format!("/api/v1/components/{name}/versions/{version}/dependencies"),
+            &[],
+        )
+        .await
+    }
+
+    /// Components whose latest version depends on `name`.
+    pub async fn dependents(&self, name: &str) -> Result<DependentList, Error> {
+        self.get(&format!("/api/v1/components/{name}/dependents"), &[])
+            .await
+    }
+
+    /// Ranked search.
+    pub async fn search(&self, query: &str) -> Result<SearchResults, Error> {
+        self.get("/api/v1/search", &[("q", query.to_owned())]).await
+    }
+
+    /// Publishes a definition.
+    pub async fn publish(&self, spec: &ComponentSpec) -> Result<PublishResponse, Error> {
+        let url = self.url("/api/v1/components");
+        self.send(self.http.post(&url).json(spec), url).await
+    }
+
+    /// Validates a definition without publishing it.
+    pub async fn validate(&self, spec: &ComponentSpec) -> Result<ValidationReport, Error> {
+        let url = self.url("/api/v1/validate");
+        self.send(self.http.post(&url).json(spec), url).await
+    }
+
+    /// Changes descriptive fields, deprecates or yanks a version.
+    pub async fn patch(
+        &self,
+        name: &str,
+        version: &str,
+        patch: &PatchRequest,
+    ) -> Result<Component, Error> {
+        let url = self.url(&format!("/api/v1/components/{name}/versions/{version}"));
+        self.send(self.http.patch(&url).json(patch), url).await
+    }
+}

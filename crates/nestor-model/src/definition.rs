@@ -29,8 +29,19 @@ pub struct DefinitionError {
     pub line: Option<u32>,
     /// 1-based column in the source, when known.
     pub column: Option<u32>,
-    /// `true` for an unknown field, `false` for a syntax or type error.
-    pub unknown_field: bool,
+    /// What kind of problem it is.
+    pub kind: DefinitionErrorKind,
+}
+
+/// The kind of a [`DefinitionError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefinitionErrorKind {
+    /// Not well-formed YAML or JSON at all.
+    Syntax,
+    /// Well-formed, but not the shape of a definition (wrong type, missing field).
+    Schema,
+    /// A field the definition format does not have.
+    UnknownField,
 }
 
 /// One document of a definition source.
@@ -87,7 +98,11 @@ pub fn parse_definition_json(bytes: &[u8]) -> Result<ComponentSpec, Vec<Definiti
             message: e.to_string(),
             line: u32::try_from(e.line()).ok().filter(|l| *l > 0),
             column: u32::try_from(e.column()).ok().filter(|c| *c > 0),
-            unknown_field: false,
+            kind: if e.is_data() {
+                DefinitionErrorKind::Schema
+            } else {
+                DefinitionErrorKind::Syntax
+            },
         }]),
         Ok(_) if !unknown.is_empty() => Err(unknown_field_errors(unknown, |_| None)),
         Ok(spec) => Ok(spec),
@@ -112,12 +127,18 @@ fn parse_yaml_document(
                 .split_once(" at line ")
                 .map_or(message.as_str(), |(m, _)| m)
                 .to_owned();
+            // Telling syntax from shape needs a second, schema-free parse; only on this error path.
+            let kind = if serde_yaml::from_str::<serde_yaml::Value>(chunk).is_ok() {
+                DefinitionErrorKind::Schema
+            } else {
+                DefinitionErrorKind::Syntax
+            };
             Err(vec![DefinitionError {
                 path: None,
                 message,
                 line: loc.as_ref().map(|l| l.line() as u32 + line_offset),
                 column: loc.as_ref().map(|l| l.column() as u32),
-                unknown_field: false,
+                kind,
             }])
         }
         Ok(_) if !unknown.is_empty() => Err(unknown_field_errors(unknown, |path| {
@@ -143,7 +164,7 @@ fn unknown_field_errors(
                 message: format!("unknown field `{field}`{hint}"),
                 path: Some(path),
                 column: None,
-                unknown_field: true,
+                kind: DefinitionErrorKind::UnknownField,
             }
         })
         .collect()
@@ -320,7 +341,7 @@ mod tests {
         let docs = parse_definitions(&text, SourceFormat::Yaml);
         let err = &docs[1].result.as_ref().unwrap_err()[0];
         assert!(err.line.unwrap() >= 10, "{err:?}");
-        assert!(!err.unknown_field);
+        assert_eq!(err.kind, DefinitionErrorKind::Syntax);
     }
 
     #[test]
@@ -355,6 +376,7 @@ mod tests {
         let err = &docs[0].result.as_ref().unwrap_err()[0];
         assert!(err.message.contains("invalid type"), "{err}");
         assert_eq!(err.line, Some(3));
+        assert_eq!(err.kind, DefinitionErrorKind::Schema);
         let docs = parse_definitions("version: 1.0.0\n", SourceFormat::Yaml);
         assert!(
             docs[0].result.as_ref().unwrap_err()[0]
@@ -393,7 +415,10 @@ mod tests {
         assert!(parse_definition_json(ok).is_ok());
         let unknown = br#"{"name":"a","version":"1.0.0","nmae":"x"}"#;
         let errs = parse_definition_json(unknown).unwrap_err();
-        assert!(errs[0].unknown_field && errs[0].message.contains("did you mean `name`"));
+        assert!(
+            errs[0].kind == DefinitionErrorKind::UnknownField
+                && errs[0].message.contains("did you mean `name`")
+        );
         let broken = b"{\"name\":\n\"a\",";
         let errs = parse_definition_json(broken).unwrap_err();
         assert_eq!(errs[0].line, Some(2));

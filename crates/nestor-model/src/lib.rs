@@ -30,7 +30,8 @@ mod version;
 pub use api::*;
 pub use component::*;
 pub use definition::{
-    DefinitionDocument, DefinitionError, SourceFormat, parse_definition_json, parse_definitions,
+    DefinitionDocument, DefinitionError, DefinitionErrorKind, SourceFormat, parse_definition_json,
+    parse_definitions,
 };
 pub use error::{ErrorCode, Problem};
 pub use event::{ChangeEvent, EventType, Revision};

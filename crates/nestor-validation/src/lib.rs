@@ -135,7 +135,7 @@ pub fn report_for_unreadable(
     let findings = errors
         .iter()
         .map(|e| Finding {
-            rule: if e.unknown_field {
+            rule: if e.kind == nestor_model::DefinitionErrorKind::UnknownField {
                 rule_ids::FIELD_UNKNOWN
             } else {
                 rule_ids::DEFINITION_SYNTAX

@@ -1,1 +1,181 @@
-fn main() {}
+//! `nestor`: the component catalog server and its command-line tools.
+
+mod app;
+mod config;
+mod validate_cmd;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+
+use crate::config::{Backend, Config, LogFormat};
+
+#[derive(Parser)]
+#[command(
+    name = "nestor",
+    version,
+    about = "Global component catalog for platform teams"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct Common {
+    /// Configuration file (YAML); see configs/nestor.yaml for every key.
+    #[arg(long, short, env = "NESTOR_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (sqlite file, caches); overrides `data_dir`.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// Address to listen on; overrides `listen`.
+        #[arg(long)]
+        listen: Option<String>,
+        /// Storage backend; overrides `storage.backend`.
+        #[arg(long, value_enum)]
+        storage: Option<StorageArg>,
+    },
+    /// Create or upgrade the store's schema.
+    Migrate {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Validate definition files offline (exit status 1 when any is invalid).
+    Validate {
+        /// Files or directories (searched for *.yaml, *.yml, *.json).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "human")]
+        format: validate_cmd::Format,
+        /// Configuration file; when it lists engines, engine names are checked against them.
+        #[arg(long, short, env = "NESTOR_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Print the version.
+    Version,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum StorageArg {
+    Sqlite,
+    Memory,
+    Dynamodb,
+}
+
+fn init_logging(config: &Config) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
+    let registry = tracing_subscriber::registry().with(filter);
+    match config.log.format {
+        LogFormat::Json => registry
+            .with(fmt::layer().json().with_writer(std::io::stderr))
+            .init(),
+        LogFormat::Text => registry
+            .with(fmt::layer().with_writer(std::io::stderr))
+            .init(),
+    }
+}
+
+fn load(common: &Common) -> anyhow::Result<Config> {
+    let mut config = Config::load(common.config.as_deref())?;
+    if let Some(d) = &common.data_dir {
+        config.data_dir = d.clone();
+    }
+    Ok(config)
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<bool> {
+    match cli.command {
+        Command::Version => {
+            println!("nestor {}", env!("CARGO_PKG_VERSION"));
+            Ok(true)
+        }
+        Command::Serve {
+            common,
+            listen,
+            storage,
+        } => {
+            let mut config = load(&common)?;
+            if let Some(l) = listen {
+                config.listen = l;
+            }
+            if let Some(s) = storage {
+                config.storage.backend = Some(match s {
+                    StorageArg::Sqlite => Backend::Sqlite,
+                    StorageArg::Memory => Backend::Memory,
+                    StorageArg::Dynamodb => Backend::Dynamodb,
+                });
+            }
+            config.check()?;
+            init_logging(&config);
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(app::serve(config))?;
+            Ok(true)
+        }
+        Command::Migrate { common } => {
+            let config = load(&common)?;
+            init_logging(&config);
+            match config.backend() {
+                Backend::Sqlite => {
+                    let path = config.sqlite_path();
+                    let applied = nestor_storage::SqliteStore::migrate(&path)
+                        .with_context(|| format!("migrating {}", path.display()))?;
+                    if applied.is_empty() {
+                        println!(
+                            "{}: schema is up to date (version {})",
+                            path.display(),
+                            nestor_storage::SqliteStore::latest_schema_version()
+                        );
+                    } else {
+                        println!("{}: applied migrations {applied:?}", path.display());
+                    }
+                    Ok(true)
+                }
+                Backend::Memory => {
+                    println!("the memory backend has no schema to migrate");
+                    Ok(true)
+                }
+                Backend::Dynamodb => {
+                    anyhow::bail!("storage backend dynamodb is not available in this build yet")
+                }
+            }
+        }
+        Command::Validate {
+            paths,
+            format,
+            config,
+        } => {
+            let config = Config::load(config.as_deref())?;
+            let engines = app::engines(&config);
+            validate_cmd::run(
+                &paths,
+                format,
+                &nestor_validation::Validator::well_formed(),
+                engines.as_deref(),
+            )
+        }
+    }
+}

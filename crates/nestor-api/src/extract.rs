@@ -1,0 +1,131 @@
+//! Extractors whose rejections are problems with stable codes, instead of axum's plain-text
+//! defaults: query strings (strict: unknown parameters and values are errors), path parameters,
+//! and request bodies (content type, size, syntax).
+
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, FromRequestParts, Path, Request},
+    http::{StatusCode, header, request::Parts},
+};
+use nestor_model::{ErrorCode, Problem};
+use serde::de::DeserializeOwned;
+
+use crate::ApiError;
+
+/// Query parameters, parsed strictly (`serde_html_form`, so repeated keys become lists).
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_html_form::from_str(query)
+            .map(Params)
+            .map_err(|e| ApiError::invalid_parameter("query", e))
+    }
+}
+
+/// Path parameters.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(t)| ApiPath(t))
+            .map_err(|e| ApiError::invalid_parameter("path", e.body_text()))
+    }
+}
+
+/// A definition in the request body: JSON (`application/json`) or YAML (`application/yaml`).
+pub enum DefinitionBody {
+    /// JSON bytes.
+    Json(Bytes),
+    /// YAML text.
+    Yaml(String),
+}
+
+fn content_type(req: &Request) -> Option<String> {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
+}
+
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Problem::new(
+                ErrorCode::PayloadTooLarge,
+                "the request body is larger than the server accepts",
+            )
+            .into()
+        } else {
+            Problem::new(ErrorCode::MalformedBody, rejection.body_text()).into()
+        }
+    })
+}
+
+fn unsupported(got: Option<String>, expected: &str) -> ApiError {
+    Problem::new(
+        ErrorCode::UnsupportedMediaType,
+        format!(
+            "content type {} is not supported; send {expected}",
+            got.as_deref().unwrap_or("(none)")
+        ),
+    )
+    .into()
+}
+
+impl<S: Send + Sync> FromRequest<S> for DefinitionBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let ct = content_type(&req);
+        let yaml = match ct.as_deref() {
+            Some("application/json") => false,
+            Some("application/yaml" | "application/x-yaml" | "text/yaml" | "text/x-yaml") => true,
+            _ => return Err(unsupported(ct, "application/json or application/yaml")),
+        };
+        let bytes = body_bytes(req, state).await?;
+        if !yaml {
+            return Ok(DefinitionBody::Json(bytes));
+        }
+        String::from_utf8(bytes.to_vec())
+            .map(DefinitionBody::Yaml)
+            .map_err(|e| {
+                Problem::new(
+                    ErrorCode::MalformedBody,
+                    format!("the YAML body is not UTF-8: {e}"),
+                )
+                .into()
+            })
+    }
+}
+
+/// A JSON body of type `T` (`application/json` only).
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let ct = content_type(&req);
+        if ct.as_deref() != Some("application/json") {
+            return Err(unsupported(ct, "application/json"));
+        }
+        let bytes = body_bytes(req, state).await?;
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
+            Problem::new(ErrorCode::MalformedBody, format!("invalid JSON body: {e}")).into()
+        })
+    }
+}

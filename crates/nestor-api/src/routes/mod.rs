@@ -1,0 +1,27 @@
+//! Route table: one module per resource, handlers named after their action.
+
+mod components;
+mod ops;
+mod validate;
+
+use std::sync::Arc;
+
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::AppState;
+
+pub(crate) fn router() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(components::list, components::publish))
+        .routes(routes!(components::latest))
+        .routes(routes!(components::versions))
+        .routes(routes!(components::version, components::patch))
+        .routes(routes!(components::resolve))
+        .routes(routes!(components::dependencies))
+        .routes(routes!(components::dependents))
+        .routes(routes!(components::search))
+        .routes(routes!(validate::validate))
+        .routes(routes!(ops::health))
+        .routes(routes!(ops::ready))
+        .routes(routes!(ops::version))
+}

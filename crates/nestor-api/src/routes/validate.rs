@@ -1,0 +1,33 @@
+//! `POST /api/v1/validate`: the full validation verdict, without writing anything.
+
+use std::sync::Arc;
+
+use axum::{Json, extract::State};
+use nestor_model::{ComponentSpec, Problem, ValidationReport};
+
+use crate::{ApiError, AppState, extract::DefinitionBody, routes::components::read_definition};
+
+/// Validate a definition (dry run). Always 200 with the verdict when the body is a document.
+#[utoipa::path(post, path = "/api/v1/validate", tag = "validation",
+    request_body(content(
+        (ComponentSpec = "application/json"),
+        (String = "application/yaml"),
+    ), description = "One component definition"),
+    responses(
+        (status = 200, description = "The verdict, with every finding", body = ValidationReport),
+        (status = 400, description = "Not valid JSON/YAML", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Unsupported content type", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn validate(
+    State(state): State<Arc<AppState>>,
+    body: DefinitionBody,
+) -> Result<Json<ValidationReport>, ApiError> {
+    match read_definition(body) {
+        Ok(spec) => Ok(Json(state.catalog.validate(&spec, None, None))),
+        Err(Ok(problem)) => Err(problem),
+        Err(Err(errors)) => Ok(Json(nestor_validation::report_for_unreadable(
+            &errors, None, None,
+        ))),
+    }
+}

@@ -1,0 +1,194 @@
+//! Wiring: the one place that turns a [`Config`] into concrete parts (store, cache, engines,
+//! validator, catalog, sources, router) and runs them.
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use anyhow::{Context, bail};
+use nestor_api::ApiConfig;
+use nestor_catalog::{Catalog, DefinitionSource, DirectorySource};
+use nestor_engines::{EngineRegistry, StaticEngines};
+use nestor_storage::{CachedStore, CatalogStore, MemoryStore, SqliteStore};
+use nestor_validation::Validator;
+use tokio::{sync::watch, task::JoinSet};
+
+use crate::config::{Backend, Config, parse_duration};
+
+/// Opens the configured store, wrapped in the read cache.
+pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn CatalogStore>> {
+    let raw: Arc<dyn CatalogStore> = match config.backend() {
+        Backend::Sqlite => {
+            let path = config.sqlite_path();
+            let store = SqliteStore::open(&path)
+                .with_context(|| format!("opening sqlite store {}", path.display()))?;
+            tracing::info!(path = %path.display(), "opened sqlite store");
+            Arc::new(store)
+        }
+        Backend::Memory => {
+            tracing::warn!("using the in-memory store: everything is lost on exit");
+            Arc::new(MemoryStore::new())
+        }
+        Backend::Dynamodb => bail!(
+            "storage backend dynamodb is not available in this build yet; use sqlite (the default) or memory"
+        ),
+    };
+    Ok(Arc::new(CachedStore::new(
+        raw,
+        config.storage.cache.max_components,
+    )))
+}
+
+/// The engine registry, when engines are configured. With none configured, engine names are not
+/// checked (a bare `nestor serve` accepts any engine).
+pub fn engines(config: &Config) -> Option<Arc<dyn EngineRegistry>> {
+    if config.engines.is_empty() {
+        return None;
+    }
+    Some(Arc::new(StaticEngines::new(
+        config.engines.iter().map(|e| e.name.clone()),
+    )))
+}
+
+/// Builds the catalog for `store`.
+pub fn catalog(config: &Config, store: Arc<dyn CatalogStore>) -> Catalog {
+    Catalog::new(store, Validator::well_formed(), engines(config))
+}
+
+fn is_git_repository(path: &Path) -> bool {
+    path.join(".git").exists() || (path.join("HEAD").is_file() && path.join("objects").is_dir())
+}
+
+/// A configured source that this build can read, with its poll interval.
+pub struct ConfiguredSource {
+    /// The source.
+    pub source: Arc<dyn DefinitionSource>,
+    /// Re-read interval, if any.
+    pub poll_interval: Option<Duration>,
+}
+
+/// Builds the configured sources. Sources this build cannot read yet are reported and skipped,
+/// so that one unsupported entry does not keep the catalog from serving.
+pub fn sources(config: &Config) -> anyhow::Result<Vec<ConfiguredSource>> {
+    let mut out = Vec::new();
+    for s in &config.sources {
+        let local = s.url.strip_prefix("file://").unwrap_or(&s.url);
+        let remote = ["http://", "https://", "ssh://", "git://", "git@"]
+            .iter()
+            .any(|p| s.url.starts_with(p));
+        let path = Path::new(local);
+        if remote || is_git_repository(path) {
+            tracing::error!(source = %s.id, url = %s.url, "git sources are not supported by this build yet; source skipped");
+            continue;
+        }
+        if !path.is_dir() {
+            bail!(
+                "source {}: {} is not a directory (relative paths are resolved from the working directory)",
+                s.id,
+                path.display()
+            );
+        }
+        let source = DirectorySource::new(&s.id, path, &s.paths)
+            .with_context(|| format!("source {}", s.id))?;
+        let poll_interval = s.poll_interval.as_deref().map(parse_duration).transpose()?;
+        out.push(ConfiguredSource {
+            source: Arc::new(source),
+            poll_interval,
+        });
+    }
+    Ok(out)
+}
+
+async fn sync_once(catalog: &Catalog, source: &dyn DefinitionSource) {
+    match catalog.sync(source).await {
+        Ok(r) if r.failed > 0 => tracing::warn!(
+            source = %r.source_id, created = r.created, updated = r.updated, unchanged = r.unchanged, failed = r.failed,
+            "source synced with errors"
+        ),
+        Ok(r) => tracing::info!(
+            source = %r.source_id, created = r.created, updated = r.updated, unchanged = r.unchanged, "source synced"
+        ),
+        Err(e) => tracing::error!(source = source.id(), error = %e, "source sync failed"),
+    }
+}
+
+/// Runs the server until SIGINT/SIGTERM.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let addr = config.listen_addr()?;
+    let store = open_store(&config)?;
+    let backend = store.backend_name().to_owned();
+    let catalog = Arc::new(catalog(&config, store));
+    let sources = sources(&config)?;
+
+    // Load every source before answering, so the first request sees the catalog.
+    for s in &sources {
+        sync_once(&catalog, s.source.as_ref()).await;
+    }
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    for s in sources {
+        let Some(every) = s.poll_interval else {
+            continue;
+        };
+        let (catalog, mut stop) = (catalog.clone(), shutdown_rx.clone());
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await; // the first tick is immediate; the start-up sync already ran
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => sync_once(&catalog, s.source.as_ref()).await,
+                    _ = stop.changed() => break,
+                }
+            }
+        });
+    }
+
+    let api = ApiConfig {
+        max_body_bytes: config.http.max_body_bytes,
+        request_timeout: parse_duration(&config.http.request_timeout)?,
+        storage_backend: backend,
+    };
+    let router = nestor_api::router(catalog, api);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(
+        "nestor {} serving on http://{local}",
+        env!("CARGO_PKG_VERSION")
+    );
+    nestor_api::serve(listener, router, shutdown_signal())
+        .await
+        .context("HTTP server failed")?;
+    let _ = shutdown_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

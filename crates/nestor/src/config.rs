@@ -1,0 +1,369 @@
+//! Configuration: one typed struct with defaults in code, read from a YAML file, overridden by
+//! `NESTOR_*` environment variables (`__` separates nested keys: `NESTOR_STORAGE__BACKEND`),
+//! then by command-line flags. `configs/nestor.yaml` documents every key.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use anyhow::{Context, bail};
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Yaml},
+};
+use serde::{Deserialize, Serialize};
+
+/// Top-level keys that environment variables may set. Other `NESTOR_*` variables (secrets named
+/// by `*_env` keys, for instance) are left alone.
+const ENV_KEYS: &[&str] = &["listen", "data_dir", "storage", "auth", "http", "log"];
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to serve HTTP on.
+    pub listen: String,
+    /// Directory for the sqlite file and git caches.
+    pub data_dir: PathBuf,
+    /// Storage backend and cache.
+    pub storage: StorageConfig,
+    /// Where definitions come from.
+    pub sources: Vec<SourceConfig>,
+    /// Deployment engines definitions may name.
+    pub engines: Vec<EngineConfig>,
+    /// Access control.
+    pub auth: AuthConfig,
+    /// HTTP limits.
+    pub http: HttpConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            storage: StorageConfig::default(),
+            sources: Vec::new(),
+            engines: Vec::new(),
+            auth: AuthConfig::default(),
+            http: HttpConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// Which store to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// Embedded SQLite under `data_dir` (the default).
+    Sqlite,
+    /// AWS DynamoDB or a compatible endpoint.
+    Dynamodb,
+    /// In memory; lost on exit.
+    Memory,
+}
+
+/// `storage:`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Unset: DynamoDB when a DynamoDB endpoint or table prefix is configured, else sqlite.
+    pub backend: Option<Backend>,
+    /// DynamoDB settings.
+    pub dynamodb: Option<DynamoDbConfig>,
+    /// Read cache.
+    pub cache: CacheConfig,
+}
+
+/// `storage.dynamodb:`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DynamoDbConfig {
+    /// Endpoint URL; unset = AWS's standard resolution.
+    pub endpoint: Option<String>,
+    /// AWS region.
+    pub region: Option<String>,
+    /// Prefix of the table names.
+    pub table_prefix: Option<String>,
+}
+
+/// `storage.cache:`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// Components whose versions are kept in memory.
+    pub max_components: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            max_components: 10_000,
+        }
+    }
+}
+
+/// One entry of `sources:`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// Unique id.
+    pub id: String,
+    /// Git URL, or a local folder (read as a plain directory when it is not a git repository).
+    pub url: String,
+    /// Branch (git sources).
+    #[serde(default)]
+    pub branch: Option<String>,
+    /// Globs of definition files, relative to the source root.
+    #[serde(default = "default_paths")]
+    pub paths: Vec<String>,
+    /// How often to re-read the source (`30s`, `5m`, `1h`); unset = only at start-up.
+    #[serde(default)]
+    pub poll_interval: Option<String>,
+    /// Environment variable holding the webhook secret (git sources).
+    #[serde(default)]
+    pub webhook_secret_env: Option<String>,
+    /// Environment variable holding the access token (git sources).
+    #[serde(default)]
+    pub token_env: Option<String>,
+}
+
+fn default_paths() -> Vec<String> {
+    vec!["**/*.yaml".into(), "**/*.yml".into()]
+}
+
+/// One entry of `engines:`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Engine name as definitions write it.
+    pub name: String,
+    /// Health endpoint (probed once health checking lands).
+    #[serde(default)]
+    pub health_url: Option<String>,
+}
+
+/// `auth:`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Allow reads without a token.
+    pub anonymous_read: bool,
+    /// Bearer tokens, by the hex SHA-256 of their value.
+    pub tokens: Vec<TokenConfig>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            anonymous_read: true,
+            tokens: Vec::new(),
+        }
+    }
+}
+
+/// One entry of `auth.tokens:`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Who the token belongs to.
+    pub name: String,
+    /// Hex SHA-256 of the token.
+    pub sha256: String,
+    /// Scopes: read, publish, admin.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+/// `http:`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Request timeout (`30s`).
+    pub request_timeout: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            max_body_bytes: 1024 * 1024,
+            request_timeout: "30s".into(),
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `log:`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// Text or JSON.
+    pub format: LogFormat,
+    /// Filter, e.g. `info` or `nestor_catalog=debug,info`; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then the file (if any), then `NESTOR_*` variables.
+    pub fn load(file: Option<&std::path::Path>) -> anyhow::Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                bail!("configuration file {} does not exist", path.display());
+            }
+            figment = figment.merge(Yaml::file_exact(path));
+        }
+        let env = Env::prefixed("NESTOR_")
+            .filter(|k| {
+                let k = k.as_str().to_ascii_lowercase();
+                ENV_KEYS
+                    .iter()
+                    .any(|top| k == *top || k.starts_with(&format!("{top}__")))
+            })
+            .split("__");
+        let config: Config = figment.merge(env).extract().map_err(|e| {
+            let origin = file
+                .map(|p| format!(" (file {})", p.display()))
+                .unwrap_or_default();
+            anyhow::anyhow!("invalid configuration{origin}: {e}")
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: addresses, durations, unique ids.
+    pub fn check(&self) -> anyhow::Result<()> {
+        self.listen_addr()?;
+        parse_duration(&self.http.request_timeout).context("http.request_timeout")?;
+        let mut ids = std::collections::HashSet::new();
+        for s in &self.sources {
+            if !ids.insert(&s.id) {
+                bail!("sources: id {:?} is used twice", s.id);
+            }
+            if let Some(p) = &s.poll_interval {
+                parse_duration(p).with_context(|| format!("sources[{}].poll_interval", s.id))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `listen` as a socket address.
+    pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
+        self.listen.parse().with_context(|| {
+            format!(
+                "listen: {:?} is not an address like 127.0.0.1:8080",
+                self.listen
+            )
+        })
+    }
+
+    /// The backend to use, after auto-detection.
+    pub fn backend(&self) -> Backend {
+        self.storage
+            .backend
+            .unwrap_or_else(|| match &self.storage.dynamodb {
+                Some(d) if d.endpoint.is_some() || d.table_prefix.is_some() => Backend::Dynamodb,
+                _ => Backend::Sqlite,
+            })
+    }
+
+    /// Path of the sqlite database.
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.data_dir.join("nestor.db")
+    }
+}
+
+/// Parses `500ms`, `30s`, `5m`, `1h`.
+pub fn parse_duration(s: &str) -> anyhow::Result<Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .with_context(|| format!("{s:?} is not a duration like 30s, 5m or 1h"))?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => bail!("{s:?} is not a duration like 30s, 5m or 1h (units: ms, s, m, h)"),
+    };
+    if d.is_zero() {
+        bail!("{s:?} must be greater than zero");
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        for bad in ["", "5", "m", "5 minutes", "0s", "-1s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let c = Config::default();
+        c.check().unwrap();
+        assert_eq!(c.backend(), Backend::Sqlite);
+        assert_eq!(c.listen_addr().unwrap().to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn the_documented_example_config_loads() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/nestor.yaml");
+        let c =
+            Config::load(Some(std::path::Path::new(path))).expect("configs/nestor.yaml is valid");
+        assert!(c.sources.iter().any(|s| s.id == "examples"));
+        assert!(!c.engines.is_empty());
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_that_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.yaml");
+        std::fs::write(&p, "listen: 127.0.0.1:1\nstorage:\n  backnd: sqlite\n").unwrap();
+        let err = Config::load(Some(&p)).unwrap_err().to_string();
+        assert!(err.contains("backnd"), "{err}");
+        assert!(Config::load(Some(&dir.path().join("missing.yaml"))).is_err());
+    }
+
+    #[test]
+    fn backend_auto_detection() {
+        let mut c = Config::default();
+        c.storage.dynamodb = Some(DynamoDbConfig {
+            endpoint: Some("http://127.0.0.1:8000".into()),
+            ..Default::default()
+        });
+        assert_eq!(c.backend(), Backend::Dynamodb);
+        c.storage.backend = Some(Backend::Memory);
+        assert_eq!(c.backend(), Backend::Memory);
+    }
+}
