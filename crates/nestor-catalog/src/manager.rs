@@ -339,6 +339,19 @@ impl Catalog {
         self.get_version(name, &parse_version_param(version)?).await
     }
 
+    /// One exact version as canonical JSON: the hot read path, served without re-encoding when
+    /// the store caches it.
+    pub async fn version_json(&self, name: &str, version: &str) -> Result<bytes::Bytes, CatalogError> {
+        let parsed = parse_version_param(version)?;
+        match self.store.get_version_json(name, &parsed).await? {
+            Some(json) => Ok(json),
+            // Not there: let the typed path say precisely what is missing.
+            None => self.get_version(name, &parsed).await.and_then(|_| {
+                Err(CatalogError::VersionNotFound { name: name.to_owned(), detail: format!("{name} has no version {version}") })
+            }),
+        }
+    }
+
     /// Every version of a component, newest first.
     pub async fn versions(&self, name: &str) -> Result<VersionList, CatalogError> {
         let snap = self.store.list_versions(name).await?;

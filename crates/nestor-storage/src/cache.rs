@@ -11,11 +11,12 @@
 //! (the write epoch changed), so a stale load can never be pinned after its invalidation.
 
 use std::sync::{
-    Arc,
+    Arc, OnceLock,
     atomic::{AtomicU64, Ordering},
 };
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use moka::sync::Cache;
 use nestor_model::{ChangeEvent, Component, ComponentFilter, EventType, Revision, SearchHit};
 use semver::Version;
@@ -29,7 +30,14 @@ use crate::{
 struct NameEntry {
     revision: Revision,
     /// Newest first.
-    versions: Vec<(Version, Component)>,
+    versions: Vec<CachedVersion>,
+}
+
+struct CachedVersion {
+    version: Version,
+    component: Component,
+    /// Canonical JSON, encoded on first use and shared from then on.
+    json: OnceLock<Bytes>,
 }
 
 /// Hit and miss counters, for metrics and for proving that repeated reads stay off the store.
@@ -92,7 +100,7 @@ impl CachedStore {
         let versions = snap
             .value
             .into_iter()
-            .filter_map(|c| c.semver().ok().map(|v| (v, c)))
+            .filter_map(|c| c.semver().ok().map(|version| CachedVersion { version, component: c, json: OnceLock::new() }))
             .collect();
         let entry = Arc::new(NameEntry {
             revision: snap.revision,
@@ -109,19 +117,23 @@ impl CachedStore {
 impl ComponentReader for CachedStore {
     async fn get_version(&self, name: &str, version: &Version) -> StoreResult<Option<Component>> {
         let entry = self.entry(name).await?;
-        Ok(entry
-            .versions
-            .iter()
-            .find(|(v, _)| v == version)
-            .map(|(_, c)| c.clone()))
+        Ok(entry.versions.iter().find(|v| v.version == *version).map(|v| v.component.clone()))
+    }
+
+    async fn get_version_json(&self, name: &str, version: &Version) -> StoreResult<Option<Bytes>> {
+        let entry = self.entry(name).await?;
+        let Some(v) = entry.versions.iter().find(|v| v.version == *version) else { return Ok(None) };
+        if let Some(json) = v.json.get() {
+            return Ok(Some(json.clone()));
+        }
+        let encoded = serde_json::to_vec(&v.component)
+            .map_err(|e| crate::StoreError::Backend { operation: "encode", message: e.to_string() })?;
+        Ok(Some(v.json.get_or_init(|| Bytes::from(encoded)).clone()))
     }
 
     async fn list_versions(&self, name: &str) -> StoreResult<Snapshot<Vec<Component>>> {
         let entry = self.entry(name).await?;
-        Ok(Snapshot {
-            value: entry.versions.iter().map(|(_, c)| c.clone()).collect(),
-            revision: entry.revision,
-        })
+        Ok(Snapshot { value: entry.versions.iter().map(|v| v.component.clone()).collect(), revision: entry.revision })
     }
 
     async fn list_latest(&self, query: &LatestQuery) -> StoreResult<Snapshot<LatestPage>> {

@@ -472,7 +472,7 @@ impl ComponentWriter for SqliteStore {
 #[async_trait]
 impl ChangeFeed for SqliteStore {
     async fn current_revision(&self) -> StoreResult<Revision> {
-        self.read("current revision", |conn| revision(conn)).await
+        self.read("current revision", revision).await
     }
 
     async fn events_since(&self, after: Revision, limit: usize) -> StoreResult<Vec<ChangeEvent>> {

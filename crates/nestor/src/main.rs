@@ -12,6 +12,12 @@ use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 use crate::config::{Backend, Config, LogFormat};
 
+// The server allocates and frees many small objects per request (headers, path parameters,
+// futures); mimalloc handles that pattern markedly better than the system allocator
+// (docs/benchmarks.md has the figures).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "nestor",

@@ -205,9 +205,10 @@ pub(crate) async fn version(
     State(state): State<Arc<AppState>>,
     ApiPath((name, version)): ApiPath<(String, String)>,
     Params(_): Params<NoParams>,
-) -> Result<Json<Component>, ApiError> {
+) -> Result<Response, ApiError> {
     check_name(&name)?;
-    Ok(Json(state.catalog.version(&name, &version).await?))
+    let json = state.catalog.version_json(&name, &version).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
