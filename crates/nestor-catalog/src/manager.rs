@@ -341,13 +341,20 @@ impl Catalog {
 
     /// One exact version as canonical JSON: the hot read path, served without re-encoding when
     /// the store caches it.
-    pub async fn version_json(&self, name: &str, version: &str) -> Result<bytes::Bytes, CatalogError> {
+    pub async fn version_json(
+        &self,
+        name: &str,
+        version: &str,
+    ) -> Result<bytes::Bytes, CatalogError> {
         let parsed = parse_version_param(version)?;
         match self.store.get_version_json(name, &parsed).await? {
             Some(json) => Ok(json),
             // Not there: let the typed path say precisely what is missing.
             None => self.get_version(name, &parsed).await.and_then(|_| {
-                Err(CatalogError::VersionNotFound { name: name.to_owned(), detail: format!("{name} has no version {version}") })
+                Err(CatalogError::VersionNotFound {
+                    name: name.to_owned(),
+                    detail: format!("{name} has no version {version}"),
+                })
             }),
         }
     }

@@ -100,7 +100,13 @@ impl CachedStore {
         let versions = snap
             .value
             .into_iter()
-            .filter_map(|c| c.semver().ok().map(|version| CachedVersion { version, component: c, json: OnceLock::new() }))
+            .filter_map(|c| {
+                c.semver().ok().map(|version| CachedVersion {
+                    version,
+                    component: c,
+                    json: OnceLock::new(),
+                })
+            })
             .collect();
         let entry = Arc::new(NameEntry {
             revision: snap.revision,
@@ -117,23 +123,34 @@ impl CachedStore {
 impl ComponentReader for CachedStore {
     async fn get_version(&self, name: &str, version: &Version) -> StoreResult<Option<Component>> {
         let entry = self.entry(name).await?;
-        Ok(entry.versions.iter().find(|v| v.version == *version).map(|v| v.component.clone()))
+        Ok(entry
+            .versions
+            .iter()
+            .find(|v| v.version == *version)
+            .map(|v| v.component.clone()))
     }
 
     async fn get_version_json(&self, name: &str, version: &Version) -> StoreResult<Option<Bytes>> {
         let entry = self.entry(name).await?;
-        let Some(v) = entry.versions.iter().find(|v| v.version == *version) else { return Ok(None) };
+        let Some(v) = entry.versions.iter().find(|v| v.version == *version) else {
+            return Ok(None);
+        };
         if let Some(json) = v.json.get() {
             return Ok(Some(json.clone()));
         }
-        let encoded = serde_json::to_vec(&v.component)
-            .map_err(|e| crate::StoreError::Backend { operation: "encode", message: e.to_string() })?;
+        let encoded = serde_json::to_vec(&v.component).map_err(|e| crate::StoreError::Backend {
+            operation: "encode",
+            message: e.to_string(),
+        })?;
         Ok(Some(v.json.get_or_init(|| Bytes::from(encoded)).clone()))
     }
 
     async fn list_versions(&self, name: &str) -> StoreResult<Snapshot<Vec<Component>>> {
         let entry = self.entry(name).await?;
-        Ok(Snapshot { value: entry.versions.iter().map(|v| v.component.clone()).collect(), revision: entry.revision })
+        Ok(Snapshot {
+            value: entry.versions.iter().map(|v| v.component.clone()).collect(),
+            revision: entry.revision,
+        })
     }
 
     async fn list_latest(&self, query: &LatestQuery) -> StoreResult<Snapshot<LatestPage>> {

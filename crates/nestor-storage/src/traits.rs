@@ -46,13 +46,20 @@ pub trait ComponentReader: Send + Sync {
 
     /// One exact version as its canonical JSON (the serde encoding of [`Component`]). The hot read
     /// path of the API: caching backends answer it without cloning or re-encoding.
-    async fn get_version_json(&self, name: &str, version: &Version) -> StoreResult<Option<bytes::Bytes>> {
+    async fn get_version_json(
+        &self,
+        name: &str,
+        version: &Version,
+    ) -> StoreResult<Option<bytes::Bytes>> {
         let component = self.get_version(name, version).await?;
         component
             .map(|c| {
-                serde_json::to_vec(&c)
-                    .map(bytes::Bytes::from)
-                    .map_err(|e| crate::StoreError::Backend { operation: "encode", message: e.to_string() })
+                serde_json::to_vec(&c).map(bytes::Bytes::from).map_err(|e| {
+                    crate::StoreError::Backend {
+                        operation: "encode",
+                        message: e.to_string(),
+                    }
+                })
             })
             .transpose()
     }

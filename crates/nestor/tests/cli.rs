@@ -1,0 +1,266 @@
+//! End-to-end tests of the `nestor` binary: the quick start (serve the example catalog), offline
+//! validation, migrations and configuration errors, as a user runs them.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+fn nestor() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_nestor"));
+    c.current_dir(repo_root())
+        .env_remove("NESTOR_CONFIG")
+        .env_remove("RUST_LOG");
+    c
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// A running `nestor serve`, killed on drop.
+struct Served {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `nestor serve` with `args` on 127.0.0.1:0 and waits for its "serving on" log line.
+fn serve(args: &[&str]) -> Served {
+    let mut child = nestor()
+        .arg("serve")
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn nestor");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(url) = line.split("serving on ").nth(1) {
+                let _ = tx.send(Ok(url.trim().to_owned()));
+            } else if line.contains("ERROR") || line.starts_with("error:") {
+                let _ = tx.send(Err(line));
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(Ok(base)) => return Served { child, base },
+            Ok(Err(line)) => panic!("nestor logged an error at start-up: {line}"),
+            Err(_) => panic!("nestor did not start within 60 s"),
+        }
+    }
+}
+
+fn get(url: &str) -> (u16, serde_json::Value) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let res = reqwest::get(url).await.expect("request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or_default())
+    })
+}
+
+#[test]
+fn quick_start_serves_the_example_catalog() {
+    let data = tempfile::tempdir().unwrap();
+    let served = serve(&[
+        "--config",
+        "configs/nestor.yaml",
+        "--data-dir",
+        data.path().to_str().unwrap(),
+    ]);
+    let (status, page) = get(&format!("{}/api/v1/components?limit=500", served.base));
+    assert_eq!(status, 200);
+    let items = page["items"].as_array().unwrap();
+    assert!(
+        items.len() >= 25,
+        "the example catalog has at least 25 components, got {}",
+        items.len()
+    );
+    let providers: std::collections::BTreeSet<&str> = items
+        .iter()
+        .map(|c| c["provider"].as_str().unwrap())
+        .collect();
+    for p in ["aws", "gcp", "azure", "k8s"] {
+        assert!(providers.contains(p), "{p} missing from {providers:?}");
+    }
+    let revision = page["revision"].as_u64().unwrap();
+    assert!(
+        revision >= 60,
+        "at least 60 versions were published, revision is {revision}"
+    );
+    let (_, ready) = get(&format!("{}/health/ready", served.base));
+    assert_eq!(ready["revision"].as_u64(), Some(revision));
+    drop(served);
+
+    // A restart re-reads the source: nothing changes, nothing is written twice.
+    let served = serve(&[
+        "--config",
+        "configs/nestor.yaml",
+        "--data-dir",
+        data.path().to_str().unwrap(),
+    ]);
+    let (_, ready) = get(&format!("{}/health/ready", served.base));
+    assert_eq!(
+        ready["revision"].as_u64(),
+        Some(revision),
+        "re-loading the examples is idempotent"
+    );
+}
+
+#[test]
+fn serve_with_no_configuration_at_all() {
+    let data = tempfile::tempdir().unwrap();
+    let served = serve(&["--data-dir", data.path().to_str().unwrap()]);
+    let (status, page) = get(&format!("{}/api/v1/components", served.base));
+    assert_eq!(status, 200);
+    assert_eq!(page["items"].as_array().unwrap().len(), 0);
+    assert!(data.path().join("nestor.db").is_file());
+}
+
+#[test]
+fn validate_accepts_the_examples() {
+    let out = nestor()
+        .args([
+            "validate",
+            "--config",
+            "configs/nestor.yaml",
+            "examples/components",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(" 0 invalid"), "{stdout}");
+}
+
+#[test]
+fn validate_reports_file_line_rule_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "name: ok-one\nversion: 1.0.0\ndescription: d\nprovider: aws\ncategory: c\nresource_type: t\ndeployment_engines: [terraform]\n\
+         ---\nname: Bad_Name\nversion: 1.0.0+meta\ndescription: d\nprovider: aws\ncategory: c\nresource_type: t\n\
+         deployment_engines: [terraform]\ndescripton: typo\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("broken.yaml"), "name: [\n").unwrap();
+    let out = nestor().arg("validate").arg(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let bad = dir.path().join("bad.yaml").display().to_string();
+    assert!(stdout.contains(&format!("{bad}:16: error[FIELD_UNKNOWN] descripton: unknown field `descripton`; did you mean `description`?")), "{stdout}");
+    assert!(stdout.contains("error[DEFINITION_SYNTAX]"), "{stdout}");
+    assert!(
+        stdout.contains("checked 3 definition(s) in 2 file(s): 1 valid, 2 invalid"),
+        "{stdout}"
+    );
+
+    // Fix the typo: now the rule findings show, with the document's line.
+    let text = std::fs::read_to_string(dir.path().join("bad.yaml"))
+        .unwrap()
+        .replace("descripton: typo\n", "");
+    std::fs::write(dir.path().join("bad.yaml"), text).unwrap();
+    std::fs::remove_file(dir.path().join("broken.yaml")).unwrap();
+    let out = nestor()
+        .args(["validate", "--format", "json"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("--format json prints JSON");
+    assert_eq!(
+        (json["valid"].as_u64(), json["invalid"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let bad_report = &json["reports"][1];
+    assert_eq!(bad_report["line"], 9);
+    let rules: Vec<&str> = bad_report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, ["NAME_INVALID", "VERSION_BUILD_METADATA"]);
+
+    let out = nestor()
+        .args(["validate", "no/such/path"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no/such/path does not exist"));
+}
+
+#[test]
+fn migrate_is_idempotent() {
+    let data = tempfile::tempdir().unwrap();
+    let run = || {
+        nestor()
+            .args(["migrate", "--data-dir", data.path().to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert!(first.status.success());
+    assert!(String::from_utf8_lossy(&first.stdout).contains("applied migrations [1]"));
+    let second = run();
+    assert!(String::from_utf8_lossy(&second.stdout).contains("schema is up to date (version 1)"));
+}
+
+#[test]
+fn configuration_errors_are_precise() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(&cfg, "listen: 127.0.0.1:0\nstorage:\n  backnd: sqlite\n").unwrap();
+    let out = nestor()
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("backnd") && err.contains(&cfg.display().to_string()),
+        "{err}"
+    );
+
+    let out = nestor()
+        .args(["serve", "--listen", "nowhere"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\"nowhere\" is not an address"));
+
+    let out = nestor()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("NESTOR_LOG__FORMAT", "xml")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("xml"));
+}
