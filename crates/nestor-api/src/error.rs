@@ -50,6 +50,7 @@ impl From<CatalogError> for ApiError {
                 "differences": differences,
             }),
             CatalogError::InvalidParameter { parameter, .. } => json!({ "parameter": parameter }),
+            CatalogError::NameConflict { name, owner } => json!({ "name": name, "owner": owner }),
             CatalogError::ComponentNotFound { name }
             | CatalogError::VersionNotFound { name, .. } => json!({ "name": name }),
             CatalogError::NoMatchingVersion { name, req } => json!({ "name": name, "req": req }),

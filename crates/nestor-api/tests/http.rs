@@ -413,7 +413,37 @@ async fn dependencies_dependents_and_search() {
         name: "aws-kms-key".into(),
         version_req: "^1".into(),
     });
+    // A dependency that does not exist is rejected, with the rule and the field.
+    let err = s.client.publish(&db).await.unwrap_err();
+    let nestor_client::Error::Api(problem) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(problem.code, ErrorCode::InvalidDefinition);
+    assert_eq!(
+        problem.details["findings"][0]["rule"],
+        "DEPENDENCY_NOT_FOUND"
+    );
+    assert_eq!(
+        problem.details["findings"][0]["path"],
+        "dependencies[1].name"
+    );
+    s.client
+        .publish(&spec("aws-kms-key", "1.0.0"))
+        .await
+        .unwrap();
     s.client.publish(&db).await.unwrap();
+    // Yanking the only matching version leaves the dependency unresolved, visibly.
+    s.client
+        .patch(
+            "aws-kms-key",
+            "1.0.0",
+            &PatchRequest {
+                yanked: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
 
     let deps = s
         .client
@@ -581,6 +611,7 @@ async fn operations_endpoints_and_openapi_cover_every_route() {
             &["get"],
         ),
         ("/api/v1/components/{name}/dependents", &["get"]),
+        ("/api/v1/components/{name}/diff", &["get"]),
         ("/api/v1/search", &["get"]),
         ("/api/v1/validate", &["post"]),
         ("/health", &["get"]),

@@ -55,6 +55,14 @@ pub enum CatalogError {
         /// Each differing interface field.
         differences: Vec<FieldDiff>,
     },
+    /// The name belongs to another source.
+    #[error("component {name} belongs to {owner}; publish it from there")]
+    NameConflict {
+        /// Component name.
+        name: String,
+        /// Its owner.
+        owner: String,
+    },
     /// The patch asks for nothing or for something impossible.
     #[error("{0}")]
     InvalidPatch(String),
@@ -81,6 +89,7 @@ impl CatalogError {
             CatalogError::InvalidParameter { .. } => ErrorCode::InvalidParameter,
             CatalogError::Invalid(_) => ErrorCode::InvalidDefinition,
             CatalogError::VersionConflict { .. } => ErrorCode::VersionConflict,
+            CatalogError::NameConflict { .. } => ErrorCode::NameConflict,
             CatalogError::InvalidPatch(_) => ErrorCode::MalformedBody,
             CatalogError::Store(e) if e.is_retriable() => ErrorCode::StoreUnavailable,
             CatalogError::Store(_) => ErrorCode::Internal,

@@ -11,6 +11,7 @@ mod diff;
 mod error;
 mod manager;
 mod source;
+mod validation;
 
 pub use diff::{FieldDiff, interface_diff};
 pub use error::CatalogError;
@@ -19,3 +20,4 @@ pub use source::{
     DefinitionSource, DirectorySource, FileOutcome, MAX_DEFINITION_FILE_BYTES, SourceFile,
     SourceSnapshot, SyncReport,
 };
+pub use validation::Candidate;

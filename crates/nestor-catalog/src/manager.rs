@@ -9,7 +9,7 @@ use nestor_model::{
     Severity, VersionList, parse_version,
 };
 use nestor_storage::{CatalogStore, LatestQuery, Snapshot, StoreError, pick_latest};
-use nestor_validation::{Context, Validator};
+use nestor_validation::{Validator, actual_bump, classify, required_bump};
 use semver::{Version, VersionReq};
 use time::OffsetDateTime;
 use tokio::sync::broadcast;
@@ -74,9 +74,11 @@ pub struct ListRequest {
 
 /// The catalog manager. Cheap to share behind an `Arc`.
 pub struct Catalog {
-    store: Arc<dyn CatalogStore>,
-    validator: Validator,
-    engines: Option<Arc<dyn EngineRegistry>>,
+    pub(crate) store: Arc<dyn CatalogStore>,
+    pub(crate) validator: Validator,
+    pub(crate) engines: Option<Arc<dyn EngineRegistry>>,
+    pub(crate) verdicts:
+        moka::sync::Cache<crate::validation::VerdictKey, Arc<nestor_model::ValidationReport>>,
     changes: broadcast::Sender<ChangeEvent>,
 }
 
@@ -100,6 +102,7 @@ impl Catalog {
             store,
             validator,
             engines,
+            verdicts: moka::sync::Cache::new(crate::validation::VERDICT_CACHE_SIZE),
             changes,
         }
     }
@@ -115,42 +118,49 @@ impl Catalog {
         self.changes.subscribe()
     }
 
-    /// Validates a definition without writing anything.
-    pub fn validate(
-        &self,
-        spec: &ComponentSpec,
-        file: Option<&str>,
-        line: Option<u32>,
-    ) -> nestor_model::ValidationReport {
-        let ctx = Context {
-            file,
-            line,
-            engines: self.engines.as_deref(),
-        };
-        self.validator.validate(spec, &ctx)
-    }
-
     /// Publishes a definition: validates it, then creates the version, updates its descriptive
     /// fields (same interface), or does nothing (identical). A different interface under an
     /// existing version is a [`CatalogError::VersionConflict`].
-    #[tracing::instrument(skip_all, fields(component = %spec.name, version = %spec.version, origin = ?origin))]
     pub async fn publish(
         &self,
         spec: ComponentSpec,
         origin: &Origin,
     ) -> Result<PublishResult, CatalogError> {
-        let report = self.validate(&spec, None, None);
-        if !report.valid {
-            return Err(CatalogError::Invalid(Box::new(report)));
-        }
-        let warnings: Vec<Finding> = report
-            .findings
-            .into_iter()
-            .filter(|f| f.severity == Severity::Warning)
-            .collect();
-        let version = parse_version_param(&spec.version)?;
+        self.publish_in(spec, origin, &[]).await
+    }
+
+    /// [`Catalog::publish`] as a member of a batch: `pending` are the batch's other valid new
+    /// versions, which count when checking dependencies and predecessors.
+    #[tracing::instrument(skip_all, fields(component = %spec.name, version = %spec.version, origin = ?origin))]
+    pub async fn publish_in(
+        &self,
+        spec: ComponentSpec,
+        origin: &Origin,
+        pending: &[&ComponentSpec],
+    ) -> Result<PublishResult, CatalogError> {
         let content_hash = spec.content_hash();
         for _ in 0..MAX_WRITE_ATTEMPTS {
+            let snapshot = self.snapshot_for(&[&spec], pending, Some(origin)).await?;
+            let candidate = crate::validation::Candidate {
+                spec: &spec,
+                file: None,
+                line: None,
+            };
+            let report = self.validate_in(&candidate, &snapshot, Some(origin));
+            let version = match parse_version_param(&spec.version) {
+                Ok(v)
+                    if report.valid
+                        || report.findings.iter().any(|f| f.rule == "VERSION_CONFLICT") =>
+                {
+                    v
+                }
+                _ => return Err(invalid(report, &spec, &snapshot)),
+            };
+            let warnings: Vec<Finding> = report
+                .findings
+                .into_iter()
+                .filter(|f| f.severity == Severity::Warning)
+                .collect();
             let existing = self.store.get_version(&spec.name, &version).await?;
             let result = match existing {
                 None => {
@@ -498,6 +508,34 @@ impl Catalog {
         Ok(self.store.list_latest(&q).await?)
     }
 
+    /// The classified difference between two published versions.
+    pub async fn diff(
+        &self,
+        name: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<nestor_model::VersionDiff, CatalogError> {
+        let (a, b) = (
+            self.version(name, from).await?,
+            self.version(name, to).await?,
+        );
+        let (va, vb) = (parse_version_param(from)?, parse_version_param(to)?);
+        let changes = classify(&a.spec, &b.spec);
+        let actual = if va <= vb {
+            actual_bump(&va, &vb)
+        } else {
+            actual_bump(&vb, &va)
+        };
+        Ok(nestor_model::VersionDiff {
+            name: name.to_owned(),
+            from: a.spec.version,
+            to: b.spec.version,
+            required_bump: required_bump(&changes),
+            actual_bump: actual,
+            changes,
+        })
+    }
+
     /// Ranked text search.
     pub async fn search(
         &self,
@@ -518,6 +556,25 @@ impl Catalog {
             items: snap.value,
             revision: snap.revision,
         })
+    }
+}
+
+/// The error for an invalid report: a name owned by another source is a conflict (409), the rest
+/// is an invalid definition (422).
+fn invalid(
+    report: nestor_model::ValidationReport,
+    spec: &ComponentSpec,
+    snapshot: &nestor_validation::CatalogSnapshot,
+) -> CatalogError {
+    let only_ownership = report
+        .errors()
+        .all(|f| f.rule == nestor_validation::catalog_rule_ids::NAME_CONFLICT);
+    match snapshot.owner(&spec.name) {
+        Some(owner) if only_ownership => CatalogError::NameConflict {
+            name: spec.name.clone(),
+            owner: owner.to_owned(),
+        },
+        _ => CatalogError::Invalid(Box::new(report)),
     }
 }
 

@@ -18,7 +18,7 @@ use nestor_model::{
 };
 use serde::Serialize;
 
-use crate::{Catalog, CatalogError, Origin};
+use crate::{Candidate, Catalog, CatalogError, Origin};
 
 /// Definition files larger than this are rejected (per file) without being parsed.
 pub const MAX_DEFINITION_FILE_BYTES: u64 = 1024 * 1024;
@@ -231,6 +231,65 @@ fn finding(rule: &str, path: &str, line: Option<u32>, message: String) -> Findin
     }
 }
 
+fn with_file(mut findings: Vec<Finding>, path: &str, line: u32) -> Vec<Finding> {
+    for f in &mut findings {
+        f.file.get_or_insert_with(|| path.to_owned());
+        f.line.get_or_insert(line);
+    }
+    findings
+}
+
+/// The order to publish valid batch members in: dependencies before their dependents (so that
+/// processors never see a component before what it depends on), then by name and version.
+fn publish_order(parsed: &[(ComponentSpec, String, u32)], valid: &[usize]) -> Vec<usize> {
+    use std::collections::HashMap;
+    let names: HashMap<&str, Vec<usize>> = valid.iter().fold(HashMap::new(), |mut m, &i| {
+        m.entry(parsed[i].0.name.as_str()).or_default().push(i);
+        m
+    });
+    // Depth = length of the longest chain of in-batch dependencies below a name; a cycle is cut
+    // where it closes.
+    fn depth<'a>(
+        name: &'a str,
+        parsed: &'a [(ComponentSpec, String, u32)],
+        names: &HashMap<&'a str, Vec<usize>>,
+        memo: &mut HashMap<&'a str, usize>,
+        visiting: &mut Vec<&'a str>,
+    ) -> usize {
+        if let Some(d) = memo.get(name) {
+            return *d;
+        }
+        if visiting.contains(&name) {
+            return 0;
+        }
+        visiting.push(name);
+        let mut d = 0;
+        for &i in names.get(name).into_iter().flatten() {
+            for dep in &parsed[i].0.dependencies {
+                if dep.name != name && names.contains_key(dep.name.as_str()) {
+                    d = d.max(1 + depth(&dep.name, parsed, names, memo, visiting));
+                }
+            }
+        }
+        visiting.pop();
+        memo.insert(name, d);
+        d
+    }
+    let mut memo = HashMap::new();
+    let mut keyed: Vec<(usize, &str, semver::Version, usize)> = valid
+        .iter()
+        .map(|&i| {
+            let spec = &parsed[i].0;
+            let d = depth(&spec.name, parsed, &names, &mut memo, &mut Vec::new());
+            let v =
+                nestor_model::parse_version(&spec.version).unwrap_or(semver::Version::new(0, 0, 0));
+            (d, spec.name.as_str(), v, i)
+        })
+        .collect();
+    keyed.sort();
+    keyed.into_iter().map(|(_, _, _, i)| i).collect()
+}
+
 impl Catalog {
     /// Reads `source` and publishes every valid definition in it.
     #[tracing::instrument(skip_all, fields(source = source.id()))]
@@ -248,9 +307,9 @@ impl Catalog {
         };
         tracing::info!(files = report.files, "sync started");
 
-        // Parse everything first, then publish in (name, version) order so that a component's
-        // versions arrive oldest first whatever the file layout.
-        let mut specs: Vec<(semver::Version, ComponentSpec, String, u32)> = Vec::new();
+        // Parse everything, validate it as one batch (members may depend on each other's new
+        // versions), then publish the valid members, dependencies first.
+        let mut parsed: Vec<(ComponentSpec, String, u32)> = Vec::new();
         for file in &snapshot.files {
             let text = match &file.content {
                 Ok(t) => t,
@@ -281,28 +340,40 @@ impl Catalog {
                             .outcomes
                             .push(failure(&file.path, Some(doc.line), None, r.findings));
                     }
-                    Ok(spec) => {
-                        let check = self.validate(&spec, Some(&file.path), Some(doc.line));
-                        match nestor_model::parse_version(&spec.version) {
-                            Ok(v) if check.valid => {
-                                specs.push((v, spec, file.path.clone(), doc.line))
-                            }
-                            _ => report.outcomes.push(failure(
-                                &file.path,
-                                Some(doc.line),
-                                Some(spec.id()),
-                                check.findings,
-                            )),
-                        }
-                    }
+                    Ok(spec) => parsed.push((spec, file.path.clone(), doc.line)),
                 }
             }
         }
-        specs.sort_by(|a, b| (&a.1.name, &a.0).cmp(&(&b.1.name, &b.0)));
-
-        for (_, spec, path, line) in specs {
+        let candidates: Vec<Candidate<'_>> = parsed
+            .iter()
+            .map(|(spec, path, line)| Candidate {
+                spec,
+                file: Some(path),
+                line: Some(*line),
+            })
+            .collect();
+        let verdicts = self.validate_batch(&candidates, Some(&origin)).await?;
+        let mut valid: Vec<usize> = Vec::new();
+        for (i, verdict) in verdicts.into_iter().enumerate() {
+            let (spec, path, line) = &parsed[i];
+            if verdict.valid {
+                valid.push(i);
+            } else {
+                report.outcomes.push(failure(
+                    path,
+                    Some(*line),
+                    Some(spec.id()),
+                    verdict.findings,
+                ));
+            }
+        }
+        let order = publish_order(&parsed, &valid);
+        let pending: Vec<&ComponentSpec> = valid.iter().map(|&i| &parsed[i].0).collect();
+        for i in order {
+            let (spec, path, line) = &parsed[i];
             let id = spec.id();
-            match self.publish(spec, &origin).await {
+            let (path, line) = (path.clone(), *line);
+            match self.publish_in(spec.clone(), &origin, &pending).await {
                 Ok(r) => {
                     let status = match r.outcome {
                         PublishOutcome::Created => "created",
@@ -318,14 +389,16 @@ impl Catalog {
                         findings: r.warnings,
                     });
                 }
-                Err(CatalogError::Invalid(r)) => {
-                    report
-                        .outcomes
-                        .push(failure(&path, Some(line), Some(id), r.findings))
-                }
+                Err(CatalogError::Invalid(r)) => report.outcomes.push(failure(
+                    &path,
+                    Some(line),
+                    Some(id),
+                    with_file(r.findings, &path, line),
+                )),
                 Err(e) => {
                     let rule = match e.code() {
                         nestor_model::ErrorCode::VersionConflict => "VERSION_CONFLICT",
+                        nestor_model::ErrorCode::NameConflict => "NAME_CONFLICT",
                         _ => "PUBLISH_FAILED",
                     };
                     let f = finding(rule, &path, Some(line), e.to_string());

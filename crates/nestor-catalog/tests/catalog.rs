@@ -11,7 +11,7 @@ use nestor_storage::MemoryStore;
 use nestor_validation::Validator;
 
 fn catalog() -> Catalog {
-    Catalog::new(Arc::new(MemoryStore::new()), Validator::well_formed(), None)
+    Catalog::new(Arc::new(MemoryStore::new()), Validator::full(), None)
 }
 
 fn api() -> Origin {

@@ -171,8 +171,83 @@ pub struct Finding {
     pub line: Option<u32>,
 }
 
-/// The verdict on one definition.
+/// How large a version bump is, or must be. Ordered: `none < patch < minor < major`.
+///
+/// ```
+/// use nestor_model::Bump;
+/// assert!(Bump::Major > Bump::Minor && Bump::Patch > Bump::None);
+/// ```
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Bump {
+    /// No change at all.
+    None,
+    /// Descriptive changes only.
+    Patch,
+    /// Backwards-compatible interface changes.
+    Minor,
+    /// Breaking interface changes.
+    Major,
+}
+
+impl Bump {
+    /// `none`, `patch`, `minor` or `major`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Bump::None => "none",
+            Bump::Patch => "patch",
+            Bump::Minor => "minor",
+            Bump::Major => "major",
+        }
+    }
+}
+
+impl std::fmt::Display for Bump {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One classified difference between two versions of a component.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Change {
+    /// Stable rule id, e.g. `INPUT_REMOVED`.
+    pub rule: String,
+    /// The smallest bump this change requires.
+    pub bump: Bump,
+    /// Field path, e.g. `required_inputs[instance_class]`.
+    pub path: String,
+    /// What changed, in words.
+    pub message: String,
+    /// The value before (absent when the field was added).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<serde_json::Value>,
+    /// The value after (absent when the field was removed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<serde_json::Value>,
+}
+
+/// The classified difference between two published versions (`GET …/diff`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct VersionDiff {
+    /// Component name.
+    pub name: String,
+    /// The older version.
+    pub from: String,
+    /// The newer version.
+    pub to: String,
+    /// The largest bump any change requires.
+    pub required_bump: Bump,
+    /// The bump from `from` to `to` (Cargo's convention for 0.x).
+    pub actual_bump: Bump,
+    /// Every change.
+    pub changes: Vec<Change>,
+}
+
+/// The verdict on one definition.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ValidationReport {
     /// `true` when no finding is an error.
     pub valid: bool,
@@ -185,6 +260,21 @@ pub struct ValidationReport {
     pub content_hash: Option<String>,
     /// Every finding, errors first.
     pub findings: Vec<Finding>,
+    /// The published version this one is compared with: the highest release below it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predecessor: Option<String>,
+    /// The bump the changes since the predecessor require.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_bump: Option<Bump>,
+    /// The bump from the predecessor to this version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actual_bump: Option<Bump>,
+    /// The smallest version that the changes allow, when this one is not enough.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suggested_version: Option<String>,
+    /// Every classified change since the predecessor.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
 }
 
 impl ValidationReport {

@@ -7,15 +7,22 @@
 //!
 //! This crate must not write anything, and must not know about HTTP or git.
 
+mod bump;
+mod catalog_rules;
+mod classify;
 mod rules;
+mod snapshot;
 
-use nestor_model::{ComponentSpec, Finding, Severity, ValidationReport};
+use nestor_model::{Bump, Change, ComponentSpec, Finding, Severity, ValidationReport};
 
+pub use bump::{actual_bump, next_version};
+pub use catalog_rules::{DependenciesExist, NameOwnership, SemverGate, catalog_rule_ids};
+pub use classify::{CHANGE_RULES, ChangeRule, change_ids, classify, required_bump};
 pub use rules::{WellFormed, rule_ids};
+pub use snapshot::{CatalogSnapshot, KnownVersion};
 
-/// What a rule may know beyond the definition itself. Later rules (dependencies, engines,
-/// breaking changes, ownership) read catalog state through here.
-#[derive(Default)]
+/// What a rule may know beyond the definition itself.
+#[derive(Default, Clone, Copy)]
 pub struct Context<'a> {
     /// The file the definition came from, attached to every finding.
     pub file: Option<&'a str>,
@@ -23,12 +30,33 @@ pub struct Context<'a> {
     pub line: Option<u32>,
     /// Deployment engines, when the engine rule should run.
     pub engines: Option<&'a dyn nestor_engines::EngineRegistry>,
+    /// Catalog state, when the catalog rules (semver gate, dependencies, ownership) should run.
+    pub catalog: Option<&'a CatalogSnapshot>,
+    /// Who is publishing (`api:…`, `source:…`), for the ownership rule.
+    pub origin: Option<&'a str>,
+}
+
+/// The comparison with the predecessor, filled in by [`SemverGate`].
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    /// Predecessor version.
+    pub predecessor: String,
+    /// Bump the changes require.
+    pub required: Bump,
+    /// Bump actually made.
+    pub actual: Bump,
+    /// Smallest acceptable version, when the actual bump is too small.
+    pub suggested: Option<String>,
+    /// Every change.
+    pub changes: Vec<Change>,
 }
 
 /// Collects findings for one definition.
 #[derive(Debug, Default)]
 pub struct Findings {
     items: Vec<Finding>,
+    /// Set by the rule that compares with the predecessor.
+    pub comparison: Option<Comparison>,
 }
 
 impl Findings {
@@ -95,6 +123,15 @@ impl Validator {
         Self::empty().with_rule(WellFormed)
     }
 
+    /// Every rule: well-formedness, then — when the context carries a catalog snapshot — the
+    /// semver gate, dependency existence and name ownership.
+    pub fn full() -> Self {
+        Self::well_formed()
+            .with_rule(SemverGate)
+            .with_rule(DependenciesExist)
+            .with_rule(NameOwnership)
+    }
+
     /// Adds a rule.
     pub fn with_rule(mut self, rule: impl Rule + 'static) -> Self {
         self.rules.push(Box::new(rule));
@@ -115,12 +152,18 @@ impl Validator {
         // Errors first; within a severity, the order the rules found them in.
         items.sort_by_key(|f| std::cmp::Reverse(f.severity));
         let content_hash = Some(spec.content_hash());
+        let comparison = findings.comparison;
         ValidationReport {
             valid: !items.iter().any(|f| f.severity == Severity::Error),
             name: spec.name.clone(),
             version: spec.version.clone(),
             content_hash,
             findings: items,
+            predecessor: comparison.as_ref().map(|c| c.predecessor.clone()),
+            required_bump: comparison.as_ref().map(|c| c.required),
+            actual_bump: comparison.as_ref().map(|c| c.actual),
+            suggested_version: comparison.as_ref().and_then(|c| c.suggested.clone()),
+            changes: comparison.map(|c| c.changes).unwrap_or_default(),
         }
     }
 }
@@ -150,9 +193,7 @@ pub fn report_for_unreadable(
         .collect();
     ValidationReport {
         valid: false,
-        name: String::new(),
-        version: String::new(),
-        content_hash: None,
         findings,
+        ..Default::default()
     }
 }

@@ -50,7 +50,7 @@ pub fn engines(config: &Config) -> Option<Arc<dyn EngineRegistry>> {
 
 /// Builds the catalog for `store`.
 pub fn catalog(config: &Config, store: Arc<dyn CatalogStore>) -> Catalog {
-    Catalog::new(store, Validator::well_formed(), engines(config))
+    Catalog::new(store, Validator::full(), engines(config))
 }
 
 fn is_git_repository(path: &Path) -> bool {

@@ -68,6 +68,13 @@ enum Command {
         /// Configuration file; when it lists engines, engine names are checked against them.
         #[arg(long, short, env = "NESTOR_CONFIG")]
         config: Option<PathBuf>,
+        /// A directory of already-published definitions to validate against (predecessors,
+        /// dependencies), e.g. a checkout of the catalog repository.
+        #[arg(long, conflicts_with = "server")]
+        catalog: Option<PathBuf>,
+        /// Validate against a running server's catalog (`POST /api/v1/validate`) instead.
+        #[arg(long)]
+        server: Option<String>,
     },
     /// Print the version.
     Version,
@@ -173,15 +180,35 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             paths,
             format,
             config,
+            catalog,
+            server,
         } => {
             let config = Config::load(config.as_deref())?;
-            let engines = app::engines(&config);
-            validate_cmd::run(
-                &paths,
-                format,
-                &nestor_validation::Validator::well_formed(),
-                engines.as_deref(),
-            )
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                if let Some(url) = server {
+                    let client = nestor_client::Client::new(&url)?;
+                    return validate_cmd::run(&paths, format, validate_cmd::Against::Server(&client)).await;
+                }
+                let store: std::sync::Arc<dyn nestor_storage::CatalogStore> =
+                    std::sync::Arc::new(nestor_storage::MemoryStore::new());
+                let local = app::catalog(&config, store);
+                if let Some(dir) = catalog {
+                    let globs = ["**/*.yaml".to_owned(), "**/*.yml".to_owned(), "**/*.json".to_owned()];
+                    let source = nestor_catalog::DirectorySource::new("local", &dir, &globs)?;
+                    let loaded = local.sync(&source).await.with_context(|| format!("loading the catalog in {}", dir.display()))?;
+                    if loaded.failed > 0 {
+                        eprintln!(
+                            "warning: {} definition(s) in {} are invalid and were left out of the catalog",
+                            loaded.failed,
+                            dir.display()
+                        );
+                    }
+                }
+                validate_cmd::run(&paths, format, validate_cmd::Against::Local(&local)).await
+            })
         }
     }
 }

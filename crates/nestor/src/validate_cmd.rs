@@ -7,8 +7,11 @@ use std::{
 };
 
 use anyhow::Context;
-use nestor_model::{Finding, Severity, SourceFormat, ValidationReport, parse_definitions};
-use nestor_validation::{Context as RuleContext, Validator, report_for_unreadable};
+use nestor_catalog::{Candidate, Catalog, Origin};
+use nestor_model::{
+    ComponentSpec, Finding, Severity, SourceFormat, ValidationReport, parse_definitions,
+};
+use nestor_validation::report_for_unreadable;
 use serde::Serialize;
 
 /// Output format.
@@ -66,17 +69,19 @@ fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// Where definitions are checked.
+pub enum Against<'a> {
+    /// Offline, in process: the files form one batch, optionally on top of a local catalog.
+    Local(&'a Catalog),
+    /// A running server's `POST /api/v1/validate`, one definition at a time.
+    Server(&'a nestor_client::Client),
+}
+
 /// Validates the files under `paths`; returns whether everything is valid.
-pub fn run(
-    paths: &[PathBuf],
-    format: Format,
-    validator: &Validator,
-    engines: Option<&dyn nestor_engines::EngineRegistry>,
-) -> anyhow::Result<bool> {
+pub async fn run(paths: &[PathBuf], format: Format, against: Against<'_>) -> anyhow::Result<bool> {
     let files = collect_files(paths)?;
-    let mut reports = Vec::new();
-    // name@version → (file, line, content hash): the same version defined twice must agree.
-    let mut seen: HashMap<String, (String, u32, String)> = HashMap::new();
+    let mut reports: Vec<DocumentReport> = Vec::new();
+    let mut parsed: Vec<(ComponentSpec, String, u32)> = Vec::new();
     for file in &files {
         let display = file.display().to_string();
         let bytes = std::fs::read(file).with_context(|| format!("reading {display}"))?;
@@ -98,43 +103,73 @@ pub fn run(
             SourceFormat::Yaml
         };
         for doc in parse_definitions(&text, format) {
-            let mut report = match &doc.result {
-                Err(errors) => report_for_unreadable(errors, Some(&display), Some(doc.line)),
-                Ok(spec) => {
-                    let ctx = RuleContext {
-                        file: Some(&display),
-                        line: Some(doc.line),
-                        engines,
-                    };
-                    validator.validate(spec, &ctx)
-                }
-            };
-            if let (Ok(spec), Some(hash)) = (&doc.result, &report.content_hash) {
-                let id = spec.id();
-                match seen.get(&id) {
-                    Some((f, l, h)) if h != hash => report.findings.insert(
-                        0,
-                        finding("VERSION_DEFINED_TWICE", &display, Some(doc.line), format!(
-                            "{id} is also defined at {f}:{l} with a different interface; a version can have only one"
-                        )),
-                    ),
-                    Some(_) => {}
-                    None => {
-                        seen.insert(id, (display.clone(), doc.line, hash.clone()));
-                    }
-                }
-                report.valid = !report
-                    .findings
-                    .iter()
-                    .any(|f| f.severity == Severity::Error);
+            match doc.result {
+                Err(errors) => reports.push(DocumentReport {
+                    file: display.clone(),
+                    line: doc.line,
+                    report: report_for_unreadable(&errors, Some(&display), Some(doc.line)),
+                }),
+                Ok(spec) => parsed.push((spec, display.clone(), doc.line)),
             }
-            reports.push(DocumentReport {
-                file: display.clone(),
-                line: doc.line,
-                report,
-            });
         }
     }
+
+    let verdicts: Vec<ValidationReport> = match against {
+        Against::Local(catalog) => {
+            let candidates: Vec<Candidate<'_>> = parsed
+                .iter()
+                .map(|(spec, file, line)| Candidate {
+                    spec,
+                    file: Some(file),
+                    line: Some(*line),
+                })
+                .collect();
+            catalog
+                .validate_batch(&candidates, Some(&local_origin()))
+                .await?
+        }
+        Against::Server(client) => {
+            let mut out = Vec::with_capacity(parsed.len());
+            for (spec, file, line) in &parsed {
+                let mut r = client.validate(spec).await.with_context(|| {
+                    format!("validating {file}:{line} on {}", client.base_url())
+                })?;
+                for f in &mut r.findings {
+                    f.file = Some(file.clone());
+                    f.line.get_or_insert(*line);
+                }
+                out.push(r);
+            }
+            out
+        }
+    };
+
+    // name@version → (file, line, content hash): the same version defined twice must agree.
+    let mut seen: HashMap<String, (String, u32, String)> = HashMap::new();
+    for ((spec, file, line), mut report) in parsed.iter().zip(verdicts) {
+        let (id, hash) = (spec.id(), spec.content_hash());
+        match seen.get(&id) {
+            Some((f, l, h)) if *h != hash => {
+                report.findings.insert(
+                    0,
+                    finding("VERSION_DEFINED_TWICE", file, Some(*line), format!(
+                        "{id} is also defined at {f}:{l} with a different interface; a version can have only one"
+                    )),
+                );
+                report.valid = false;
+            }
+            Some(_) => {}
+            None => {
+                seen.insert(id, (file.to_string(), *line, hash));
+            }
+        }
+        reports.push(DocumentReport {
+            file: file.to_string(),
+            line: *line,
+            report,
+        });
+    }
+    reports.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
     let invalid = reports.iter().filter(|r| !r.report.valid).count();
     let summary = Summary {
         files: files.len(),
@@ -182,6 +217,12 @@ pub fn run(
     Ok(summary.invalid == 0)
 }
 
+/// The origin offline validation publishes as, both for `--catalog` and the files checked, so
+/// that the files may add versions to the catalog's components.
+pub fn local_origin() -> Origin {
+    Origin::Source { id: "local".into() }
+}
+
 fn finding(rule: &str, file: &str, line: Option<u32>, message: String) -> Finding {
     Finding {
         rule: rule.into(),
@@ -196,9 +237,7 @@ fn finding(rule: &str, file: &str, line: Option<u32>, message: String) -> Findin
 fn unreadable(f: Finding) -> ValidationReport {
     ValidationReport {
         valid: false,
-        name: String::new(),
-        version: String::new(),
-        content_hash: None,
         findings: vec![f],
+        ..Default::default()
     }
 }

@@ -13,7 +13,7 @@ use nestor_catalog::{ListRequest, Origin};
 use nestor_model::{
     Component, ComponentFilter, ComponentName, ComponentPage, ComponentSpec, DefinitionErrorKind,
     DependencyList, DependentList, ErrorCode, Maturity, PatchRequest, Problem, PublishOutcome,
-    PublishResponse, SearchResults, SourceFormat, VersionList, parse_definition_json,
+    PublishResponse, SearchResults, SourceFormat, VersionDiff, VersionList, parse_definition_json,
     parse_definitions,
 };
 use serde::Deserialize;
@@ -320,6 +320,41 @@ pub(crate) async fn search(
     ))
 }
 
+/// The origin of API publishes. Until access control lands every API caller is `anonymous`.
+pub(crate) fn api_origin() -> Origin {
+    Origin::Api {
+        identity: "anonymous".into(),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DiffParams {
+    /// The older version.
+    from: String,
+    /// The newer version.
+    to: String,
+}
+
+/// The classified difference between two published versions: every change with its rule and
+/// required bump.
+#[utoipa::path(get, path = "/api/v1/components/{name}/diff", tag = "components",
+    params(("name" = String, Path, description = "Component name"), DiffParams),
+    responses(
+        (status = 200, description = "Classified changes", body = VersionDiff),
+        (status = 400, description = "Malformed version", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown component or version", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn diff(
+    State(state): State<Arc<AppState>>,
+    ApiPath(name): ApiPath<String>,
+    Params(p): Params<DiffParams>,
+) -> Result<Json<VersionDiff>, ApiError> {
+    check_name(&name)?;
+    Ok(Json(state.catalog.diff(&name, &p.from, &p.to).await?))
+}
+
 /// Reads the definition in a publish or validate body. `Err(Ok(problem))` is a request that is
 /// not a readable document at all (400); `Err(Err(errors))` is a document that does not have the
 /// shape of a definition (422, reported as findings).
@@ -372,6 +407,7 @@ pub(crate) fn read_definition(
         (status = 409, description = "Version exists with a different interface", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Unsupported content type", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The name belongs to another source (name_conflict)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid definition; details.findings lists every problem", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn publish(

@@ -19,6 +19,7 @@ pub(crate) fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(components::resolve))
         .routes(routes!(components::dependencies))
         .routes(routes!(components::dependents))
+        .routes(routes!(components::diff))
         .routes(routes!(components::search))
         .routes(routes!(validate::validate))
         .routes(routes!(ops::health))

@@ -7,7 +7,9 @@ use nestor_model::{ComponentSpec, Problem, ValidationReport};
 
 use crate::{ApiError, AppState, extract::DefinitionBody, routes::components::read_definition};
 
-/// Validate a definition (dry run). Always 200 with the verdict when the body is a document.
+/// Validate a definition (dry run) against the catalog: well-formedness, the semver gate
+/// (predecessor, required and actual bump, every classified change), dependencies, engines and
+/// name ownership. Always 200 with the verdict when the body is a document.
 #[utoipa::path(post, path = "/api/v1/validate", tag = "validation",
     request_body(content(
         (ComponentSpec = "application/json"),
@@ -24,7 +26,17 @@ pub(crate) async fn validate(
     body: DefinitionBody,
 ) -> Result<Json<ValidationReport>, ApiError> {
     match read_definition(body) {
-        Ok(spec) => Ok(Json(state.catalog.validate(&spec, None, None))),
+        Ok(spec) => Ok(Json(
+            state
+                .catalog
+                .validate(
+                    &spec,
+                    Some(&crate::routes::components::api_origin()),
+                    None,
+                    None,
+                )
+                .await?,
+        )),
         Err(Ok(problem)) => Err(problem),
         Err(Err(errors)) => Ok(Json(nestor_validation::report_for_unreadable(
             &errors, None, None,

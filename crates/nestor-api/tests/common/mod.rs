@@ -40,7 +40,7 @@ impl Server {
     }
 
     pub async fn start_with(store: Arc<dyn CatalogStore>, config: ApiConfig) -> Server {
-        let catalog = Arc::new(Catalog::new(store, Validator::well_formed(), None));
+        let catalog = Arc::new(Catalog::new(store, Validator::full(), None));
         let router = nestor_api::router(catalog, config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

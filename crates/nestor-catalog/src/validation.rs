@@ -1,0 +1,206 @@
+//! Validation against the catalog: loading the state rules need, caching verdicts, and
+//! validating batches whose members may depend on each other.
+
+use std::sync::Arc;
+
+use nestor_model::{ComponentSpec, Finding, Severity, ValidationReport, parse_version};
+use nestor_validation::{CatalogSnapshot, Context, Validator, classify};
+
+use crate::{Catalog, CatalogError, Origin};
+
+/// Verdicts kept in memory; a verdict is keyed by everything it depends on.
+pub(crate) const VERDICT_CACHE_SIZE: u64 = 4096;
+
+/// Everything a verdict depends on. Two equal keys always give the same verdict.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) struct VerdictKey {
+    definition: String,
+    catalog_fingerprint: u64,
+    engines_generation: u64,
+    origin: Option<String>,
+    file: Option<String>,
+    line: Option<u32>,
+}
+
+/// A definition to validate, and where it came from.
+pub struct Candidate<'a> {
+    /// The definition.
+    pub spec: &'a ComponentSpec,
+    /// Source file, if any.
+    pub file: Option<&'a str>,
+    /// Line its document starts on.
+    pub line: Option<u32>,
+}
+
+impl Catalog {
+    /// Loads the catalog state that validating `specs` needs, plus `pending` (new versions of
+    /// the same batch) as not-yet-published versions owned by `origin`.
+    pub(crate) async fn snapshot_for(
+        &self,
+        specs: &[&ComponentSpec],
+        pending: &[&ComponentSpec],
+        origin: Option<&Origin>,
+    ) -> Result<CatalogSnapshot, CatalogError> {
+        let mut names: Vec<&str> = specs
+            .iter()
+            .chain(pending)
+            .flat_map(|s| {
+                std::iter::once(s.name.as_str())
+                    .chain(s.dependencies.iter().map(|d| d.name.as_str()))
+            })
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        let mut snap = CatalogSnapshot::new();
+        for name in names {
+            if nestor_model::ComponentName::parse(name).is_err() {
+                continue;
+            }
+            let versions = self.store.list_versions(name).await?;
+            if versions.value.is_empty() {
+                continue;
+            }
+            snap.set_owner(name, self.store.name_owner(name).await?);
+            for c in &versions.value {
+                snap.add_published(c);
+            }
+        }
+        let owner = origin.map(Origin::owner).unwrap_or_default();
+        for p in pending {
+            snap.add_pending(p, &owner);
+        }
+        Ok(snap)
+    }
+
+    /// Validates one definition against `snapshot`, using the verdict cache.
+    pub(crate) fn validate_in(
+        &self,
+        candidate: &Candidate<'_>,
+        snapshot: &CatalogSnapshot,
+        origin: Option<&Origin>,
+    ) -> ValidationReport {
+        let spec = candidate.spec;
+        let origin_owner = origin.map(Origin::owner);
+        let key = VerdictKey {
+            definition: serde_json::to_string(spec).unwrap_or_default(),
+            catalog_fingerprint: snapshot.fingerprint_for(spec),
+            engines_generation: self.engines.as_ref().map_or(0, |e| e.generation()),
+            origin: origin_owner.clone(),
+            file: candidate.file.map(str::to_owned),
+            line: candidate.line,
+        };
+        if let Some(report) = self.verdicts.get(&key) {
+            return (*report).clone();
+        }
+        let base = Context {
+            file: candidate.file,
+            line: candidate.line,
+            engines: self.engines.as_deref(),
+            ..Default::default()
+        };
+        let report = match parse_version(&spec.version)
+            .ok()
+            .and_then(|v| snapshot.published(&spec.name, &v).cloned())
+        {
+            // The version exists with this interface: publishing it again is a no-op or a
+            // descriptive update, judged on well-formedness (and ownership) alone, so that a
+            // re-sync of an unchanged file never fails because the world moved on.
+            Some(existing) if existing.content_hash == spec.content_hash() => {
+                let ctx = Context {
+                    catalog: Some(snapshot),
+                    origin: origin_owner.as_deref(),
+                    ..base
+                };
+                let mut report = Validator::well_formed()
+                    .with_rule(nestor_validation::NameOwnership)
+                    .validate(spec, &ctx);
+                report.predecessor = None;
+                report
+            }
+            Some(existing) => {
+                let mut report = self.validator.validate(spec, &base);
+                let changes = classify(&existing.spec, spec);
+                report.findings.insert(
+                    0,
+                    Finding {
+                        rule: "VERSION_CONFLICT".into(),
+                        severity: Severity::Error,
+                        path: "version".into(),
+                        message: format!(
+                            "{} is already published with a different interface ({} change(s)); versions are immutable: publish a new version",
+                            spec.id(),
+                            changes.iter().filter(|c| c.bump > nestor_model::Bump::Patch).count()
+                        ),
+                        file: candidate.file.map(str::to_owned),
+                        line: candidate.line,
+                    },
+                );
+                report.valid = false;
+                report.changes = changes;
+                report
+            }
+            None => {
+                let ctx = Context {
+                    catalog: Some(snapshot),
+                    origin: origin_owner.as_deref(),
+                    ..base
+                };
+                self.validator.validate(spec, &ctx)
+            }
+        };
+        self.verdicts.insert(key, Arc::new(report.clone()));
+        report
+    }
+
+    /// Dry-run validation of one definition against the current catalog.
+    pub async fn validate(
+        &self,
+        spec: &ComponentSpec,
+        origin: Option<&Origin>,
+        file: Option<&str>,
+        line: Option<u32>,
+    ) -> Result<ValidationReport, CatalogError> {
+        let snapshot = self.snapshot_for(&[spec], &[], origin).await?;
+        Ok(self.validate_in(&Candidate { spec, file, line }, &snapshot, origin))
+    }
+
+    /// Validates a batch whose members may depend on each other's new versions: each member is
+    /// checked against the catalog plus every other member still considered valid, until no
+    /// further member fails. Returns one report per candidate, in order.
+    pub async fn validate_batch(
+        &self,
+        candidates: &[Candidate<'_>],
+        origin: Option<&Origin>,
+    ) -> Result<Vec<ValidationReport>, CatalogError> {
+        let specs: Vec<&ComponentSpec> = candidates.iter().map(|c| c.spec).collect();
+        let mut alive: Vec<bool> = vec![true; candidates.len()];
+        // Each round removes at least one member or stops, so it ends.
+        for _ in 0..=candidates.len() {
+            let pending: Vec<&ComponentSpec> = specs
+                .iter()
+                .zip(&alive)
+                .filter(|(_, a)| **a)
+                .map(|(s, _)| *s)
+                .collect();
+            let snapshot = self.snapshot_for(&specs, &pending, origin).await?;
+            let reports: Vec<ValidationReport> = candidates
+                .iter()
+                .map(|c| self.validate_in(c, &snapshot, origin))
+                .collect();
+            let mut changed = false;
+            for (i, r) in reports.iter().enumerate() {
+                if alive[i] && !r.valid {
+                    alive[i] = false;
+                    changed = true;
+                }
+            }
+            if !changed {
+                return Ok(reports);
+            }
+        }
+        Err(CatalogError::InvalidParameter {
+            parameter: "batch",
+            message: "validation did not settle".into(),
+        })
+    }
+}
