@@ -327,3 +327,147 @@ async fn subscribers_see_every_change_in_order() {
     );
     assert!(rx.try_recv().is_err());
 }
+
+#[tokio::test]
+async fn a_cached_verdict_never_outlives_the_catalog_change_that_alters_it() {
+    let c = catalog();
+    let mut db = spec("db", "1.0.0");
+    db.dependencies.push(nestor_model::Dependency {
+        name: "kms".into(),
+        version_req: "^1".into(),
+    });
+    let first = c.validate(&db, Some(&api()), None, None).await.unwrap();
+    assert!(!first.valid);
+    assert_eq!(first.findings[0].rule, "DEPENDENCY_NOT_FOUND");
+    // Same question, same catalog: same (cached) answer.
+    assert_eq!(
+        c.validate(&db, Some(&api()), None, None).await.unwrap(),
+        first
+    );
+    // The dependency appears: the verdict changes at once.
+    c.publish(spec("kms", "1.0.0"), &api()).await.unwrap();
+    let second = c.validate(&db, Some(&api()), None, None).await.unwrap();
+    assert!(second.valid, "{:?}", second.findings);
+    c.publish(db.clone(), &api()).await.unwrap();
+    // Yanking it changes the verdict for a new version that needs it again.
+    c.patch(
+        "kms",
+        "1.0.0",
+        PatchRequest {
+            yanked: Some(true),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut db2 = db.clone();
+    db2.version = "1.0.1".into();
+    let third = c.validate(&db2, Some(&api()), None, None).await.unwrap();
+    assert_eq!(third.findings[0].rule, "DEPENDENCY_UNSATISFIED");
+    // ...but re-publishing the unchanged 1.0.0 stays a no-op.
+    assert_eq!(
+        c.publish(db, &api()).await.unwrap().outcome,
+        PublishOutcome::Unchanged
+    );
+}
+
+#[tokio::test]
+async fn batches_may_depend_on_their_own_new_versions_and_publish_dependencies_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let def = |name: &str, version: &str, deps: &str| {
+        format!(
+            "name: {name}\nversion: {version}\ndescription: d\nprovider: aws\ncategory: c\nresource_type: t\n\
+             deployment_engines: [terraform]\ndependencies: {deps}\n"
+        )
+    };
+    // "app" sorts before "net", but depends on it: net must be published first.
+    std::fs::write(
+        dir.path().join("a.yaml"),
+        def("app", "1.0.0", "[{name: net, version_req: \"^2\"}]"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("b.yaml"), def("net", "2.0.0", "[]")).unwrap();
+    // "orphan" depends on "ghost", whose only definition is invalid: both fail, precisely.
+    std::fs::write(
+        dir.path().join("c.yaml"),
+        def("orphan", "1.0.0", "[{name: ghost, version_req: \"^1\"}]"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("d.yaml"),
+        def("ghost", "1.0.0", "[]").replace("provider: aws\n", "provider: \"\"\n"),
+    )
+    .unwrap();
+
+    let c = catalog();
+    let mut rx = c.subscribe();
+    let source = DirectorySource::new("local", dir.path(), &["*.yaml".to_owned()]).unwrap();
+    let report = c.sync(&source).await.unwrap();
+    assert_eq!((report.created, report.failed), (2, 2), "{report:#?}");
+    let first = rx.recv().await.unwrap();
+    assert_eq!(
+        first.name, "net",
+        "dependencies are published before their dependents"
+    );
+    let failed: Vec<(&str, &str)> = report
+        .outcomes
+        .iter()
+        .filter(|o| o.status == "failed")
+        .map(|o| (o.path.as_str(), o.findings[0].rule.as_str()))
+        .collect();
+    assert!(
+        failed.contains(&("c.yaml", "DEPENDENCY_NOT_FOUND")),
+        "{failed:?}"
+    );
+    assert!(failed.contains(&("d.yaml", "FIELD_REQUIRED")), "{failed:?}");
+}
+
+#[tokio::test]
+async fn a_name_belongs_to_the_source_that_published_it_first() {
+    let c = catalog();
+    c.publish(
+        spec("vpc", "1.0.0"),
+        &Origin::Source {
+            id: "platform".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let err = c.publish(spec("vpc", "1.1.0"), &api()).await.unwrap_err();
+    assert!(
+        matches!(&err, CatalogError::NameConflict { owner, .. } if owner == "source:platform"),
+        "{err:?}"
+    );
+    assert_eq!(err.code().as_str(), "name_conflict");
+    // Identical re-publish from elsewhere changes nothing and is harmless.
+    c.publish(
+        spec("vpc", "1.1.0"),
+        &Origin::Source {
+            id: "platform".into(),
+        },
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn breaking_changes_need_a_major_version() {
+    let c = catalog();
+    c.publish(spec("vpc", "1.0.0"), &api()).await.unwrap();
+    let mut broken = spec("vpc", "1.1.0");
+    broken.optional_inputs.clear();
+    let err = c.publish(broken.clone(), &api()).await.unwrap_err();
+    let CatalogError::Invalid(report) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(report.suggested_version.as_deref(), Some("2.0.0"));
+    assert_eq!(report.predecessor.as_deref(), Some("1.0.0"));
+    broken.version = "2.0.0".into();
+    assert_eq!(
+        c.publish(broken, &api()).await.unwrap().outcome,
+        PublishOutcome::Created
+    );
+    let diff = c.diff("vpc", "1.0.0", "2.0.0").await.unwrap();
+    assert_eq!(diff.required_bump, nestor_model::Bump::Major);
+    assert_eq!(diff.changes[0].rule, "INPUT_REMOVED");
+}

@@ -30,8 +30,8 @@ mod version;
 pub use api::*;
 pub use component::*;
 pub use definition::{
-    DefinitionDocument, DefinitionError, DefinitionErrorKind, SourceFormat, parse_definition_json,
-    parse_definitions,
+    DefinitionDocument, DefinitionError, DefinitionErrorKind, MAX_FLOW_COLLECTIONS, SourceFormat,
+    parse_definition_json, parse_definitions,
 };
 pub use error::{ErrorCode, Problem};
 pub use event::{ChangeEvent, EventType, Revision};

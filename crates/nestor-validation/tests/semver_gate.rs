@@ -39,7 +39,10 @@ annotations: {docs: x}
 "#;
 
 fn base() -> ComponentSpec {
-    parse_definitions(BASE, SourceFormat::Yaml).remove(0).result.unwrap()
+    parse_definitions(BASE, SourceFormat::Yaml)
+        .remove(0)
+        .result
+        .unwrap()
 }
 
 fn published(spec: &ComponentSpec, rev: u64) -> Component {
@@ -58,11 +61,22 @@ fn published(spec: &ComponentSpec, rev: u64) -> Component {
 fn catalog(db_versions: &[&str]) -> CatalogSnapshot {
     let mut snap = CatalogSnapshot::new();
     let mut rev = 0;
-    for (name, versions) in [("vpc", &["1.0.0", "2.0.0", "2.1.0"][..]), ("kms", &["1.0.0"][..]), ("db", db_versions)] {
+    for (name, versions) in [
+        ("vpc", &["1.0.0", "2.0.0", "2.1.0"][..]),
+        ("kms", &["1.0.0"][..]),
+        ("db", db_versions),
+    ] {
         snap.set_owner(name, Some("source:test".into()));
         for v in versions {
             rev += 1;
-            let mut s = if name == "db" { base() } else { ComponentSpec { name: name.into(), ..base() } };
+            let mut s = if name == "db" {
+                base()
+            } else {
+                ComponentSpec {
+                    name: name.into(),
+                    ..base()
+                }
+            };
             s.name = name.into();
             s.version = (*v).into();
             if name != "db" {
@@ -75,14 +89,22 @@ fn catalog(db_versions: &[&str]) -> CatalogSnapshot {
 }
 
 fn check(spec: &ComponentSpec, snap: &CatalogSnapshot) -> nestor_model::ValidationReport {
-    let ctx = Context { catalog: Some(snap), origin: Some("source:test"), ..Default::default() };
+    let ctx = Context {
+        catalog: Some(snap),
+        origin: Some("source:test"),
+        ..Default::default()
+    };
     Validator::full().validate(spec, &ctx)
 }
 
 type Mutation = fn(&mut ComponentSpec);
 
 fn input<'a>(s: &'a mut ComponentSpec, name: &str) -> &'a mut nestor_model::Input {
-    s.required_inputs.iter_mut().chain(s.optional_inputs.iter_mut()).find(|i| i.name == name).unwrap()
+    s.required_inputs
+        .iter_mut()
+        .chain(s.optional_inputs.iter_mut())
+        .find(|i| i.name == name)
+        .unwrap()
 }
 
 /// One mutation of the base definition per rule.
@@ -90,8 +112,12 @@ fn table() -> Vec<(&'static str, Mutation)> {
     vec![
         ("PROVIDER_CHANGED", |s| s.provider = "gcp".into()),
         ("CATEGORY_CHANGED", |s| s.category = "storage".into()),
-        ("RESOURCE_TYPE_CHANGED", |s| s.resource_type = "aws_rds_cluster".into()),
-        ("ENGINE_REMOVED", |s| s.deployment_engines.retain(|e| e != "pulumi")),
+        ("RESOURCE_TYPE_CHANGED", |s| {
+            s.resource_type = "aws_rds_cluster".into()
+        }),
+        ("ENGINE_REMOVED", |s| {
+            s.deployment_engines.retain(|e| e != "pulumi")
+        }),
         ("ENGINE_ADDED", |s| s.deployment_engines.push("helm".into())),
         ("INPUT_REMOVED", |s| s.optional_inputs.clear()),
         ("INPUT_REQUIRED_ADDED", |s| {
@@ -118,30 +144,65 @@ fn table() -> Vec<(&'static str, Mutation)> {
             i.value_type = "string".parse().unwrap();
             i.default = Some(serde_json::json!("20"));
         }),
-        ("INPUT_TYPE_WIDENED", |s| input(s, "storage_gb").value_type = "number".parse().unwrap()),
-        ("INPUT_ALLOWED_VALUES_NARROWED", |s| input(s, "instance_class").allowed_values = Some(vec![serde_json::json!("small")])),
-        ("INPUT_ALLOWED_VALUES_WIDENED", |s| {
-            input(s, "instance_class").allowed_values.as_mut().unwrap().push(serde_json::json!("xlarge"))
+        ("INPUT_TYPE_WIDENED", |s| {
+            input(s, "storage_gb").value_type = "number".parse().unwrap()
         }),
-        ("INPUT_DEFAULT_CHANGED", |s| input(s, "storage_gb").default = Some(serde_json::json!(50))),
-        ("INPUT_DESCRIPTION_CHANGED", |s| input(s, "storage_gb").description = "Disk size in GiB".into()),
+        ("INPUT_ALLOWED_VALUES_NARROWED", |s| {
+            input(s, "instance_class").allowed_values = Some(vec![serde_json::json!("small")])
+        }),
+        ("INPUT_ALLOWED_VALUES_WIDENED", |s| {
+            input(s, "instance_class")
+                .allowed_values
+                .as_mut()
+                .unwrap()
+                .push(serde_json::json!("xlarge"))
+        }),
+        ("INPUT_DEFAULT_CHANGED", |s| {
+            input(s, "storage_gb").default = Some(serde_json::json!(50))
+        }),
+        ("INPUT_DESCRIPTION_CHANGED", |s| {
+            input(s, "storage_gb").description = "Disk size in GiB".into()
+        }),
         ("OUTPUT_REMOVED", |s| s.outputs.clear()),
         ("OUTPUT_ADDED", |s| {
             let mut o = s.outputs[0].clone();
             o.name = "port".into();
             s.outputs.push(o)
         }),
-        ("OUTPUT_TYPE_CHANGED", |s| s.outputs[0].value_type = "map(string)".parse().unwrap()),
-        ("OUTPUT_DESCRIPTION_CHANGED", |s| s.outputs[0].description = "host:port".into()),
+        ("OUTPUT_TYPE_CHANGED", |s| {
+            s.outputs[0].value_type = "map(string)".parse().unwrap()
+        }),
+        ("OUTPUT_DESCRIPTION_CHANGED", |s| {
+            s.outputs[0].description = "host:port".into()
+        }),
         ("DEPENDENCY_REMOVED", |s| s.dependencies.clear()),
-        ("DEPENDENCY_ADDED", |s| s.dependencies.push(nestor_model::Dependency { name: "kms".into(), version_req: "^1".into() })),
-        ("DEPENDENCY_REQ_NARROWED", |s| s.dependencies[0].version_req = "^2.1".into()),
-        ("DEPENDENCY_REQ_WIDENED", |s| s.dependencies[0].version_req = ">=1.0, <3.0".into()),
-        ("DEPENDENCY_REQ_CHANGED", |s| s.dependencies[0].version_req = "^1".into()),
-        ("DEPENDENCY_REQ_REWRITTEN", |s| s.dependencies[0].version_req = "^2.0.0".into()),
-        ("DESCRIPTION_CHANGED", |s| s.description = "A managed database".into()),
-        ("MATURITY_CHANGED", |s| s.maturity = nestor_model::Maturity::Stable),
-        ("SUPPORT_LEVEL_CHANGED", |s| s.support_level = nestor_model::SupportLevel::Supported),
+        ("DEPENDENCY_ADDED", |s| {
+            s.dependencies.push(nestor_model::Dependency {
+                name: "kms".into(),
+                version_req: "^1".into(),
+            })
+        }),
+        ("DEPENDENCY_REQ_NARROWED", |s| {
+            s.dependencies[0].version_req = "^2.1".into()
+        }),
+        ("DEPENDENCY_REQ_WIDENED", |s| {
+            s.dependencies[0].version_req = ">=1.0, <3.0".into()
+        }),
+        ("DEPENDENCY_REQ_CHANGED", |s| {
+            s.dependencies[0].version_req = "^1".into()
+        }),
+        ("DEPENDENCY_REQ_REWRITTEN", |s| {
+            s.dependencies[0].version_req = "^2.0.0".into()
+        }),
+        ("DESCRIPTION_CHANGED", |s| {
+            s.description = "A managed database".into()
+        }),
+        ("MATURITY_CHANGED", |s| {
+            s.maturity = nestor_model::Maturity::Stable
+        }),
+        ("SUPPORT_LEVEL_CHANGED", |s| {
+            s.support_level = nestor_model::SupportLevel::Supported
+        }),
         ("RESOURCE_LIMITS_CHANGED", |s| s.resource_limits = None),
         ("LABELS_CHANGED", |s| {
             s.labels.insert("tier".into(), "1".into());
@@ -176,7 +237,9 @@ fn each_rule_is_classified_accepted_at_its_bump_and_rejected_below() {
         let changes = classify(&base(), &new);
         let expected_bump = CHANGE_RULES.iter().find(|r| r.id == rule).unwrap().bump;
         assert!(
-            changes.iter().any(|c| c.rule == rule && c.bump == expected_bump),
+            changes
+                .iter()
+                .any(|c| c.rule == rule && c.bump == expected_bump),
             "{rule}: classified as {changes:?}"
         );
         let required = changes.iter().map(|c| c.bump).max().unwrap();
@@ -220,12 +283,30 @@ fn at(version: &str, f: impl Fn(&mut ComponentSpec)) -> ComponentSpec {
 #[test]
 fn the_message_names_the_rule_and_the_smallest_acceptable_version() {
     let report = check(&at("1.3.0", remove_input), &catalog(&["1.2.3"]));
-    let gate = report.findings.iter().find(|f| f.rule == "VERSION_BUMP_INSUFFICIENT").unwrap();
-    assert_eq!(gate.message, "1.3.0 is a minor bump over 1.2.3, but the changes require a major bump: publish 2.0.0 instead");
-    let change = report.findings.iter().find(|f| f.rule == "INPUT_REMOVED").unwrap();
+    let gate = report
+        .findings
+        .iter()
+        .find(|f| f.rule == "VERSION_BUMP_INSUFFICIENT")
+        .unwrap();
+    assert_eq!(
+        gate.message,
+        "1.3.0 is a minor bump over 1.2.3, but the changes require a major bump: publish 2.0.0 instead"
+    );
+    let change = report
+        .findings
+        .iter()
+        .find(|f| f.rule == "INPUT_REMOVED")
+        .unwrap();
     assert_eq!(change.path, "inputs[storage_gb]");
-    assert!(change.message.contains("requires a major bump over 1.2.3"), "{}", change.message);
-    assert_eq!((report.required_bump, report.actual_bump), (Some(Bump::Major), Some(Bump::Minor)));
+    assert!(
+        change.message.contains("requires a major bump over 1.2.3"),
+        "{}",
+        change.message
+    );
+    assert_eq!(
+        (report.required_bump, report.actual_bump),
+        (Some(Bump::Major), Some(Bump::Minor))
+    );
     // When 2.0.0 is taken already, the suggestion skips it.
     let report = check(&at("1.3.0", remove_input), &catalog(&["1.2.3", "2.0.0"]));
     assert_eq!(report.suggested_version.as_deref(), Some("3.0.0"));
@@ -240,7 +321,11 @@ fn backports_compare_within_their_line() {
     assert_eq!(report.predecessor.as_deref(), Some("1.2.3"));
     let report = check(&at("1.2.4", add_optional), &snap);
     assert!(!report.valid);
-    assert_eq!(report.suggested_version.as_deref(), Some("1.4.0"), "1.3.0 exists, so the next minor is 1.4.0");
+    assert_eq!(
+        report.suggested_version.as_deref(),
+        Some("1.4.0"),
+        "1.3.0 exists, so the next minor is 1.4.0"
+    );
 }
 
 #[test]
@@ -286,7 +371,10 @@ fn larger_bumps_than_needed_are_warnings_and_first_versions_pass() {
     let report = check(&at("2.0.0", add_optional), &catalog(&["1.2.3"]));
     assert!(report.valid);
     let w = &report.findings[0];
-    assert_eq!((w.rule.as_str(), w.severity), ("VERSION_BUMP_EXCESSIVE", nestor_model::Severity::Warning));
+    assert_eq!(
+        (w.rule.as_str(), w.severity),
+        ("VERSION_BUMP_EXCESSIVE", nestor_model::Severity::Warning)
+    );
     assert!(w.message.contains("1.3.0 would do"), "{}", w.message);
 
     let report = check(&at("5.0.0", remove_input), &catalog(&[]));
@@ -297,34 +385,91 @@ fn larger_bumps_than_needed_are_warnings_and_first_versions_pass() {
 #[test]
 fn dependencies_must_exist_with_a_matching_non_yanked_version() {
     let snap = catalog(&["1.2.3"]);
-    let report = check(&at("1.3.0", |s| s.dependencies.push(nestor_model::Dependency { name: "cache".into(), version_req: "^1".into() })), &snap);
-    let f = report.findings.iter().find(|f| f.rule == "DEPENDENCY_NOT_FOUND").expect("not found");
+    let report = check(
+        &at("1.3.0", |s| {
+            s.dependencies.push(nestor_model::Dependency {
+                name: "cache".into(),
+                version_req: "^1".into(),
+            })
+        }),
+        &snap,
+    );
+    let f = report
+        .findings
+        .iter()
+        .find(|f| f.rule == "DEPENDENCY_NOT_FOUND")
+        .expect("not found");
     assert_eq!(f.path, "dependencies[1].name");
-    let report = check(&at("2.0.0", |s| s.dependencies[0].version_req = "^3".into()), &snap);
-    let f = report.findings.iter().find(|f| f.rule == "DEPENDENCY_UNSATISFIED").expect("unsatisfied");
-    assert!(f.message.contains("available: 2.1.0, 2.0.0, 1.0.0"), "{}", f.message);
+    let report = check(
+        &at("2.0.0", |s| s.dependencies[0].version_req = "^3".into()),
+        &snap,
+    );
+    let f = report
+        .findings
+        .iter()
+        .find(|f| f.rule == "DEPENDENCY_UNSATISFIED")
+        .expect("unsatisfied");
+    assert!(
+        f.message.contains("available: 2.1.0, 2.0.0, 1.0.0"),
+        "{}",
+        f.message
+    );
     // Yanked versions do not count.
     let mut snap = catalog(&["1.2.3"]);
     let mut kms = published(&at("1.0.0", |s| s.dependencies.clear()), 50);
     kms.spec.name = "kms".into();
     kms.yanked = true;
     snap.add_published(&kms);
-    let report = check(&at("1.3.0", |s| s.dependencies.push(nestor_model::Dependency { name: "kms".into(), version_req: "^1".into() })), &snap);
-    assert!(report.findings.iter().any(|f| f.rule == "DEPENDENCY_UNSATISFIED"), "{:?}", report.findings);
+    let report = check(
+        &at("1.3.0", |s| {
+            s.dependencies.push(nestor_model::Dependency {
+                name: "kms".into(),
+                version_req: "^1".into(),
+            })
+        }),
+        &snap,
+    );
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.rule == "DEPENDENCY_UNSATISFIED"),
+        "{:?}",
+        report.findings
+    );
     // A pending member of the same batch satisfies a dependency.
     let mut snap = catalog(&["1.2.3"]);
     let mut cache = at("1.0.0", |s| s.dependencies.clear());
     cache.name = "cache".into();
     snap.add_pending(&cache, "source:test");
-    let report = check(&at("1.3.0", |s| s.dependencies.push(nestor_model::Dependency { name: "cache".into(), version_req: "^1".into() })), &snap);
+    let report = check(
+        &at("1.3.0", |s| {
+            s.dependencies.push(nestor_model::Dependency {
+                name: "cache".into(),
+                version_req: "^1".into(),
+            })
+        }),
+        &snap,
+    );
     assert!(report.valid, "{:?}", report.findings);
 }
 
 #[test]
 fn a_name_belongs_to_its_first_publisher() {
     let snap = catalog(&["1.2.3"]);
-    let ctx = Context { catalog: Some(&snap), origin: Some("api:alice"), ..Default::default() };
+    let ctx = Context {
+        catalog: Some(&snap),
+        origin: Some("api:alice"),
+        ..Default::default()
+    };
     let report = Validator::full().validate(&at("1.2.4", |_| {}), &ctx);
-    let f = report.findings.iter().find(|f| f.rule == "NAME_CONFLICT").unwrap();
-    assert_eq!(f.message, "component db belongs to source:test; it cannot be published from api:alice");
+    let f = report
+        .findings
+        .iter()
+        .find(|f| f.rule == "NAME_CONFLICT")
+        .unwrap();
+    assert_eq!(
+        f.message,
+        "component db belongs to source:test; it cannot be published from api:alice"
+    );
 }
