@@ -349,11 +349,9 @@ fn zero_versions_follow_cargo() {
         let mut snap = CatalogSnapshot::new();
         snap.add_published(&published(&at(v, |_| {}), 1));
         snap.set_owner("db", Some("source:test".into()));
-        for dep in ["vpc"] {
-            let mut d = at("2.0.0", |s| s.dependencies.clear());
-            d.name = dep.into();
-            snap.add_published(&published(&d, 2));
-        }
+        let mut vpc = at("2.0.0", |s| s.dependencies.clear());
+        vpc.name = "vpc".into();
+        snap.add_published(&published(&vpc, 2));
         snap
     };
     // 0.2.x → 0.2.(x+1) may add features; 0.3.0 is needed to break.
