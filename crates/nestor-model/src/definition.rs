@@ -139,6 +139,9 @@ fn parse_yaml_document(
     line_offset: u32,
 ) -> Result<ComponentSpec, Vec<DefinitionError>> {
     check_flow_collections(chunk, line_offset).map_err(|e| vec![e])?;
+    if let Some(spec) = parse_yaml_fast(chunk) {
+        return Ok(spec);
+    }
     let de = serde_yaml::Deserializer::from_str(chunk);
     let mut unknown = Vec::new();
     let parsed: Result<ComponentSpec, serde_yaml::Error> =
@@ -172,6 +175,16 @@ fn parse_yaml_document(
         })),
         Ok(spec) => Ok(spec),
     }
+}
+
+/// The fast path: a document in the plain YAML subset that deserializes cleanly, with no
+/// unknown field. Anything else — including every error — goes through serde_yaml, which has the
+/// line numbers and messages.
+fn parse_yaml_fast(chunk: &str) -> Option<ComponentSpec> {
+    let value = crate::fast_yaml::parse(chunk)?;
+    let mut clean = true;
+    let spec = serde_ignored::deserialize(value, |_| clean = false).ok()?;
+    clean.then_some(spec)
 }
 
 fn unknown_field_errors(
@@ -470,6 +483,40 @@ mod tests {
             "]".repeat(100_000)
         );
         assert!(parse_definition_json(deep_json.as_bytes()).is_err());
+    }
+
+    /// Every example definition reads the same through the fast path as through serde_yaml, and
+    /// the fast path does take them (else it would be dead weight).
+    #[test]
+    fn fast_path_reads_the_examples_as_serde_yaml_does() {
+        fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    files(&path, out);
+                } else if path.extension().is_some_and(|e| e == "yaml") {
+                    out.push(path);
+                }
+            }
+        }
+        let mut paths = Vec::new();
+        let root =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/components");
+        files(&root, &mut paths);
+        let (mut docs, mut fast) = (0, 0);
+        for path in &paths {
+            let text = std::fs::read_to_string(path).unwrap();
+            for (_, chunk) in split_yaml_documents(&text) {
+                docs += 1;
+                let slow: ComponentSpec = serde_yaml::from_str(&chunk).unwrap();
+                if let Some(spec) = parse_yaml_fast(&chunk) {
+                    fast += 1;
+                    assert_eq!(spec, slow, "{}", path.display());
+                }
+            }
+        }
+        assert!(docs > 50, "examples found: {docs}");
+        assert_eq!(fast, docs, "every example is in the fast subset");
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod component;
 mod definition;
 mod error;
 mod event;
+mod fast_yaml;
 mod hash;
 mod name;
 mod value_type;
