@@ -102,7 +102,10 @@ impl Catalog {
             store,
             validator,
             engines,
-            verdicts: moka::sync::Cache::new(crate::validation::VERDICT_CACHE_SIZE),
+            verdicts: moka::sync::Cache::builder()
+                .max_capacity(crate::validation::VERDICT_CACHE_SIZE)
+                .initial_capacity(crate::validation::VERDICT_CACHE_SIZE as usize)
+                .build(),
             changes,
         }
     }

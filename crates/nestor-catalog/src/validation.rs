@@ -14,12 +14,23 @@ pub(crate) const VERDICT_CACHE_SIZE: u64 = 4096;
 /// Everything a verdict depends on. Two equal keys always give the same verdict.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub(crate) struct VerdictKey {
-    definition: String,
+    /// SHA-256 of the definition's JSON: the whole definition (descriptions too, which rules
+    /// check), in 32 bytes that hash quickly. A cryptographic digest, so that no definition can
+    /// be crafted to share another's verdict.
+    definition: [u8; 32],
     catalog_fingerprint: u64,
     engines_generation: u64,
     origin: Option<String>,
     file: Option<String>,
     line: Option<u32>,
+}
+
+fn definition_digest(spec: &ComponentSpec) -> [u8; 32] {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    // Serializing a plain struct into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut hasher, spec);
+    hasher.finalize().into()
 }
 
 /// A definition to validate, and where it came from.
@@ -56,13 +67,13 @@ impl Catalog {
             if nestor_model::ComponentName::parse(name).is_err() {
                 continue;
             }
-            let versions = self.store.list_versions(name).await?;
+            let versions = self.store.list_versions_shared(name).await?;
             if versions.value.is_empty() {
                 continue;
             }
             snap.set_owner(name, self.store.name_owner(name).await?);
-            for c in &versions.value {
-                snap.add_published(c);
+            for c in versions.value {
+                snap.add_shared(c);
             }
         }
         let owner = origin.map(Origin::owner).unwrap_or_default();
@@ -82,7 +93,7 @@ impl Catalog {
         let spec = candidate.spec;
         let origin_owner = origin.map(Origin::owner);
         let key = VerdictKey {
-            definition: serde_json::to_string(spec).unwrap_or_default(),
+            definition: definition_digest(spec),
             catalog_fingerprint: snapshot.fingerprint_for(spec),
             engines_generation: self.engines.as_ref().map_or(0, |e| e.generation()),
             origin: origin_owner.clone(),
@@ -105,7 +116,7 @@ impl Catalog {
             // The version exists with this interface: publishing it again is a no-op or a
             // descriptive update, judged on well-formedness (and ownership) alone, so that a
             // re-sync of an unchanged file never fails because the world moved on.
-            Some(existing) if existing.content_hash == spec.content_hash() => {
+            Some(existing) if existing.content_hash() == spec.content_hash() => {
                 let ctx = Context {
                     catalog: Some(snapshot),
                     origin: origin_owner.as_deref(),
@@ -119,7 +130,7 @@ impl Catalog {
             }
             Some(existing) => {
                 let mut report = self.validator.validate(spec, &base);
-                let changes = classify(&existing.spec, spec);
+                let changes = classify(existing.spec(), spec);
                 report.findings.insert(
                     0,
                     Finding {

@@ -26,16 +26,17 @@ use crate::{
     LatestQuery, Snapshot, StoreResult,
 };
 
-/// The versions of one name, as read at one revision.
+/// The versions of one name and its owner, as read at one revision.
 struct NameEntry {
     revision: Revision,
+    owner: Option<String>,
     /// Newest first.
     versions: Vec<CachedVersion>,
 }
 
 struct CachedVersion {
     version: Version,
-    component: Component,
+    component: Arc<Component>,
     /// Canonical JSON, encoded on first use and shared from then on.
     json: OnceLock<Bytes>,
 }
@@ -96,7 +97,10 @@ impl CachedStore {
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
         let epoch = self.epoch.load(Ordering::SeqCst);
-        let snap = self.inner.list_versions(name).await?;
+        // The owner is read first: it is set by a name's first write and never changes, so it
+        // cannot be older than the versions read after it.
+        let owner = self.inner.name_owner(name).await?;
+        let snap = self.inner.list_versions_shared(name).await?;
         let versions = snap
             .value
             .into_iter()
@@ -110,6 +114,7 @@ impl CachedStore {
             .collect();
         let entry = Arc::new(NameEntry {
             revision: snap.revision,
+            owner,
             versions,
         });
         if self.epoch.load(Ordering::SeqCst) == epoch {
@@ -127,7 +132,7 @@ impl ComponentReader for CachedStore {
             .versions
             .iter()
             .find(|v| v.version == *version)
-            .map(|v| v.component.clone()))
+            .map(|v| (*v.component).clone()))
     }
 
     async fn get_version_json(&self, name: &str, version: &Version) -> StoreResult<Option<Bytes>> {
@@ -138,14 +143,27 @@ impl ComponentReader for CachedStore {
         if let Some(json) = v.json.get() {
             return Ok(Some(json.clone()));
         }
-        let encoded = serde_json::to_vec(&v.component).map_err(|e| crate::StoreError::Backend {
-            operation: "encode",
-            message: e.to_string(),
-        })?;
+        let encoded =
+            serde_json::to_vec(&*v.component).map_err(|e| crate::StoreError::Backend {
+                operation: "encode",
+                message: e.to_string(),
+            })?;
         Ok(Some(v.json.get_or_init(|| Bytes::from(encoded)).clone()))
     }
 
     async fn list_versions(&self, name: &str) -> StoreResult<Snapshot<Vec<Component>>> {
+        let entry = self.entry(name).await?;
+        Ok(Snapshot {
+            value: entry
+                .versions
+                .iter()
+                .map(|v| (*v.component).clone())
+                .collect(),
+            revision: entry.revision,
+        })
+    }
+
+    async fn list_versions_shared(&self, name: &str) -> StoreResult<Snapshot<Vec<Arc<Component>>>> {
         let entry = self.entry(name).await?;
         Ok(Snapshot {
             value: entry.versions.iter().map(|v| v.component.clone()).collect(),
@@ -158,7 +176,7 @@ impl ComponentReader for CachedStore {
     }
 
     async fn name_owner(&self, name: &str) -> StoreResult<Option<String>> {
-        self.inner.name_owner(name).await
+        Ok(self.entry(name).await?.owner.clone())
     }
 }
 

@@ -67,6 +67,19 @@ pub trait ComponentReader: Send + Sync {
     /// Every version of a component, newest first; empty when the name is unknown.
     async fn list_versions(&self, name: &str) -> StoreResult<Snapshot<Vec<Component>>>;
 
+    /// [`ComponentReader::list_versions`] as shared values. Caching backends answer it with a
+    /// pointer per version instead of a copy; validation reads it for every definition.
+    async fn list_versions_shared(
+        &self,
+        name: &str,
+    ) -> StoreResult<Snapshot<Vec<std::sync::Arc<Component>>>> {
+        let snap = self.list_versions(name).await?;
+        Ok(Snapshot {
+            value: snap.value.into_iter().map(std::sync::Arc::new).collect(),
+            revision: snap.revision,
+        })
+    }
+
     /// The latest version of each component, filtered and paginated by name.
     async fn list_latest(&self, query: &LatestQuery) -> StoreResult<Snapshot<LatestPage>>;
 

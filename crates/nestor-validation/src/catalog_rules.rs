@@ -50,7 +50,7 @@ impl Rule for SemverGate {
         else {
             return;
         };
-        let changes = classify(&pred.spec, spec);
+        let changes = classify(pred.spec(), spec);
         let required = required_bump(&changes);
         let actual = actual_bump(&pred.version, &new);
         let mut suggested = None;
@@ -131,11 +131,11 @@ impl Rule for DependenciesExist {
             }
             if !versions
                 .iter()
-                .any(|v| !v.yanked && req.matches(&v.version))
+                .any(|v| !v.yanked() && req.matches(&v.version))
             {
                 let mut available: Vec<&semver::Version> = versions
                     .iter()
-                    .filter(|v| !v.yanked)
+                    .filter(|v| !v.yanked())
                     .map(|v| &v.version)
                     .collect();
                 available.sort_unstable_by(|a, b| b.cmp(a));

@@ -12,21 +12,37 @@ use std::{
 use nestor_model::{Component, ComponentSpec};
 use semver::Version;
 
-/// One known version of a component.
+/// One known version of a component. The component is shared with the store's cache, so a
+/// snapshot costs a pointer per version, not a copy.
 #[derive(Debug, Clone)]
 pub struct KnownVersion {
     /// Parsed version.
     pub version: Version,
-    /// Yanked versions satisfy no dependency (but still count as predecessors).
-    pub yanked: bool,
-    /// The definition.
-    pub spec: Arc<ComponentSpec>,
-    /// Catalog revision of its last change (0 for pending versions).
-    pub revision: u64,
     /// Part of the batch being validated, not yet published.
     pub pending: bool,
+    component: Arc<Component>,
+}
+
+impl KnownVersion {
+    /// The definition.
+    pub fn spec(&self) -> &ComponentSpec {
+        &self.component.spec
+    }
+
+    /// Yanked versions satisfy no dependency (but still count as predecessors).
+    pub fn yanked(&self) -> bool {
+        self.component.yanked
+    }
+
+    /// Catalog revision of its last change (0 for pending versions).
+    pub fn revision(&self) -> u64 {
+        self.component.revision.0
+    }
+
     /// Content hash of its interface.
-    pub content_hash: String,
+    pub fn content_hash(&self) -> &str {
+        &self.component.content_hash
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -52,18 +68,23 @@ impl CatalogSnapshot {
         self.names.entry(name.to_owned()).or_default().owner = owner;
     }
 
-    /// Adds a published version.
+    /// Adds a published version (a copy of it; see [`CatalogSnapshot::add_shared`]).
     pub fn add_published(&mut self, c: &Component) {
+        self.add_shared(Arc::new(c.clone()));
+    }
+
+    /// Adds a published version without copying it.
+    pub fn add_shared(&mut self, c: Arc<Component>) {
         let Ok(version) = c.semver() else { return };
-        let state = self.names.entry(c.spec.name.clone()).or_default();
+        let state = match self.names.get_mut(c.spec.name.as_str()) {
+            Some(state) => state,
+            None => self.names.entry(c.spec.name.clone()).or_default(),
+        };
         state.versions.retain(|v| v.version != version);
         state.versions.push(KnownVersion {
             version,
-            yanked: c.yanked,
-            spec: Arc::new(c.spec.clone()),
-            revision: c.revision.0,
             pending: false,
-            content_hash: c.content_hash.clone(),
+            component: c,
         });
     }
 
@@ -79,11 +100,15 @@ impl CatalogSnapshot {
         }
         state.versions.push(KnownVersion {
             version,
-            yanked: false,
-            content_hash: spec.content_hash(),
-            spec: Arc::new(spec.clone()),
-            revision: 0,
             pending: true,
+            component: Arc::new(Component {
+                content_hash: spec.content_hash(),
+                spec: spec.clone(),
+                published_at: time::OffsetDateTime::UNIX_EPOCH,
+                revision: nestor_model::Revision(0),
+                deprecated: None,
+                yanked: false,
+            }),
         });
     }
 
@@ -130,12 +155,12 @@ impl CatalogSnapshot {
             let mut vs: Vec<(&Version, bool, u64, bool)> = self
                 .versions(name)
                 .iter()
-                .map(|v| (&v.version, v.yanked, v.revision, v.pending))
+                .map(|v| (&v.version, v.yanked(), v.revision(), v.pending))
                 .collect();
             vs.sort();
             vs.hash(&mut h);
             for v in self.versions(name).iter().filter(|v| v.pending) {
-                v.content_hash.hash(&mut h);
+                v.content_hash().hash(&mut h);
             }
         }
         h.finish()
