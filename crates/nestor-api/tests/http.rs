@@ -674,3 +674,128 @@ async fn data_written_through_the_api_survives_a_restart_on_sqlite() {
     );
     s.stop().await;
 }
+
+/// `POST /validate` reports the whole comparison with the predecessor, and `GET .../diff`
+/// classifies the difference between two published versions.
+#[tokio::test]
+async fn validate_reports_the_comparison_and_diff_classifies_published_versions() {
+    let s = Server::memory().await;
+    for v in ["1.0.0", "1.1.0"] {
+        s.client.publish(&spec("db", v)).await.unwrap();
+    }
+
+    // 1.2.0 removes an output: a major change under a minor bump.
+    let mut breaking = serde_json::to_value(spec("db", "1.2.0")).unwrap();
+    breaking["outputs"] = json!([]);
+    let (status, _, body) = s
+        .send(
+            Method::POST,
+            "/api/v1/validate",
+            "application/json",
+            breaking.to_string(),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["valid"], false);
+    assert_eq!(body["predecessor"], "1.1.0");
+    assert_eq!(body["required_bump"], "major");
+    assert_eq!(body["actual_bump"], "minor");
+    assert_eq!(body["suggested_version"], "2.0.0");
+    assert_eq!(body["changes"][0]["rule"], "OUTPUT_REMOVED");
+    assert_eq!(body["changes"][0]["bump"], "major");
+    assert_eq!(body["changes"][0]["path"], "outputs[endpoint]");
+    assert_eq!(body["changes"][0]["before"]["name"], "endpoint");
+    let gate = body["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "VERSION_BUMP_INSUFFICIENT")
+        .expect("the semver gate's finding");
+    assert!(
+        gate["message"].as_str().unwrap().contains("2.0.0"),
+        "the error names the version to use: {gate}"
+    );
+
+    // The same change as 2.0.0 passes, with the same comparison.
+    breaking["version"] = json!("2.0.0");
+    let (_, _, body) = s
+        .send(
+            Method::POST,
+            "/api/v1/validate",
+            "application/json",
+            breaking.to_string(),
+        )
+        .await;
+    assert_eq!(body["valid"], true, "{body}");
+    assert_eq!(
+        (
+            &body["predecessor"],
+            &body["required_bump"],
+            &body["actual_bump"]
+        ),
+        (&json!("1.1.0"), &json!("major"), &json!("major"))
+    );
+    assert!(body["suggested_version"].is_null());
+
+    // A first version has no predecessor.
+    let (_, _, body) = s
+        .send(
+            Method::POST,
+            "/api/v1/validate",
+            "application/json",
+            serde_json::to_string(&spec("cache", "0.1.0")).unwrap(),
+        )
+        .await;
+    assert_eq!(body["valid"], true);
+    assert!(body["predecessor"].is_null(), "{body}");
+    assert!(body["changes"].as_array().is_none_or(Vec::is_empty), "{body}");
+
+    // diff between published versions: 1.0.0 → 1.1.0 is identical in interface.
+    let (status, body) = s
+        .get("/api/v1/components/db/diff?from=1.0.0&to=1.1.0")
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (&body["name"], &body["from"], &body["to"]),
+        (&json!("db"), &json!("1.0.0"), &json!("1.1.0"))
+    );
+    assert_eq!(body["required_bump"], "none");
+    assert_eq!(body["actual_bump"], "minor");
+
+    // Publish 2.0.0 (output removed, an input made optional) and diff across it.
+    let mut v2 = spec("db", "2.0.0");
+    v2.outputs.clear();
+    let class = v2.required_inputs.remove(0);
+    v2.optional_inputs.push(nestor_model::Input {
+        default: Some(json!("small")),
+        ..class
+    });
+    s.client.publish(&v2).await.unwrap();
+    let (status, body) = s
+        .get("/api/v1/components/db/diff?from=1.1.0&to=2.0.0")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["required_bump"], "major");
+    assert_eq!(body["actual_bump"], "major");
+    let rules: Vec<&str> = body["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["rule"].as_str().unwrap())
+        .collect();
+    assert!(rules.contains(&"OUTPUT_REMOVED"), "{rules:?}");
+    assert!(rules.contains(&"INPUT_MADE_OPTIONAL"), "{rules:?}");
+
+    // Bad requests.
+    let (status, body) = s.get("/api/v1/components/db/diff?from=1.0.0").await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_parameter")));
+    let (status, body) = s
+        .get("/api/v1/components/db/diff?from=1.0.0&to=9.9.9")
+        .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, _) = s
+        .get("/api/v1/components/db/diff?from=one&to=1.0.0")
+        .await;
+    assert_eq!(status, 400);
+    s.stop().await;
+}

@@ -292,8 +292,22 @@ impl Client {
 
     /// Validates a definition without publishing it.
     pub async fn validate(&self, spec: &ComponentSpec) -> Result<ValidationReport, Error> {
+        self.validate_as(spec, None).await
+    }
+
+    /// Validates a definition (dry run) as if it came from the configured source `source`, so
+    /// that name ownership is judged for that source: what a git author checks before pushing.
+    pub async fn validate_as(
+        &self,
+        spec: &ComponentSpec,
+        source: Option<&str>,
+    ) -> Result<ValidationReport, Error> {
         let url = self.url("/api/v1/validate");
-        self.send(self.http.post(&url).json(spec), url).await
+        let mut request = self.http.post(&url).json(spec);
+        if let Some(source) = source {
+            request = request.query(&[("source", source)]);
+        }
+        self.send(request, url).await
     }
 
     /// Changes descriptive fields, deprecates or yanks a version.

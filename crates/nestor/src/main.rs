@@ -75,6 +75,10 @@ enum Command {
         /// Validate against a running server's catalog (`POST /api/v1/validate`) instead.
         #[arg(long)]
         server: Option<String>,
+        /// With --server: the configured source the files belong to (its `id`), so that name
+        /// ownership is checked as a push to that source would be. Without it, as an API publish.
+        #[arg(long, requires = "server")]
+        source: Option<String>,
     },
     /// Print the version.
     Version,
@@ -182,6 +186,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             config,
             catalog,
             server,
+            source,
         } => {
             let config = Config::load(config.as_deref())?;
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -190,7 +195,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             runtime.block_on(async {
                 if let Some(url) = server {
                     let client = nestor_client::Client::new(&url)?;
-                    return validate_cmd::run(&paths, format, validate_cmd::Against::Server(&client)).await;
+                    return validate_cmd::run(&paths, format, validate_cmd::Against::Server(&client, source.as_deref())).await;
                 }
                 let store: std::sync::Arc<dyn nestor_storage::CatalogStore> =
                     std::sync::Arc::new(nestor_storage::MemoryStore::new());

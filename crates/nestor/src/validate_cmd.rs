@@ -73,8 +73,9 @@ fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 pub enum Against<'a> {
     /// Offline, in process: the files form one batch, optionally on top of a local catalog.
     Local(&'a Catalog),
-    /// A running server's `POST /api/v1/validate`, one definition at a time.
-    Server(&'a nestor_client::Client),
+    /// A running server's `POST /api/v1/validate`, one definition at a time, as the given
+    /// source (or as an API publisher).
+    Server(&'a nestor_client::Client, Option<&'a str>),
 }
 
 /// Validates the files under `paths`; returns whether everything is valid.
@@ -128,10 +129,10 @@ pub async fn run(paths: &[PathBuf], format: Format, against: Against<'_>) -> any
                 .validate_batch(&candidates, Some(&local_origin()))
                 .await?
         }
-        Against::Server(client) => {
+        Against::Server(client, source) => {
             let mut out = Vec::with_capacity(parsed.len());
             for (spec, file, line) in &parsed {
-                let mut r = client.validate(spec).await.with_context(|| {
+                let mut r = client.validate_as(spec, source).await.with_context(|| {
                     format!("validating {file}:{line} on {}", client.base_url())
                 })?;
                 for f in &mut r.findings {

@@ -261,3 +261,84 @@ fn configuration_errors_are_precise() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("xml"));
 }
+
+#[test]
+fn validate_against_a_running_server() {
+    let data = tempfile::tempdir().unwrap();
+    let served = serve(&[
+        "--config",
+        "configs/nestor.yaml",
+        "--data-dir",
+        data.path().to_str().unwrap(),
+    ]);
+    let original =
+        std::fs::read_to_string(repo_root().join("examples/components/aws/cloudwatch-log-group.yaml"))
+            .unwrap();
+    // The last document is the latest version, 1.0.1; the drafts below follow it.
+    let latest = original.rsplit("\n---\n").next().unwrap().to_owned();
+    assert!(latest.contains("version: 1.0.1\n"), "{latest}");
+    let original = latest;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("log-group.yaml");
+    let run = |extra: &[&str]| {
+        let out = nestor()
+            .args(["validate", "--server", &served.base])
+            .args(extra)
+            .arg(&file)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+
+    // A descriptive patch, as the source that owns the name: valid.
+    std::fs::write(
+        &file,
+        original
+            .replace("version: 1.0.1", "version: 1.0.2")
+            .replace("with retention", "with a retention period"),
+    )
+    .unwrap();
+    let (code, stdout) = run(&["--source", "examples"]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("1 valid, 0 invalid"), "{stdout}");
+
+    // The same file as an API publisher: the name belongs to the examples source.
+    let (code, stdout) = run(&[]);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("NAME_CONFLICT"), "{stdout}");
+
+    // Removing an output under a patch bump: the gate names the change and the version to use.
+    let without_output = original.replace("version: 1.0.1", "version: 1.0.2").replace(
+        "  - name: log_group_name\n    type: string\n    description: Name of the log group\n",
+        "",
+    );
+    assert_ne!(without_output, original);
+    std::fs::write(&file, without_output).unwrap();
+    let (code, stdout) = run(&["--source", "examples"]);
+    assert_eq!(code, Some(1), "{stdout}");
+    let shown = file.display().to_string();
+    assert!(stdout.contains(&format!("{shown}:1: error[")), "{stdout}");
+    assert!(stdout.contains("OUTPUT_REMOVED"), "{stdout}");
+    assert!(stdout.contains("2.0.0"), "{stdout}");
+
+    // --format json carries the comparison.
+    let (_, stdout) = run(&["--source", "examples", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let report = &json["reports"][0];
+    assert_eq!(report["predecessor"], "1.0.1");
+    assert_eq!(report["required_bump"], "major");
+    assert_eq!(report["suggested_version"], "2.0.0");
+
+    // An unreachable server is an operational error (exit 2), not a verdict.
+    drop(served);
+    let out = nestor()
+        .args(["validate", "--server", "http://127.0.0.1:9"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("127.0.0.1:9"));
+}

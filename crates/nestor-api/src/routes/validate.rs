@@ -3,14 +3,32 @@
 use std::sync::Arc;
 
 use axum::{Json, extract::State};
+use nestor_catalog::Origin;
 use nestor_model::{ComponentSpec, Problem, ValidationReport};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
-use crate::{ApiError, AppState, extract::DefinitionBody, routes::components::read_definition};
+use crate::{
+    ApiError, AppState,
+    extract::{DefinitionBody, Params},
+    routes::components::read_definition,
+};
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ValidateParams {
+    /// Validate as if the definition came from this configured source (e.g. the git repository
+    /// an author is about to push to), so that name ownership is checked for that source.
+    /// Without it, as an API publish.
+    source: Option<String>,
+}
 
 /// Validate a definition (dry run) against the catalog: well-formedness, the semver gate
 /// (predecessor, required and actual bump, every classified change), dependencies, engines and
 /// name ownership. Always 200 with the verdict when the body is a document.
 #[utoipa::path(post, path = "/api/v1/validate", tag = "validation",
+    params(ValidateParams),
     request_body(content(
         (ComponentSpec = "application/json"),
         (String = "application/yaml"),
@@ -23,19 +41,16 @@ use crate::{ApiError, AppState, extract::DefinitionBody, routes::components::rea
     ))]
 pub(crate) async fn validate(
     State(state): State<Arc<AppState>>,
+    Params(params): Params<ValidateParams>,
     body: DefinitionBody,
 ) -> Result<Json<ValidationReport>, ApiError> {
+    let origin = match params.source {
+        Some(id) => Origin::Source { id },
+        None => crate::routes::components::api_origin(),
+    };
     match read_definition(body) {
         Ok(spec) => Ok(Json(
-            state
-                .catalog
-                .validate(
-                    &spec,
-                    Some(&crate::routes::components::api_origin()),
-                    None,
-                    None,
-                )
-                .await?,
+            state.catalog.validate(&spec, Some(&origin), None, None).await?,
         )),
         Err(Ok(problem)) => Err(problem),
         Err(Err(errors)) => Ok(Json(nestor_validation::report_for_unreadable(
