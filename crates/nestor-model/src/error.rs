@@ -45,6 +45,8 @@ pub enum ErrorCode {
     RateLimited,
     /// The store cannot be reached; the request may be retried.
     StoreUnavailable,
+    /// The server already serves its maximum number of event streams; retry later.
+    TooManySubscribers,
     /// An unexpected server error.
     Internal,
 }
@@ -70,6 +72,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::StoreUnavailable => "store_unavailable",
+            ErrorCode::TooManySubscribers => "too_many_subscribers",
             ErrorCode::Internal => "internal",
         }
     }
@@ -92,7 +95,7 @@ impl ErrorCode {
             ErrorCode::Unauthorized => 401,
             ErrorCode::Forbidden => 403,
             ErrorCode::RateLimited => 429,
-            ErrorCode::StoreUnavailable => 503,
+            ErrorCode::StoreUnavailable | ErrorCode::TooManySubscribers => 503,
             ErrorCode::Internal => 500,
         }
     }
@@ -117,13 +120,17 @@ impl ErrorCode {
             ErrorCode::Forbidden => "Forbidden",
             ErrorCode::RateLimited => "Too many requests",
             ErrorCode::StoreUnavailable => "Store unavailable",
+            ErrorCode::TooManySubscribers => "Too many event subscribers",
             ErrorCode::Internal => "Internal server error",
         }
     }
 
     /// Whether retrying the same request later may succeed.
     pub fn is_retriable(self) -> bool {
-        matches!(self, ErrorCode::StoreUnavailable | ErrorCode::RateLimited)
+        matches!(
+            self,
+            ErrorCode::StoreUnavailable | ErrorCode::RateLimited | ErrorCode::TooManySubscribers
+        )
     }
 }
 

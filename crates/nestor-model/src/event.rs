@@ -117,6 +117,65 @@ pub struct ChangeEvent {
     pub occurred_at: OffsetDateTime,
 }
 
+/// SSE `event:` name of one version of a snapshot (`?snapshot=true`, or after a reset). It has no
+/// `id:`; the `catalog.bookmark` that ends the snapshot carries the snapshot's revision.
+pub const SNAPSHOT_EVENT: &str = "component.snapshot";
+/// SSE `event:` name of a bookmark.
+pub const BOOKMARK_EVENT: &str = "catalog.bookmark";
+/// SSE `event:` name of a reset.
+pub const RESET_EVENT: &str = "catalog.reset";
+
+/// Data of a `component.snapshot` event: one version as it is at the snapshot's revision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SnapshotItem {
+    /// The component version.
+    pub component: Component,
+}
+
+/// Data of a `catalog.bookmark` event (its SSE `id:` is the same revision).
+///
+/// Every event up to `revision` that passes the stream's filters has been sent: a client resumes
+/// from here. Sent at the end of a snapshot (`snapshot_end: true`) and periodically, so that a
+/// filtered stream's resume point advances even when no matching event arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Bookmark {
+    /// Catalog revision the stream has reached.
+    #[schema(value_type = u64)]
+    pub revision: Revision,
+    /// This bookmark ends a snapshot: the client's copy is now complete at `revision`.
+    #[serde(default)]
+    pub snapshot_end: bool,
+}
+
+/// Why a stream could not resume where it was asked to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResetReason {
+    /// The requested revision is older than the retained log.
+    Expired,
+    /// The requested revision is newer than the catalog (e.g. the store was restored from a
+    /// backup): the client holds changes the server no longer knows.
+    Ahead,
+}
+
+/// Data of a `catalog.reset` event: the client must drop its copy. The server follows it at once
+/// with a full snapshot (`component.snapshot` events, then a `catalog.bookmark` with
+/// `snapshot_end: true`), so a plain EventSource client recovers without reconnecting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Reset {
+    /// Why.
+    pub reason: ResetReason,
+    /// The revision the client asked to resume after.
+    #[schema(value_type = u64)]
+    pub requested: Revision,
+    /// Events after this revision are retained; resuming from older ones is impossible.
+    #[schema(value_type = u64)]
+    pub retained_after: Revision,
+    /// The catalog's current revision.
+    #[schema(value_type = u64)]
+    pub current: Revision,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,7 +35,10 @@ pub use definition::{
     parse_definition_json, parse_definitions,
 };
 pub use error::{ErrorCode, Problem};
-pub use event::{ChangeEvent, EventType, Revision};
+pub use event::{
+    BOOKMARK_EVENT, Bookmark, ChangeEvent, EventType, RESET_EVENT, Reset, ResetReason, Revision,
+    SNAPSHOT_EVENT, SnapshotItem,
+};
 pub use hash::CanonicalInterface;
 pub use name::{ComponentName, NameError};
 pub use value_type::{TypeParseError, ValueType};
