@@ -23,7 +23,7 @@ use semver::Version;
 
 use crate::{
     CatalogStore, ChangeFeed, ComponentReader, ComponentSearch, ComponentWriter, LatestPage,
-    LatestQuery, Snapshot, StoreResult,
+    LatestQuery, Pruned, Retention, Snapshot, StoreResult,
 };
 
 /// The versions of one name and its owner, as read at one revision.
@@ -178,6 +178,10 @@ impl ComponentReader for CachedStore {
     async fn name_owner(&self, name: &str) -> StoreResult<Option<String>> {
         Ok(self.entry(name).await?.owner.clone())
     }
+
+    async fn list_all(&self) -> StoreResult<Snapshot<Vec<Component>>> {
+        self.inner.list_all().await
+    }
 }
 
 #[async_trait]
@@ -213,6 +217,14 @@ impl ChangeFeed for CachedStore {
 
     async fn events_since(&self, after: Revision, limit: usize) -> StoreResult<Vec<ChangeEvent>> {
         self.inner.events_since(after, limit).await
+    }
+
+    async fn retained_after(&self) -> StoreResult<Revision> {
+        self.inner.retained_after().await
+    }
+
+    async fn prune_events(&self, retention: Retention) -> StoreResult<Pruned> {
+        self.inner.prune_events(retention).await
     }
 }
 

@@ -1,7 +1,7 @@
 //! The in-memory backend: a `BTreeMap` behind a lock. For tests and for trying things out; it
 //! keeps every guarantee of the traits except durability.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use async_trait::async_trait;
 use nestor_model::{ChangeEvent, Component, ComponentFilter, EventType, Revision, SearchHit};
@@ -11,7 +11,8 @@ use time::OffsetDateTime;
 
 use crate::{
     CatalogStore, ChangeFeed, ComponentReader, ComponentSearch, ComponentWriter, LatestPage,
-    LatestQuery, Snapshot, StoreError, StoreResult, pick_latest, traits::search_by_scan,
+    LatestQuery, Pruned, Retention, Snapshot, StoreError, StoreResult, pick_latest,
+    traits::search_by_scan,
 };
 
 #[derive(Default)]
@@ -24,7 +25,10 @@ struct NameEntry {
 struct State {
     revision: Revision,
     names: BTreeMap<String, NameEntry>,
-    events: Vec<ChangeEvent>,
+    /// Events after `retained_after`, dense: the event with revision r is at index
+    /// r - retained_after - 1.
+    events: VecDeque<ChangeEvent>,
+    retained_after: Revision,
 }
 
 /// In-memory [`CatalogStore`].
@@ -68,7 +72,7 @@ fn append(state: &mut State, mut component: Component, event_type: EventType) ->
         component,
         occurred_at: OffsetDateTime::now_utc(),
     };
-    state.events.push(event.clone());
+    state.events.push_back(event.clone());
     event
 }
 
@@ -132,6 +136,20 @@ impl ComponentReader for MemoryStore {
 
     async fn name_owner(&self, name: &str) -> StoreResult<Option<String>> {
         Ok(self.read().names.get(name).map(|e| e.owner.clone()))
+    }
+
+    async fn list_all(&self) -> StoreResult<Snapshot<Vec<Component>>> {
+        let state = self.read();
+        let mut value: Vec<Component> = state
+            .names
+            .values()
+            .flat_map(|e| e.versions.values().cloned())
+            .collect();
+        value.sort_by(|a, b| (&a.spec.name, &a.spec.version).cmp(&(&b.spec.name, &b.spec.version)));
+        Ok(Snapshot {
+            value,
+            revision: state.revision,
+        })
     }
 }
 
@@ -199,11 +217,32 @@ impl ChangeFeed for MemoryStore {
 
     async fn events_since(&self, after: Revision, limit: usize) -> StoreResult<Vec<ChangeEvent>> {
         let state = self.read();
-        // Revisions are dense from 1, so the event with revision r sits at index r - 1.
-        let start = usize::try_from(after.0)
+        let start = usize::try_from(after.0.saturating_sub(state.retained_after.0))
             .unwrap_or(usize::MAX)
             .min(state.events.len());
-        Ok(state.events[start..].iter().take(limit).cloned().collect())
+        Ok(state.events.range(start..).take(limit).cloned().collect())
+    }
+
+    async fn retained_after(&self) -> StoreResult<Revision> {
+        Ok(self.read().retained_after)
+    }
+
+    async fn prune_events(&self, retention: Retention) -> StoreResult<Pruned> {
+        let mut state = self.write();
+        let mut removed = 0;
+        while let Some(oldest) = state.events.front() {
+            let beyond_count = state.events.len() as u64 > retention.max_events;
+            if !(beyond_count || oldest.occurred_at < retention.older_than) {
+                break;
+            }
+            state.retained_after = oldest.revision;
+            state.events.pop_front();
+            removed += 1;
+        }
+        Ok(Pruned {
+            removed,
+            retained_after: state.retained_after,
+        })
     }
 }
 

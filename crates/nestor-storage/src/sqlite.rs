@@ -19,8 +19,8 @@ use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 use crate::{
     CatalogStore, ChangeFeed, ComponentReader, ComponentSearch, ComponentWriter, LatestPage,
-    LatestQuery, Snapshot, StoreError, StoreResult, pick_latest, sort_newest_first,
-    traits::search_by_scan,
+    LatestQuery, Pruned, Retention, Snapshot, StoreError, StoreResult, pick_latest,
+    sort_newest_first, traits::search_by_scan,
 };
 
 /// Schema migrations, in order; the index + 1 is the schema version.
@@ -246,6 +246,18 @@ fn revision(conn: &Connection) -> StoreResult<Revision> {
     .map_err(db_err("read revision"))
 }
 
+/// Events after this revision are retained (0 until the first prune).
+fn retained_after(conn: &Connection) -> StoreResult<Revision> {
+    conn.query_row(
+        "SELECT value FROM meta WHERE key = 'retained_after'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .optional()
+    .map(|v| Revision(v.unwrap_or(0) as u64))
+    .map_err(db_err("read retained_after"))
+}
+
 /// Bumps the revision, stamps the component with it and appends its event.
 fn append_event(
     tx: &rusqlite::Transaction<'_>,
@@ -393,6 +405,42 @@ impl ComponentReader for SqliteStore {
         .await
     }
 
+    async fn list_all(&self) -> StoreResult<Snapshot<Vec<Component>>> {
+        self.read("list all", |conn| {
+            // One read transaction: in WAL mode it sees a single commit, so the revision and the
+            // rows agree.
+            conn.execute_batch("BEGIN DEFERRED")
+                .map_err(db_err("list all"))?;
+            let result = (|| {
+                let revision = revision(conn)?;
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT name, version, body FROM versions ORDER BY name, version",
+                    )
+                    .map_err(db_err("list all"))?;
+                let rows = stmt
+                    .query_map([], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                        ))
+                    })
+                    .map_err(db_err("list all"))?;
+                let value = rows
+                    .map(|row| {
+                        let (name, version, body) = row.map_err(db_err("list all"))?;
+                        decode_component(&body, format!("{name}@{version}"))
+                    })
+                    .collect::<StoreResult<Vec<_>>>()?;
+                Ok(Snapshot { value, revision })
+            })();
+            let _ = conn.execute_batch("COMMIT");
+            result
+        })
+        .await
+    }
+
     async fn name_owner(&self, name: &str) -> StoreResult<Option<String>> {
         let name = name.to_owned();
         self.read("name owner", move |conn| {
@@ -490,6 +538,58 @@ impl ChangeFeed for SqliteStore {
                 serde_json::from_str(&body).map_err(corrupt(format!("event {rev}")))
             })
             .collect()
+        })
+        .await
+    }
+
+    async fn retained_after(&self) -> StoreResult<Revision> {
+        self.read("retained after", retained_after).await
+    }
+
+    async fn prune_events(&self, retention: Retention) -> StoreResult<Pruned> {
+        self.write("prune events", move |tx| {
+            let current = revision(tx)?;
+            let floor = retained_after(tx)?;
+            // Beyond the newest `max_events`…
+            let mut cutoff = Revision(current.0.saturating_sub(retention.max_events));
+            // …or older than the age limit. `occurred_at` follows revision order, so scan
+            // from the oldest until the first young-enough event.
+            let mut stmt = tx
+                .prepare_cached("SELECT revision, occurred_at FROM events WHERE revision > ?1 ORDER BY revision LIMIT 1000")
+                .map_err(db_err("prune events"))?;
+            let mut after = floor.max(cutoff);
+            'scan: loop {
+                let rows: Vec<(i64, String)> = stmt
+                    .query_map([after.0 as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(db_err("prune events"))?
+                    .collect::<Result<_, _>>()
+                    .map_err(db_err("prune events"))?;
+                if rows.is_empty() {
+                    break;
+                }
+                for (rev, at) in rows {
+                    let at = time::OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339)
+                        .map_err(|e| StoreError::Corrupt { what: format!("event {rev} time"), message: e.to_string() })?;
+                    if at >= retention.older_than {
+                        break 'scan;
+                    }
+                    after = Revision(rev as u64);
+                    cutoff = cutoff.max(after);
+                }
+            }
+            drop(stmt);
+            if cutoff <= floor {
+                return Ok(Pruned { removed: 0, retained_after: floor });
+            }
+            let removed = tx
+                .execute("DELETE FROM events WHERE revision <= ?1", [cutoff.0 as i64])
+                .map_err(db_err("prune events"))?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('retained_after', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [cutoff.0 as i64],
+            )
+            .map_err(db_err("prune events"))?;
+            Ok(Pruned { removed: removed as u64, retained_after: cutoff })
         })
         .await
     }

@@ -85,6 +85,29 @@ pub trait ComponentReader: Send + Sync {
 
     /// The source that owns a component name (the first publisher), if the name is known.
     async fn name_owner(&self, name: &str) -> StoreResult<Option<String>>;
+
+    /// Every version of every component, as of one revision: a consistent snapshot (what the
+    /// change feed streams before live events). Ordered by name, then version string.
+    async fn list_all(&self) -> StoreResult<Snapshot<Vec<Component>>>;
+}
+
+/// What [`ChangeFeed::prune_events`] removes: events beyond the newest `max_events`, and events
+/// older than `older_than`. Both are upper bounds on what the log keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Keep at most this many of the newest events.
+    pub max_events: u64,
+    /// Remove events that occurred before this instant.
+    pub older_than: time::OffsetDateTime,
+}
+
+/// What a prune did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    /// Events removed by this call.
+    pub removed: u64,
+    /// Events after this revision are all retained (see [`ChangeFeed::retained_after`]).
+    pub retained_after: Revision,
 }
 
 /// Writes components. Every successful write bumps the catalog revision by one and appends the
@@ -116,7 +139,16 @@ pub trait ChangeFeed: Send + Sync {
     async fn current_revision(&self) -> StoreResult<Revision>;
 
     /// Events with a revision strictly greater than `after`, oldest first, at most `limit`.
+    /// Complete only when `after >= retained_after()`; older events may have been pruned.
     async fn events_since(&self, after: Revision, limit: usize) -> StoreResult<Vec<ChangeEvent>>;
+
+    /// Every event after this revision is still in the log (0 until the log is first pruned).
+    /// A reader that needs to resume after an older revision must start again from a snapshot.
+    async fn retained_after(&self) -> StoreResult<Revision>;
+
+    /// Removes old events per `retention`. Never removes an event a resume could still need
+    /// without raising [`ChangeFeed::retained_after`] in the same step.
+    async fn prune_events(&self, retention: Retention) -> StoreResult<Pruned>;
 }
 
 /// Text search over the latest versions.

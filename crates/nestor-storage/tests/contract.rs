@@ -276,6 +276,85 @@ async fn change_feed_is_dense_ordered_and_limited(f: Fixture) {
     assert_eq!(all_events[3].component.spec.name, "c03");
 }
 
+async fn retention_prunes_old_events_and_says_from_where_resuming_works(f: Fixture) {
+    let s = f.store;
+    assert_eq!(s.retained_after().await.unwrap(), Revision(0));
+    for i in 0..10 {
+        s.insert_version(comp(&format!("c{i:02}"), "1.0.0"), "o")
+            .await
+            .unwrap();
+    }
+    let far_past = OffsetDateTime::UNIX_EPOCH;
+    let keep = |max_events, older_than| nestor_storage::Retention {
+        max_events,
+        older_than,
+    };
+    // Count: keep the newest 4.
+    let pruned = s.prune_events(keep(4, far_past)).await.unwrap();
+    assert_eq!((pruned.removed, pruned.retained_after), (6, Revision(6)));
+    assert_eq!(s.retained_after().await.unwrap(), Revision(6));
+    let revs: Vec<u64> = s
+        .events_since(Revision(6), 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.revision.0)
+        .collect();
+    assert_eq!(revs, [7, 8, 9, 10]);
+    assert_eq!(
+        s.events_since(Revision(8), 100).await.unwrap()[0].revision,
+        Revision(9)
+    );
+    // Idempotent.
+    let again = s.prune_events(keep(4, far_past)).await.unwrap();
+    assert_eq!((again.removed, again.retained_after), (0, Revision(6)));
+    // Age: everything written before now is older than a cut-off in the future.
+    let future = OffsetDateTime::now_utc() + time::Duration::hours(1);
+    let all = s.prune_events(keep(1000, future)).await.unwrap();
+    assert_eq!((all.removed, all.retained_after), (4, Revision(10)));
+    assert!(s.events_since(Revision(10), 10).await.unwrap().is_empty());
+    // The log goes on densely after a full prune; the data is untouched.
+    s.insert_version(comp("c10", "1.0.0"), "o").await.unwrap();
+    let revs: Vec<u64> = s
+        .events_since(Revision(10), 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.revision.0)
+        .collect();
+    assert_eq!(revs, [11]);
+    assert_eq!(s.list_all().await.unwrap().value.len(), 11);
+}
+
+async fn list_all_is_a_snapshot_of_every_version(f: Fixture) {
+    let s = f.store;
+    let empty = s.list_all().await.unwrap();
+    assert_eq!((empty.value.len(), empty.revision), (0, Revision(0)));
+    for (n, ver) in [
+        ("b", "1.0.0"),
+        ("a", "2.0.0"),
+        ("a", "1.0.0"),
+        ("b", "1.1.0-rc.1"),
+    ] {
+        s.insert_version(comp(n, ver), "o").await.unwrap();
+    }
+    let mut yanked = s.get_version("a", &v("1.0.0")).await.unwrap().unwrap();
+    yanked.yanked = true;
+    let rev = yanked.revision;
+    s.update_version(yanked, rev, EventType::Yanked)
+        .await
+        .unwrap();
+    let snap = s.list_all().await.unwrap();
+    assert_eq!(snap.revision, Revision(5));
+    let ids: Vec<String> = snap.value.iter().map(|c| c.spec.id()).collect();
+    assert_eq!(ids, ["a@1.0.0", "a@2.0.0", "b@1.0.0", "b@1.1.0-rc.1"]);
+    assert!(
+        snap.value[0].yanked,
+        "the snapshot holds each version as it is now"
+    );
+    assert_eq!(snap.value[0].revision, Revision(5));
+}
+
 async fn list_paginates_and_filters(f: Fixture) {
     let s = f.store;
     for i in 0..30 {
@@ -436,6 +515,8 @@ macro_rules! contract {
             #[tokio::test] async fn latest_skips_prereleases_and_yanked() { super::latest_skips_prereleases_and_yanked($fixture).await }
             #[tokio::test] async fn updates_are_conditional_on_the_revision() { super::updates_are_conditional_on_the_revision($fixture).await }
             #[tokio::test] async fn change_feed_is_dense_ordered_and_limited() { super::change_feed_is_dense_ordered_and_limited($fixture).await }
+            #[tokio::test] async fn retention_prunes_old_events_and_says_from_where_resuming_works() { super::retention_prunes_old_events_and_says_from_where_resuming_works($fixture).await }
+            #[tokio::test] async fn list_all_is_a_snapshot_of_every_version() { super::list_all_is_a_snapshot_of_every_version($fixture).await }
             #[tokio::test] async fn list_paginates_and_filters() { super::list_paginates_and_filters($fixture).await }
             #[tokio::test] async fn search_ranks_name_matches_first() { super::search_ranks_name_matches_first($fixture).await }
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn concurrent_writers_get_distinct_dense_revisions() { super::concurrent_writers_get_distinct_dense_revisions($fixture).await }
