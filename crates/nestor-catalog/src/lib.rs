@@ -9,12 +9,14 @@
 
 mod diff;
 mod error;
+mod feed;
 mod manager;
 mod source;
 mod validation;
 
 pub use diff::{FieldDiff, interface_diff};
 pub use error::CatalogError;
+pub use feed::{FeedFilter, FeedItem, FeedRequest};
 pub use manager::{Catalog, ListRequest, Origin, PublishResult};
 pub use source::{
     DefinitionSource, DirectorySource, FileOutcome, MAX_DEFINITION_FILE_BYTES, SourceFile,

@@ -1,0 +1,279 @@
+//! The change feed as a stream of items, independent of any transport: what `GET
+//! /api/v1/events` sends, in order.
+//!
+//! The promise is that a subscriber who resumes after the last revision it saw never misses,
+//! duplicates or reorders a change. How it is kept:
+//!
+//! - The subscriber joins the in-memory broadcast *before* it reads the store, so nothing
+//!   written in between is lost; anything it already has (revision ≤ `last`) is skipped.
+//! - Live events arrive from the broadcast while they follow on densely (`last + 1`). A gap —
+//!   the subscriber lagged behind the broadcast, or two writers committed in one order and
+//!   broadcast in the other — switches it to reading the persistent log until it is caught up.
+//!   A slow subscriber therefore costs the log some reads, never an event.
+//! - A resume point the log no longer holds (pruned, or newer than the catalog) is answered
+//!   with a reset and a full snapshot on the same stream: never silence, never a stuck stream.
+//! - Each bookmark tick also checks the store's revision, so changes written by another process
+//!   (which this process never broadcast) are delivered within one bookmark interval.
+
+use std::{
+    collections::{BTreeSet, VecDeque},
+    sync::Arc,
+    time::Duration,
+};
+
+use futures_util::Stream;
+use nestor_model::{
+    Bookmark, ChangeEvent, Component, ComponentFilter, Reset, ResetReason, Revision,
+};
+use nestor_storage::CatalogStore;
+use tokio::sync::broadcast;
+
+use crate::{Catalog, CatalogError};
+
+/// Events read from the log per store call while catching up.
+const CATCH_UP_PAGE: usize = 512;
+
+/// Which changes a subscriber wants.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeedFilter {
+    /// Only these names (any of them); empty means every name.
+    pub names: BTreeSet<String>,
+    /// Provider, category and labels, as for lists.
+    pub filter: ComponentFilter,
+}
+
+impl FeedFilter {
+    /// Whether a component version passes.
+    pub fn matches(&self, c: &Component) -> bool {
+        (self.names.is_empty() || self.names.contains(&c.spec.name)) && self.filter.matches(c)
+    }
+}
+
+/// Where a subscription starts.
+#[derive(Debug, Clone, Default)]
+pub struct FeedRequest {
+    /// Resume strictly after this revision.
+    pub since: Option<Revision>,
+    /// Without `since`: stream the current state first.
+    pub snapshot: bool,
+    /// What to deliver.
+    pub filter: FeedFilter,
+    /// How often to send a bookmark when the resume point moved without a matching event, and
+    /// to check the store for changes written by another process.
+    pub bookmark_interval: Duration,
+}
+
+/// One item of the feed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeedItem {
+    /// A change (its revision is the SSE id).
+    Change(ChangeEvent),
+    /// One version of a snapshot.
+    Snapshot(Component),
+    /// Every matching change up to this revision has been sent.
+    Bookmark(Bookmark),
+    /// The requested resume point is unavailable; a snapshot follows.
+    Reset(Reset),
+}
+
+enum Phase {
+    CatchUp,
+    Live,
+    Done,
+}
+
+struct Feed {
+    store: Arc<dyn CatalogStore>,
+    rx: broadcast::Receiver<ChangeEvent>,
+    request: FeedRequest,
+    phase: Phase,
+    /// Every matching change up to here has been queued.
+    last: Revision,
+    /// The last revision the client was told (an event id or a bookmark).
+    told: Revision,
+    queue: VecDeque<FeedItem>,
+    ticks: tokio::time::Interval,
+}
+
+impl Catalog {
+    /// Opens the change feed described by `request`: where it starts (and the snapshot, if one
+    /// is due) is settled now, so a failing store is an error here rather than in the stream.
+    /// The stream ends after an error item, or when the catalog's broadcast closes.
+    pub async fn feed(
+        &self,
+        request: FeedRequest,
+    ) -> Result<impl Stream<Item = Result<FeedItem, CatalogError>> + Send + 'static, CatalogError>
+    {
+        // Subscribe first: whatever is written from now on is either in the broadcast or, if
+        // it was missed, in the log read below.
+        let rx = self.subscribe();
+        let period = request.bookmark_interval.max(Duration::from_millis(10));
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut feed = Feed {
+            store: self.store.clone(),
+            rx,
+            request,
+            phase: Phase::CatchUp,
+            last: Revision(0),
+            told: Revision(0),
+            queue: VecDeque::new(),
+            ticks,
+        };
+        feed.start().await?;
+        Ok(futures_util::stream::unfold(feed, |mut feed| async move {
+            let item = feed.next().await?;
+            if item.is_err() {
+                feed.phase = Phase::Done;
+                feed.queue.clear();
+            }
+            Some((item, feed))
+        }))
+    }
+}
+
+impl Feed {
+    async fn next(&mut self) -> Option<Result<FeedItem, CatalogError>> {
+        loop {
+            if let Some(item) = self.queue.pop_front() {
+                match &item {
+                    FeedItem::Change(e) => self.told = e.revision,
+                    FeedItem::Bookmark(b) => self.told = b.revision,
+                    _ => {}
+                }
+                return Some(Ok(item));
+            }
+            let step = match self.phase {
+                Phase::Done => return None,
+                Phase::CatchUp => self.catch_up().await,
+                Phase::Live => match self.live().await {
+                    Ok(true) => Ok(()),
+                    Ok(false) => return None,
+                    Err(e) => Err(e),
+                },
+            };
+            if let Err(e) = step {
+                return Some(Err(e));
+            }
+        }
+    }
+
+    async fn start(&mut self) -> Result<(), CatalogError> {
+        let current = self.store.current_revision().await?;
+        let retained = self.store.retained_after().await?;
+        match self.request.since {
+            Some(since) if since > current => {
+                self.reset(ResetReason::Ahead, since, retained, current)
+                    .await?
+            }
+            Some(since) if since < retained => {
+                self.reset(ResetReason::Expired, since, retained, current)
+                    .await?
+            }
+            Some(since) => {
+                self.last = since;
+                self.told = since;
+            }
+            None if self.request.snapshot => self.snapshot().await?,
+            None => {
+                self.last = current;
+                self.told = current;
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues a reset, then a snapshot.
+    async fn reset(
+        &mut self,
+        reason: ResetReason,
+        requested: Revision,
+        retained_after: Revision,
+        current: Revision,
+    ) -> Result<(), CatalogError> {
+        tracing::debug!(?reason, %requested, %retained_after, %current, "change feed reset");
+        self.queue.push_back(FeedItem::Reset(Reset {
+            reason,
+            requested,
+            retained_after,
+            current,
+        }));
+        self.snapshot().await
+    }
+
+    /// Queues the current state and the bookmark that ends it.
+    async fn snapshot(&mut self) -> Result<(), CatalogError> {
+        let snap = self.store.list_all().await?;
+        self.queue.extend(
+            snap.value
+                .into_iter()
+                .filter(|c| self.request.filter.matches(c))
+                .map(FeedItem::Snapshot),
+        );
+        self.queue.push_back(FeedItem::Bookmark(Bookmark {
+            revision: snap.revision,
+            snapshot_end: true,
+        }));
+        self.last = snap.revision;
+        Ok(())
+    }
+
+    /// Reads the next page of the log after `last`; switches to live when there is none.
+    async fn catch_up(&mut self) -> Result<(), CatalogError> {
+        let events = self.store.events_since(self.last, CATCH_UP_PAGE).await?;
+        // Read after the events: if pruning overtook this subscriber, the page may have a hole.
+        let retained = self.store.retained_after().await?;
+        if retained > self.last {
+            let current = self.store.current_revision().await?;
+            let last = self.last;
+            return self
+                .reset(ResetReason::Expired, last, retained, current)
+                .await;
+        }
+        if events.is_empty() {
+            self.phase = Phase::Live;
+        }
+        for e in events {
+            self.accept(e);
+        }
+        Ok(())
+    }
+
+    /// Takes a change that follows `last` (the caller checked), queueing it if it matches.
+    fn accept(&mut self, e: ChangeEvent) {
+        if e.revision <= self.last {
+            return;
+        }
+        self.last = e.revision;
+        if self.request.filter.matches(&e.component) {
+            self.queue.push_back(FeedItem::Change(e));
+        }
+    }
+
+    /// Waits for the next live change or bookmark tick. `Ok(false)`: the catalog closed.
+    async fn live(&mut self) -> Result<bool, CatalogError> {
+        tokio::select! {
+            received = self.rx.recv() => match received {
+                Ok(e) if e.revision <= self.last => {}
+                Ok(e) if e.revision == self.last.next() => self.accept(e),
+                // A gap, or lagging behind the broadcast: the log has everything.
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    self.phase = Phase::CatchUp;
+                }
+                Err(broadcast::error::RecvError::Closed) => return Ok(false),
+            },
+            _ = self.ticks.tick() => {
+                // Changes this process did not broadcast (another process on the same store).
+                if self.store.current_revision().await? > self.last {
+                    self.phase = Phase::CatchUp;
+                } else if self.last > self.told {
+                    self.queue.push_back(FeedItem::Bookmark(Bookmark {
+                        revision: self.last,
+                        snapshot_end: false,
+                    }));
+                }
+            }
+        }
+        Ok(true)
+    }
+}

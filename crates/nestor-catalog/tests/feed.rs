@@ -1,0 +1,206 @@
+//! The change feed without HTTP: snapshot, resume, lag, retention resets, filters, bookmarks.
+
+use std::{sync::Arc, time::Duration};
+
+use futures_util::{Stream, StreamExt};
+use nestor_catalog::{Catalog, FeedFilter, FeedItem, FeedRequest, Origin};
+use nestor_model::{ComponentSpec, Input, ResetReason, Revision, ValueType};
+use nestor_storage::{ChangeFeed, ComponentWriter, MemoryStore, Retention};
+use nestor_validation::Validator;
+
+fn catalog() -> (Catalog, Arc<MemoryStore>) {
+    let store = Arc::new(MemoryStore::new());
+    (Catalog::new(store.clone(), Validator::full(), None), store)
+}
+
+fn api() -> Origin {
+    Origin::Api {
+        identity: "test".into(),
+    }
+}
+
+fn spec(name: &str, version: &str) -> ComponentSpec {
+    ComponentSpec {
+        name: name.into(),
+        version: version.into(),
+        description: "A thing".into(),
+        provider: if name.starts_with("gcp") {
+            "gcp"
+        } else {
+            "aws"
+        }
+        .into(),
+        category: "network".into(),
+        resource_type: "thing".into(),
+        deployment_engines: vec!["terraform".into()],
+        optional_inputs: vec![Input {
+            name: "size".into(),
+            value_type: ValueType::Integer,
+            description: "Size".into(),
+            default: Some(serde_json::json!(1)),
+            allowed_values: None,
+        }],
+        ..Default::default()
+    }
+}
+
+fn request(since: Option<u64>, snapshot: bool) -> FeedRequest {
+    FeedRequest {
+        since: since.map(Revision),
+        snapshot,
+        filter: FeedFilter::default(),
+        bookmark_interval: Duration::from_secs(3600),
+    }
+}
+
+async fn next(
+    feed: &mut (impl Stream<Item = Result<FeedItem, nestor_catalog::CatalogError>> + Unpin),
+) -> FeedItem {
+    tokio::time::timeout(Duration::from_secs(10), feed.next())
+        .await
+        .expect("the feed produced nothing within 10 s")
+        .expect("the feed ended")
+        .expect("the feed failed")
+}
+
+fn revision_of(item: &FeedItem) -> u64 {
+    match item {
+        FeedItem::Change(e) => e.revision.0,
+        FeedItem::Bookmark(b) => b.revision.0,
+        other => panic!("expected a change or bookmark, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn snapshot_then_live_changes() {
+    let (c, _) = catalog();
+    for n in ["a", "b", "c"] {
+        c.publish(spec(n, "1.0.0"), &api()).await.unwrap();
+    }
+    let mut feed = Box::pin(c.feed(request(None, true)).await.unwrap());
+    for n in ["a", "b", "c"] {
+        match next(&mut feed).await {
+            FeedItem::Snapshot(comp) => assert_eq!(comp.spec.name, n),
+            other => panic!("{other:?}"),
+        }
+    }
+    match next(&mut feed).await {
+        FeedItem::Bookmark(b) => assert!(b.snapshot_end && b.revision == Revision(3)),
+        other => panic!("{other:?}"),
+    }
+    c.publish(spec("d", "1.0.0"), &api()).await.unwrap();
+    match next(&mut feed).await {
+        FeedItem::Change(e) => assert_eq!((e.revision.0, e.name.as_str()), (4, "d")),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn resume_after_a_revision_and_without_since_start_at_the_next_change() {
+    let (c, _) = catalog();
+    for n in ["a", "b", "c"] {
+        c.publish(spec(n, "1.0.0"), &api()).await.unwrap();
+    }
+    let mut resumed = Box::pin(c.feed(request(Some(1), false)).await.unwrap());
+    let mut fresh = Box::pin(c.feed(request(None, false)).await.unwrap());
+    assert_eq!(revision_of(&next(&mut resumed).await), 2);
+    assert_eq!(revision_of(&next(&mut resumed).await), 3);
+    c.publish(spec("d", "1.0.0"), &api()).await.unwrap();
+    assert_eq!(revision_of(&next(&mut resumed).await), 4);
+    assert_eq!(revision_of(&next(&mut fresh).await), 4);
+}
+
+#[tokio::test]
+async fn a_subscriber_that_falls_behind_the_broadcast_loses_nothing() {
+    let (c, _) = catalog();
+    let mut feed = Box::pin(c.feed(request(Some(0), false)).await.unwrap());
+    // Not polled while 3,000 changes (three times the broadcast's capacity) are written.
+    for i in 0..3000 {
+        c.publish(spec(&format!("c{i:04}"), "1.0.0"), &api())
+            .await
+            .unwrap();
+    }
+    for expected in 1..=3000 {
+        assert_eq!(revision_of(&next(&mut feed).await), expected);
+    }
+}
+
+#[tokio::test]
+async fn a_resume_point_that_was_pruned_or_is_ahead_gets_a_reset_and_a_snapshot() {
+    let (c, store) = catalog();
+    for n in ["a", "b", "c", "d"] {
+        c.publish(spec(n, "1.0.0"), &api()).await.unwrap();
+    }
+    store
+        .prune_events(Retention {
+            max_events: 1,
+            older_than: time::OffsetDateTime::UNIX_EPOCH,
+        })
+        .await
+        .unwrap();
+    for (since, reason) in [(1, ResetReason::Expired), (99, ResetReason::Ahead)] {
+        let mut feed = Box::pin(c.feed(request(Some(since), false)).await.unwrap());
+        match next(&mut feed).await {
+            FeedItem::Reset(r) => {
+                assert_eq!(r.reason, reason);
+                assert_eq!(r.requested, Revision(since));
+                assert_eq!((r.retained_after, r.current), (Revision(3), Revision(4)));
+            }
+            other => panic!("{other:?}"),
+        }
+        for _ in 0..4 {
+            assert!(matches!(next(&mut feed).await, FeedItem::Snapshot(_)));
+        }
+        match next(&mut feed).await {
+            FeedItem::Bookmark(b) => assert!(b.snapshot_end && b.revision == Revision(4)),
+            other => panic!("{other:?}"),
+        }
+    }
+    // Resuming exactly at the retention boundary still works.
+    let mut feed = Box::pin(c.feed(request(Some(3), false)).await.unwrap());
+    assert_eq!(revision_of(&next(&mut feed).await), 4);
+}
+
+#[tokio::test]
+async fn filtered_streams_advance_by_bookmarks_and_see_other_writers() {
+    let (c, store) = catalog();
+    let mut filter = FeedFilter::default();
+    filter.filter.provider = Some("gcp".into());
+    let mut feed = Box::pin(
+        c.feed(FeedRequest {
+            since: Some(Revision(0)),
+            snapshot: false,
+            filter,
+            bookmark_interval: Duration::from_millis(50),
+        })
+        .await
+        .unwrap(),
+    );
+    c.publish(spec("aws-a", "1.0.0"), &api()).await.unwrap();
+    c.publish(spec("gcp-b", "1.0.0"), &api()).await.unwrap();
+    c.publish(spec("aws-c", "1.0.0"), &api()).await.unwrap();
+    match next(&mut feed).await {
+        FeedItem::Change(e) => assert_eq!((e.revision.0, e.name.as_str()), (2, "gcp-b")),
+        other => panic!("{other:?}"),
+    }
+    match next(&mut feed).await {
+        FeedItem::Bookmark(b) => assert!(!b.snapshot_end && b.revision == Revision(3)),
+        other => panic!("{other:?}"),
+    }
+    // A write straight to the store (another process) is never broadcast here; the tick finds it.
+    let mut other = spec("gcp-d", "1.0.0");
+    other.description = "written elsewhere".into();
+    let component = nestor_model::Component {
+        content_hash: other.content_hash(),
+        spec: other,
+        published_at: time::OffsetDateTime::now_utc(),
+        revision: Revision(0),
+        deprecated: None,
+        yanked: false,
+    };
+    store.insert_version(component, "source:x").await.unwrap();
+    match next(&mut feed).await {
+        FeedItem::Change(e) => assert_eq!((e.revision.0, e.name.as_str()), (4, "gcp-d")),
+        other => panic!("{other:?}"),
+    }
+}
