@@ -19,6 +19,8 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use error::ApiError;
+pub use routes::EventsConfig;
+pub use tokio_util::sync::CancellationToken;
 
 /// Limits and settings of the HTTP layer.
 #[derive(Debug, Clone)]
@@ -29,6 +31,12 @@ pub struct ApiConfig {
     pub request_timeout: Duration,
     /// Backend name reported by `/version`.
     pub storage_backend: String,
+    /// The change feed (`/api/v1/events`).
+    pub events: EventsConfig,
+    /// Cancelled when the server shuts down: event streams end then, so that graceful
+    /// shutdown is not held open by clients that would stream forever. Whoever drives
+    /// [`serve`]'s shutdown must cancel it (as `nestor serve` does).
+    pub shutdown: CancellationToken,
 }
 
 impl Default for ApiConfig {
@@ -37,6 +45,8 @@ impl Default for ApiConfig {
             max_body_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             storage_backend: "unknown".into(),
+            events: EventsConfig::default(),
+            shutdown: CancellationToken::new(),
         }
     }
 }
@@ -49,6 +59,8 @@ pub struct AppState {
     pub config: ApiConfig,
     /// The OpenAPI document, serialized once at start-up.
     openapi_json: String,
+    /// One permit per open event stream.
+    pub(crate) subscribers: Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(OpenApi)]
@@ -61,6 +73,7 @@ pub struct AppState {
     tags(
         (name = "components", description = "Query and publish component versions"),
         (name = "validation", description = "Dry-run validation"),
+        (name = "events", description = "The change feed (Server-Sent Events)"),
         (name = "operations", description = "Health, readiness and build information"),
     ),
     components(schemas(Problem, ErrorCode))
@@ -75,6 +88,7 @@ pub fn router(catalog: Arc<Catalog>, config: ApiConfig) -> Router {
         catalog,
         config: config.clone(),
         openapi_json,
+        subscribers: Arc::new(tokio::sync::Semaphore::new(config.events.max_subscribers)),
     });
     api_router
         .route("/api/v1/openapi.json", axum::routing::get(openapi_document))

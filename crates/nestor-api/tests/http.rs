@@ -614,6 +614,7 @@ async fn operations_endpoints_and_openapi_cover_every_route() {
         ("/api/v1/components/{name}/diff", &["get"]),
         ("/api/v1/search", &["get"]),
         ("/api/v1/validate", &["post"]),
+        ("/api/v1/events", &["get"]),
         ("/health", &["get"]),
         ("/health/ready", &["get"]),
         ("/version", &["get"]),
@@ -748,7 +749,10 @@ async fn validate_reports_the_comparison_and_diff_classifies_published_versions(
         .await;
     assert_eq!(body["valid"], true);
     assert!(body["predecessor"].is_null(), "{body}");
-    assert!(body["changes"].as_array().is_none_or(Vec::is_empty), "{body}");
+    assert!(
+        body["changes"].as_array().is_none_or(Vec::is_empty),
+        "{body}"
+    );
 
     // diff between published versions: 1.0.0 → 1.1.0 is identical in interface.
     let (status, body) = s
@@ -788,14 +792,15 @@ async fn validate_reports_the_comparison_and_diff_classifies_published_versions(
 
     // Bad requests.
     let (status, body) = s.get("/api/v1/components/db/diff?from=1.0.0").await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_parameter")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_parameter"))
+    );
     let (status, body) = s
         .get("/api/v1/components/db/diff?from=1.0.0&to=9.9.9")
         .await;
     assert_eq!(status, 404, "{body}");
-    let (status, _) = s
-        .get("/api/v1/components/db/diff?from=one&to=1.0.0")
-        .await;
+    let (status, _) = s.get("/api/v1/components/db/diff?from=one&to=1.0.0").await;
     assert_eq!(status, 400);
     s.stop().await;
 }

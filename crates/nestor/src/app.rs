@@ -142,11 +142,37 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         });
     }
 
+    // Event log retention, in the background.
+    let retention = &config.events.retention;
+    let (max_events, max_age) = (retention.max_events, parse_duration(&retention.max_age)?);
+    let prune_every = parse_duration(&retention.prune_interval)?;
+    {
+        let (store, mut stop) = (catalog.store().clone(), shutdown_rx.clone());
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(prune_every);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => prune(store.as_ref(), max_events, max_age).await,
+                    _ = stop.changed() => break,
+                }
+            }
+        });
+    }
+
+    let events = &config.events;
     let api = ApiConfig {
         max_body_bytes: config.http.max_body_bytes,
         request_timeout: parse_duration(&config.http.request_timeout)?,
         storage_backend: backend,
+        events: nestor_api::EventsConfig {
+            max_subscribers: events.max_subscribers,
+            bookmark_interval: parse_duration(&events.bookmark_interval)?,
+            keep_alive: parse_duration(&events.keep_alive)?,
+            retry: parse_duration(&events.retry)?,
+        },
+        shutdown: nestor_api::CancellationToken::new(),
     };
+    let streams = api.shutdown.clone();
     let router = nestor_api::router(catalog, api);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -156,13 +182,35 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         "nestor {} serving on http://{local}",
         env!("CARGO_PKG_VERSION")
     );
-    nestor_api::serve(listener, router, shutdown_signal())
-        .await
-        .context("HTTP server failed")?;
+    nestor_api::serve(listener, router, async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: closing event streams, finishing requests");
+        streams.cancel();
+    })
+    .await
+    .context("HTTP server failed")?;
     let _ = shutdown_tx.send(true);
     while tasks.join_next().await.is_some() {}
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Prunes the event log per the retention settings; failures are logged and retried next time.
+async fn prune(store: &dyn nestor_storage::CatalogStore, max_events: u64, max_age: Duration) {
+    let older_than = time::OffsetDateTime::now_utc() - max_age;
+    match store
+        .prune_events(nestor_storage::Retention {
+            max_events,
+            older_than,
+        })
+        .await
+    {
+        Ok(p) if p.removed > 0 => tracing::info!(
+            removed = p.removed, retained_after = %p.retained_after, "event log pruned"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "pruning the event log failed; will retry"),
+    }
 }
 
 async fn shutdown_signal() {

@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 
 /// Top-level keys that environment variables may set. Other `NESTOR_*` variables (secrets named
 /// by `*_env` keys, for instance) are left alone.
-const ENV_KEYS: &[&str] = &["listen", "data_dir", "storage", "auth", "http", "log"];
+const ENV_KEYS: &[&str] = &[
+    "listen", "data_dir", "storage", "auth", "http", "events", "log",
+];
 
 /// The whole configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -33,6 +35,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// HTTP limits.
     pub http: HttpConfig,
+    /// The change feed.
+    pub events: EventsConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -47,6 +51,7 @@ impl Default for Config {
             engines: Vec::new(),
             auth: AuthConfig::default(),
             http: HttpConfig::default(),
+            events: EventsConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -195,6 +200,56 @@ impl Default for HttpConfig {
     }
 }
 
+/// `events:`, the change feed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// Concurrent `/api/v1/events` streams; beyond it, 503 with Retry-After.
+    pub max_subscribers: usize,
+    /// Bookmark period for streams whose resume point moved without a matching event.
+    pub bookmark_interval: String,
+    /// Keep-alive comment period on idle streams.
+    pub keep_alive: String,
+    /// Reconnection delay suggested to clients.
+    pub retry: String,
+    /// How long and how much of the event log is kept.
+    pub retention: RetentionConfig,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            max_subscribers: 20_000,
+            bookmark_interval: "10s".into(),
+            keep_alive: "15s".into(),
+            retry: "2s".into(),
+            retention: RetentionConfig::default(),
+        }
+    }
+}
+
+/// `events.retention:`. Both are upper bounds: an event goes when either says so.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Keep at most this many of the newest events.
+    pub max_events: u64,
+    /// Remove events older than this (`7d`, `24h`).
+    pub max_age: String,
+    /// How often to prune.
+    pub prune_interval: String,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            max_events: 1_000_000,
+            max_age: "30d".into(),
+            prune_interval: "5m".into(),
+        }
+    }
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -256,6 +311,21 @@ impl Config {
     pub fn check(&self) -> anyhow::Result<()> {
         self.listen_addr()?;
         parse_duration(&self.http.request_timeout).context("http.request_timeout")?;
+        for (key, value) in [
+            ("events.bookmark_interval", &self.events.bookmark_interval),
+            ("events.keep_alive", &self.events.keep_alive),
+            ("events.retry", &self.events.retry),
+            ("events.retention.max_age", &self.events.retention.max_age),
+            (
+                "events.retention.prune_interval",
+                &self.events.retention.prune_interval,
+            ),
+        ] {
+            parse_duration(value).with_context(|| key.to_owned())?;
+        }
+        if self.events.max_subscribers == 0 {
+            bail!("events.max_subscribers: must be at least 1");
+        }
         let mut ids = std::collections::HashSet::new();
         for s in &self.sources {
             if !ids.insert(&s.id) {
@@ -302,12 +372,18 @@ pub fn parse_duration(s: &str) -> anyhow::Result<Duration> {
     let n: u64 = num
         .parse()
         .with_context(|| format!("{s:?} is not a duration like 30s, 5m or 1h"))?;
+    let secs = |factor: u64| {
+        n.checked_mul(factor)
+            .map(Duration::from_secs)
+            .with_context(|| format!("{s:?} is too long"))
+    };
     let d = match unit {
         "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
-        _ => bail!("{s:?} is not a duration like 30s, 5m or 1h (units: ms, s, m, h)"),
+        "s" => secs(1)?,
+        "m" => secs(60)?,
+        "h" => secs(3600)?,
+        "d" => secs(86_400)?,
+        _ => bail!("{s:?} is not a duration like 30s, 5m, 1h or 7d (units: ms, s, m, h, d)"),
     };
     if d.is_zero() {
         bail!("{s:?} must be greater than zero");

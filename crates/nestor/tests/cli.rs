@@ -65,6 +65,8 @@ fn serve(args: &[&str]) -> Served {
 }
 
 fn get(url: &str) -> (u16, serde_json::Value) {
+    // reqwest is built without a default TLS provider (see the workspace Cargo.toml).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -271,9 +273,10 @@ fn validate_against_a_running_server() {
         "--data-dir",
         data.path().to_str().unwrap(),
     ]);
-    let original =
-        std::fs::read_to_string(repo_root().join("examples/components/aws/cloudwatch-log-group.yaml"))
-            .unwrap();
+    let original = std::fs::read_to_string(
+        repo_root().join("examples/components/aws/cloudwatch-log-group.yaml"),
+    )
+    .unwrap();
     // The last document is the latest version, 1.0.1; the drafts below follow it.
     let latest = original.rsplit("\n---\n").next().unwrap().to_owned();
     assert!(latest.contains("version: 1.0.1\n"), "{latest}");
@@ -311,10 +314,12 @@ fn validate_against_a_running_server() {
     assert!(stdout.contains("NAME_CONFLICT"), "{stdout}");
 
     // Removing an output under a patch bump: the gate names the change and the version to use.
-    let without_output = original.replace("version: 1.0.1", "version: 1.0.2").replace(
-        "  - name: log_group_name\n    type: string\n    description: Name of the log group\n",
-        "",
-    );
+    let without_output = original
+        .replace("version: 1.0.1", "version: 1.0.2")
+        .replace(
+            "  - name: log_group_name\n    type: string\n    description: Name of the log group\n",
+            "",
+        );
     assert_ne!(without_output, original);
     std::fs::write(&file, without_output).unwrap();
     let (code, stdout) = run(&["--source", "examples"]);

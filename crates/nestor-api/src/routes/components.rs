@@ -56,17 +56,7 @@ pub(crate) struct ListParams {
 
 impl ListParams {
     fn filter(&self) -> Result<ComponentFilter, ApiError> {
-        let labels = self
-            .label
-            .iter()
-            .map(|l| match l.split_once(':') {
-                Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
-                _ => Err(ApiError::invalid_parameter(
-                    "label",
-                    format!("{l:?} is not key:value"),
-                )),
-            })
-            .collect::<Result<_, _>>()?;
+        let labels = parse_labels(&self.label)?;
         Ok(ComponentFilter {
             provider: self.provider.clone(),
             category: self.category.clone(),
@@ -108,7 +98,21 @@ fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
     Ok(name.to_owned())
 }
 
-fn check_name(name: &str) -> Result<(), ApiError> {
+/// `label=key:value` query values.
+pub(crate) fn parse_labels(labels: &[String]) -> Result<Vec<(String, String)>, ApiError> {
+    labels
+        .iter()
+        .map(|l| match l.split_once(':') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+            _ => Err(ApiError::invalid_parameter(
+                "label",
+                format!("{l:?} is not key:value"),
+            )),
+        })
+        .collect()
+}
+
+pub(crate) fn check_name(name: &str) -> Result<(), ApiError> {
     ComponentName::parse(name)
         .map(|_| ())
         .map_err(|e| ApiError::invalid_parameter("name", format!("{name:?}: {e}")))

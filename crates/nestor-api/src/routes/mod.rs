@@ -1,6 +1,7 @@
 //! Route table: one module per resource, handlers named after their action.
 
 mod components;
+mod events;
 mod ops;
 mod validate;
 
@@ -9,6 +10,8 @@ use std::sync::Arc;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::AppState;
+
+pub use events::EventsConfig;
 
 pub(crate) fn router() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new()
@@ -22,6 +25,7 @@ pub(crate) fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(components::diff))
         .routes(routes!(components::search))
         .routes(routes!(validate::validate))
+        .routes(routes!(events::events))
         .routes(routes!(ops::health))
         .routes(routes!(ops::ready))
         .routes(routes!(ops::version))

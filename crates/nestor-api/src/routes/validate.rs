@@ -50,7 +50,10 @@ pub(crate) async fn validate(
     };
     match read_definition(body) {
         Ok(spec) => Ok(Json(
-            state.catalog.validate(&spec, Some(&origin), None, None).await?,
+            state
+                .catalog
+                .validate(&spec, Some(&origin), None, None)
+                .await?,
         )),
         Err(Ok(problem)) => Err(problem),
         Err(Err(errors)) => Ok(Json(nestor_validation::report_for_unreadable(

@@ -40,7 +40,10 @@ impl Server {
     }
 
     pub async fn start_with(store: Arc<dyn CatalogStore>, config: ApiConfig) -> Server {
+        // reqwest is built without a default TLS provider (see the workspace Cargo.toml).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let catalog = Arc::new(Catalog::new(store, Validator::full(), None));
+        let shutdown = config.shutdown.clone();
         let router = nestor_api::router(catalog, config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -48,8 +51,9 @@ impl Server {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel();
         let handle = tokio::spawn(async move {
-            nestor_api::serve(listener, router, async {
+            nestor_api::serve(listener, router, async move {
                 let _ = rx.await;
+                shutdown.cancel();
             })
             .await
             .expect("server runs");
@@ -129,4 +133,83 @@ pub fn spec(name: &str, version: &str) -> ComponentSpec {
         "labels": {"team": "data"}
     }))
     .unwrap()
+}
+
+/// One parsed SSE event (comments and `retry:` lines are skipped).
+#[derive(Debug, Clone, Default)]
+pub struct SseEvent {
+    pub id: Option<String>,
+    pub event: String,
+    pub data: serde_json::Value,
+}
+
+/// A minimal reader of a `text/event-stream` response, for tests: enough of the format to check
+/// what the server sends, line by line.
+pub struct SseReader {
+    body: std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buf: String,
+}
+
+impl SseReader {
+    pub fn new(res: reqwest::Response) -> SseReader {
+        SseReader {
+            body: Box::pin(res.bytes_stream()),
+            buf: String::new(),
+        }
+    }
+
+    /// The next event; panics after 10 s without one, `None` when the stream ended.
+    pub async fn next(&mut self) -> Option<SseEvent> {
+        tokio::time::timeout(std::time::Duration::from_secs(10), self.next_inner())
+            .await
+            .expect("no SSE event within 10 s")
+    }
+
+    async fn next_inner(&mut self) -> Option<SseEvent> {
+        use futures_util::StreamExt;
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let mut ev = SseEvent::default();
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        ev.id = Some(v.trim().to_owned());
+                    } else if let Some(v) = line.strip_prefix("event:") {
+                        ev.event = v.trim().to_owned();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    }
+                }
+                if ev.event.is_empty() && data.is_empty() {
+                    continue; // a comment or a retry hint
+                }
+                ev.data = serde_json::from_str(&data).expect("SSE data is JSON");
+                return Some(ev);
+            }
+            match self.body.next().await {
+                Some(Ok(chunk)) => self
+                    .buf
+                    .push_str(std::str::from_utf8(&chunk).expect("UTF-8")),
+                Some(Err(e)) => panic!("SSE stream failed: {e}"),
+                None => return None,
+            }
+        }
+    }
+
+    /// Reads raw text until `needle` appears (for comments and hints the parser skips).
+    pub async fn raw_until(&mut self, needle: &str) -> String {
+        use futures_util::StreamExt;
+        tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            while !self.buf.contains(needle) {
+                match self.body.next().await {
+                    Some(Ok(chunk)) => self.buf.push_str(std::str::from_utf8(&chunk).unwrap()),
+                    other => panic!("stream ended before {needle:?}: {other:?}"),
+                }
+            }
+            self.buf.clone()
+        })
+        .await
+        .expect("needle within 10 s")
+    }
 }

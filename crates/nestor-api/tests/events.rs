@@ -1,0 +1,270 @@
+//! `GET /api/v1/events` over real HTTP: the SSE format, resume, snapshot, filters, bad input,
+//! slow readers, the subscriber limit and shutdown.
+
+mod common;
+
+use std::{sync::Arc, time::Duration};
+
+use common::{Server, SseReader, spec};
+use nestor_api::{ApiConfig, EventsConfig};
+use nestor_model::PatchRequest;
+use nestor_storage::{CachedStore, MemoryStore};
+
+fn config(events: EventsConfig) -> ApiConfig {
+    ApiConfig {
+        events,
+        ..Default::default()
+    }
+}
+
+async fn start(events: EventsConfig) -> Server {
+    Server::start_with(
+        Arc::new(CachedStore::new(Arc::new(MemoryStore::new()), 100)),
+        config(events),
+    )
+    .await
+}
+
+async fn open(s: &Server, query: &str, last_event_id: Option<&str>) -> reqwest::Response {
+    let mut req = s.http.get(s.url(&format!("/api/v1/events{query}")));
+    if let Some(id) = last_event_id {
+        req = req.header("last-event-id", id);
+    }
+    req.send().await.unwrap()
+}
+
+async fn stream(s: &Server, query: &str, last_event_id: Option<&str>) -> SseReader {
+    let res = open(s, query, last_event_id).await;
+    assert_eq!(res.status(), 200, "{query}");
+    assert_eq!(
+        res.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    SseReader::new(res)
+}
+
+#[tokio::test]
+async fn snapshot_then_live_with_ids_types_and_full_components() {
+    let s = start(EventsConfig::default()).await;
+    s.client.publish(&spec("db", "1.0.0")).await.unwrap();
+    s.client.publish(&spec("db", "1.1.0")).await.unwrap();
+    let mut sse = stream(&s, "?snapshot=true", None).await;
+    let head = sse.raw_until("retry:").await;
+    assert!(head.starts_with("retry: 2000"), "{head}");
+    for version in ["1.0.0", "1.1.0"] {
+        let ev = sse.next().await.unwrap();
+        assert_eq!(ev.event, "component.snapshot");
+        assert_eq!(ev.id, None, "snapshot items carry no id");
+        assert_eq!(ev.data["component"]["version"], version);
+    }
+    let end = sse.next().await.unwrap();
+    assert_eq!(
+        (end.event.as_str(), end.id.as_deref()),
+        ("catalog.bookmark", Some("2"))
+    );
+    assert_eq!(end.data["snapshot_end"], true);
+
+    s.client.publish(&spec("db", "1.2.0")).await.unwrap();
+    let patch = PatchRequest {
+        deprecated: Some(Some(nestor_model::Deprecation {
+            message: "use 1.2".into(),
+        })),
+        ..Default::default()
+    };
+    s.client.patch("db", "1.0.0", &patch).await.unwrap();
+    let published = sse.next().await.unwrap();
+    assert_eq!(
+        (published.event.as_str(), published.id.as_deref()),
+        ("component.published", Some("3"))
+    );
+    assert_eq!(published.data["revision"], 3);
+    assert_eq!(published.data["component"]["version"], "1.2.0");
+    assert_eq!(
+        published.data["component"]["outputs"][0]["name"], "endpoint",
+        "the full component"
+    );
+    let deprecated = sse.next().await.unwrap();
+    assert_eq!(
+        (deprecated.event.as_str(), deprecated.id.as_deref()),
+        ("component.deprecated", Some("4"))
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn resume_from_last_event_id_or_since_exactly_after_it() {
+    let s = start(EventsConfig::default()).await;
+    for v in ["1.0.0", "1.1.0", "1.2.0"] {
+        s.client.publish(&spec("db", v)).await.unwrap();
+    }
+    // Last-Event-ID wins over since (an EventSource reconnects to the same URL with the header).
+    let mut sse = stream(&s, "?since=0", Some("2")).await;
+    let ev = sse.next().await.unwrap();
+    assert_eq!(ev.id.as_deref(), Some("3"));
+    let mut sse = stream(&s, "?since=1", None).await;
+    assert_eq!(sse.next().await.unwrap().id.as_deref(), Some("2"));
+    assert_eq!(sse.next().await.unwrap().id.as_deref(), Some("3"));
+    // An empty Last-Event-ID is no resume point (EventSource before its first id).
+    let mut sse = stream(&s, "?since=2", Some("")).await;
+    assert_eq!(sse.next().await.unwrap().id.as_deref(), Some("3"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_revision_from_the_future_gets_a_reset_and_a_snapshot() {
+    let s = start(EventsConfig::default()).await;
+    s.client.publish(&spec("db", "1.0.0")).await.unwrap();
+    let mut sse = stream(&s, "", Some("1000")).await;
+    let reset = sse.next().await.unwrap();
+    assert_eq!(reset.event, "catalog.reset");
+    assert_eq!(reset.data["reason"], "ahead");
+    assert_eq!(reset.data["requested"], 1000);
+    assert_eq!(reset.data["current"], 1);
+    assert_eq!(sse.next().await.unwrap().event, "component.snapshot");
+    let end = sse.next().await.unwrap();
+    assert_eq!(
+        (end.id.as_deref(), &end.data["snapshot_end"]),
+        (Some("1"), &serde_json::json!(true))
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn filters_and_periodic_bookmarks_advance_a_filtered_stream() {
+    let s = start(EventsConfig {
+        bookmark_interval: Duration::from_millis(100),
+        keep_alive: Duration::from_millis(200),
+        ..Default::default()
+    })
+    .await;
+    let mut sse = stream(&s, "?name=cache&name=queue", None).await;
+    s.client.publish(&spec("db", "1.0.0")).await.unwrap();
+    s.client.publish(&spec("queue", "1.0.0")).await.unwrap();
+    s.client.publish(&spec("db", "1.1.0")).await.unwrap();
+    let ev = sse.next().await.unwrap();
+    assert_eq!(
+        (ev.event.as_str(), ev.id.as_deref(), &ev.data["name"]),
+        (
+            "component.published",
+            Some("2"),
+            &serde_json::json!("queue")
+        )
+    );
+    let bookmark = sse.next().await.unwrap();
+    assert_eq!(
+        (bookmark.event.as_str(), bookmark.id.as_deref()),
+        ("catalog.bookmark", Some("3"))
+    );
+    assert_eq!(bookmark.data["snapshot_end"], false);
+
+    // provider / category / label filters; a label that does not match filters everything.
+    let mut aws = stream(
+        &s,
+        "?provider=aws&category=database&label=team:data&since=0",
+        None,
+    )
+    .await;
+    assert_eq!(aws.next().await.unwrap().id.as_deref(), Some("1"));
+    let mut none = stream(&s, "?label=team:other&since=0", None).await;
+    let only = none.next().await.unwrap();
+    assert_eq!(
+        (only.event.as_str(), only.id.as_deref()),
+        ("catalog.bookmark", Some("3"))
+    );
+    // Idle: keep-alive comments.
+    none.raw_until(": keep-alive").await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_is_a_400_problem_before_the_stream() {
+    let s = start(EventsConfig::default()).await;
+    for (query, header, parameter) in [
+        ("", Some("abc"), "Last-Event-ID"),
+        ("", Some("-1"), "Last-Event-ID"),
+        ("", Some("99999999999999999999999"), "Last-Event-ID"),
+        ("?since=x", None, "since"),
+        ("?name=Not_A_Name", None, "name"),
+        ("?label=nocolon", None, "label"),
+    ] {
+        let res = open(&s, query, header).await;
+        assert_eq!(res.status(), 400, "{query} {header:?}");
+        assert_eq!(
+            res.headers()["content-type"].to_str().unwrap(),
+            "application/problem+json"
+        );
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["code"], "invalid_parameter");
+        assert_eq!(body["details"]["parameter"], parameter, "{body}");
+    }
+    let res = open(&s, "?provder=aws", None).await;
+    assert_eq!(res.status(), 400, "unknown parameters are refused");
+    let res = open(&s, "?snapshot=maybe", None).await;
+    assert_eq!(res.status(), 400);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_reader_that_stalls_loses_nothing_and_holds_up_no_one() {
+    let s = start(EventsConfig::default()).await;
+    // `slow` stops reading after the first event; `fast` reads throughout.
+    let mut slow = stream(&s, "?since=0", None).await;
+    let mut fast = stream(&s, "?since=0", None).await;
+    let total = 2500u64; // more than twice the in-memory broadcast
+    let publisher = {
+        let client = s.client.clone();
+        tokio::spawn(async move {
+            for i in 0..total {
+                client
+                    .publish(&spec(&format!("c{i:04}"), "1.0.0"))
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    assert_eq!(slow.next().await.unwrap().id.as_deref(), Some("1"));
+    for expected in 1..=total {
+        let ev = fast.next().await.unwrap();
+        assert_eq!(ev.id, Some(expected.to_string()));
+    }
+    publisher.await.unwrap();
+    // The stalled reader resumes and gets every remaining event in order, from the log.
+    for expected in 2..=total {
+        let ev = slow.next().await.unwrap();
+        assert_eq!(ev.id, Some(expected.to_string()));
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn beyond_max_subscribers_is_503_with_retry_after_and_shutdown_ends_streams() {
+    let s = start(EventsConfig {
+        max_subscribers: 1,
+        ..Default::default()
+    })
+    .await;
+    let first = stream(&s, "", None).await;
+    let res = open(&s, "", None).await;
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["retry-after"], "5");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "too_many_subscribers");
+    assert_eq!(body["retriable"], true);
+    // Closing the first stream frees its place.
+    drop(first);
+    let mut second = None;
+    for _ in 0..100 {
+        let res = open(&s, "", None).await;
+        if res.status() == 200 {
+            second = Some(SseReader::new(res));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut second = second.expect("the freed place is reused");
+    // Shutdown ends the open stream instead of waiting for it forever.
+    tokio::time::timeout(Duration::from_secs(10), s.stop())
+        .await
+        .expect("shutdown does not wait for event streams");
+    assert!(second.next().await.is_none(), "the stream ended cleanly");
+}
