@@ -1,82 +1,9 @@
 //! End-to-end tests of the `nestor` binary: the quick start (serve the example catalog), offline
 //! validation, migrations and configuration errors, as a user runs them.
 
-use std::{
-    io::{BufRead, BufReader},
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+mod common;
 
-fn nestor() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_nestor"));
-    c.current_dir(repo_root())
-        .env_remove("NESTOR_CONFIG")
-        .env_remove("RUST_LOG");
-    c
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-/// A running `nestor serve`, killed on drop.
-struct Served {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `nestor serve` with `args` on 127.0.0.1:0 and waits for its "serving on" log line.
-fn serve(args: &[&str]) -> Served {
-    let mut child = nestor()
-        .arg("serve")
-        .args(args)
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn nestor");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(url) = line.split("serving on ").nth(1) {
-                let _ = tx.send(Ok(url.trim().to_owned()));
-            } else if line.contains("ERROR") || line.starts_with("error:") {
-                let _ = tx.send(Err(line));
-            }
-        }
-    });
-    match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(Ok(base)) => Served { child, base },
-        Ok(Err(line)) => panic!("nestor logged an error at start-up: {line}"),
-        Err(_) => panic!("nestor did not start within 60 s"),
-    }
-}
-
-fn get(url: &str) -> (u16, serde_json::Value) {
-    // reqwest is built without a default TLS provider (see the workspace Cargo.toml).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let res = reqwest::get(url).await.expect("request");
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or_default())
-    })
-}
+use common::{get, nestor, repo_root, serve};
 
 #[test]
 fn quick_start_serves_the_example_catalog() {
