@@ -17,7 +17,7 @@
 
 use std::{
     collections::{BTreeSet, VecDeque},
-    sync::Arc,
+    sync::{Arc, OnceLock},
     time::Duration,
 };
 
@@ -32,6 +32,50 @@ use crate::{Catalog, CatalogError};
 
 /// Events read from the log per store call while catching up.
 const CATCH_UP_PAGE: usize = 512;
+
+/// A change event as every subscriber shares it: one allocation however many streams carry it,
+/// and its JSON encoded once, by whichever stream needs it first.
+#[derive(Debug)]
+pub struct SharedEvent {
+    event: ChangeEvent,
+    json: OnceLock<String>,
+}
+
+impl SharedEvent {
+    /// Wraps an event for sharing.
+    pub fn new(event: ChangeEvent) -> Arc<SharedEvent> {
+        Arc::new(SharedEvent {
+            event,
+            json: OnceLock::new(),
+        })
+    }
+
+    /// The event as JSON (the SSE `data:`).
+    pub fn json(&self) -> &str {
+        self.json.get_or_init(|| {
+            // A ChangeEvent is plain data; encoding it cannot fail.
+            serde_json::to_string(&self.event).unwrap_or_default()
+        })
+    }
+
+    /// The event itself.
+    pub fn event(&self) -> &ChangeEvent {
+        &self.event
+    }
+}
+
+impl std::ops::Deref for SharedEvent {
+    type Target = ChangeEvent;
+    fn deref(&self) -> &ChangeEvent {
+        &self.event
+    }
+}
+
+impl PartialEq for SharedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.event == other.event
+    }
+}
 
 /// Which changes a subscriber wants.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -67,9 +111,9 @@ pub struct FeedRequest {
 #[derive(Debug, Clone, PartialEq)]
 pub enum FeedItem {
     /// A change (its revision is the SSE id).
-    Change(ChangeEvent),
+    Change(Arc<SharedEvent>),
     /// One version of a snapshot.
-    Snapshot(Component),
+    Snapshot(Box<Component>),
     /// Every matching change up to this revision has been sent.
     Bookmark(Bookmark),
     /// The requested resume point is unavailable; a snapshot follows.
@@ -84,7 +128,7 @@ enum Phase {
 
 struct Feed {
     store: Arc<dyn CatalogStore>,
-    rx: broadcast::Receiver<ChangeEvent>,
+    rx: broadcast::Receiver<Arc<SharedEvent>>,
     request: FeedRequest,
     phase: Phase,
     /// Every matching change up to here has been queued.
@@ -208,7 +252,7 @@ impl Feed {
             snap.value
                 .into_iter()
                 .filter(|c| self.request.filter.matches(c))
-                .map(FeedItem::Snapshot),
+                .map(|c| FeedItem::Snapshot(Box::new(c))),
         );
         self.queue.push_back(FeedItem::Bookmark(Bookmark {
             revision: snap.revision,
@@ -234,13 +278,13 @@ impl Feed {
             self.phase = Phase::Live;
         }
         for e in events {
-            self.accept(e);
+            self.accept(SharedEvent::new(e));
         }
         Ok(())
     }
 
     /// Takes a change that follows `last` (the caller checked), queueing it if it matches.
-    fn accept(&mut self, e: ChangeEvent) {
+    fn accept(&mut self, e: Arc<SharedEvent>) {
         if e.revision <= self.last {
             return;
         }

@@ -16,7 +16,7 @@ mod validation;
 
 pub use diff::{FieldDiff, interface_diff};
 pub use error::CatalogError;
-pub use feed::{FeedFilter, FeedItem, FeedRequest};
+pub use feed::{FeedFilter, FeedItem, FeedRequest, SharedEvent};
 pub use manager::{Catalog, ListRequest, Origin, PublishResult};
 pub use source::{
     DefinitionSource, DirectorySource, FileOutcome, MAX_DEFINITION_FILE_BYTES, SourceFile,

@@ -79,7 +79,7 @@ pub struct Catalog {
     pub(crate) engines: Option<Arc<dyn EngineRegistry>>,
     pub(crate) verdicts:
         moka::sync::Cache<crate::validation::VerdictKey, Arc<nestor_model::ValidationReport>>,
-    changes: broadcast::Sender<ChangeEvent>,
+    changes: broadcast::Sender<Arc<crate::SharedEvent>>,
 }
 
 fn parse_version_param(version: &str) -> Result<Version, CatalogError> {
@@ -115,9 +115,11 @@ impl Catalog {
         &self.store
     }
 
-    /// Live change events written through this catalog, in revision order. A receiver that lags
-    /// gets `RecvError::Lagged` and must catch up from [`nestor_storage::ChangeFeed`].
-    pub fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
+    /// Live change events written through this catalog, shared between receivers. Concurrent
+    /// writes may be broadcast slightly out of revision order, and a receiver that lags gets
+    /// `RecvError::Lagged`: [`Catalog::feed`] handles both from the persistent log, so use it
+    /// wherever order and completeness matter.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<crate::SharedEvent>> {
         self.changes.subscribe()
     }
 
@@ -223,7 +225,7 @@ impl Catalog {
                 Ok((outcome, event)) => {
                     tracing::info!(revision = %event.revision, ?outcome, "published");
                     let component = event.component.clone();
-                    let _ = self.changes.send(event.clone());
+                    let _ = self.changes.send(crate::SharedEvent::new(event.clone()));
                     return Ok(PublishResult {
                         outcome,
                         component,
@@ -313,7 +315,7 @@ impl Catalog {
             match self.store.update_version(c, expected, event_type).await {
                 Ok(event) => {
                     tracing::info!(revision = %event.revision, event = event_type.as_str(), "patched");
-                    let _ = self.changes.send(event.clone());
+                    let _ = self.changes.send(crate::SharedEvent::new(event.clone()));
                     return Ok((event.component.clone(), Some(event)));
                 }
                 Err(StoreError::Concurrent { .. }) => continue,

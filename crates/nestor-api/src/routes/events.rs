@@ -183,15 +183,17 @@ pub(crate) async fn events(
 
 fn to_event(item: FeedItem) -> Event {
     let (event, result) = match item {
-        FeedItem::Change(e) => (
-            Event::default()
+        FeedItem::Change(e) => {
+            return Event::default()
                 .id(e.revision.to_string())
-                .event(e.event_type.as_str()),
-            serde_json::to_string(&e),
-        ),
+                .event(e.event_type.as_str())
+                .data(e.json());
+        }
         FeedItem::Snapshot(component) => (
             Event::default().event(SNAPSHOT_EVENT),
-            serde_json::to_string(&SnapshotItem { component }),
+            serde_json::to_string(&SnapshotItem {
+                component: *component,
+            }),
         ),
         FeedItem::Bookmark(b) => (
             Event::default()
