@@ -14,16 +14,46 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Beyond single calls:
+//!
+//! * [`Client::watch`] follows the change feed (`GET /api/v1/events`) as a [`Watch`] stream of
+//!   [`FeedEvent`]s that reconnects by itself and never delivers a change twice;
+//! * [`Mirror`] keeps a local, always-consistent copy of the catalog (or of a filtered part
+//!   of it) from that feed.
+//!
+//! `https://` URLs work out of the box (rustls with the *ring* provider, platform roots).
+//!
 //! This crate must stay light: no server code, only HTTP and the shared model.
 
+#![warn(missing_docs)]
+
+mod mirror;
+mod watch;
+
+use std::{sync::Once, time::Duration};
+
+pub use mirror::{Mirror, MirrorError, MirrorOptions, MirrorUpdate};
 pub use nestor_model as model;
 use nestor_model::{
     Component, ComponentPage, ComponentSpec, DependencyList, DependentList, ErrorCode, Maturity,
     PatchRequest, Problem, PublishResponse, SearchResults, ValidationReport, VersionList,
 };
 use serde::de::DeserializeOwned;
+pub use watch::{BackoffPolicy, FeedEvent, FeedFilter, Watch, WatchOptions};
 
 /// Why a call failed.
+///
+/// ```no_run
+/// # async fn run(client: nestor_client::Client) {
+/// use nestor_client::{Error, model::ErrorCode};
+/// match client.latest("nope").await {
+///     Err(e) if e.code() == Some(ErrorCode::ComponentNotFound) => println!("no such component"),
+///     Err(Error::Transport { url, source }) => eprintln!("{url} unreachable: {source}"),
+///     Err(e) => eprintln!("{e}"),
+///     Ok(c) => println!("{}", c.spec.version),
+/// }
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The base URL is not usable.
@@ -135,7 +165,29 @@ impl ListOptions {
     }
 }
 
+/// Longest wait for a TCP (and TLS) connection to be established.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// reqwest is built without a default rustls crypto provider (the default, aws-lc-rs, is a long
+/// native build): install *ring* as the process default once, unless the application installed
+/// one already.
+fn install_crypto_provider() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            // Losing a race with another installer is fine: a provider is installed either way.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+    });
+}
+
 /// A Nestor API client. Cheap to clone; clones share one connection pool.
+///
+/// ```
+/// let client = nestor_client::Client::new("https://nestor.example.com").unwrap();
+/// let copy = client.clone(); // same connection pool
+/// assert_eq!(copy.base_url(), "https://nestor.example.com");
+/// ```
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
@@ -147,6 +199,7 @@ impl Client {
     ///
     /// ```
     /// assert!(nestor_client::Client::new("http://127.0.0.1:8080").is_ok());
+    /// assert!(nestor_client::Client::new("https://nestor.example.com").is_ok());
     /// assert!(nestor_client::Client::new("not a url").is_err());
     /// ```
     pub fn new(base_url: &str) -> Result<Self, Error> {
@@ -157,8 +210,10 @@ impl Client {
                 message: "must start with http:// or https://".into(),
             });
         }
+        install_crypto_provider();
         let http = reqwest::Client::builder()
             .user_agent(concat!("nestor-client/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(CONNECT_TIMEOUT)
             .build()
             .map_err(|e| Error::BaseUrl {
                 url: base_url.into(),
@@ -167,7 +222,12 @@ impl Client {
         Ok(Client { http, base })
     }
 
-    /// The base URL.
+    /// The base URL, without a trailing slash.
+    ///
+    /// ```
+    /// let client = nestor_client::Client::new("http://127.0.0.1:8080/").unwrap();
+    /// assert_eq!(client.base_url(), "http://127.0.0.1:8080");
+    /// ```
     pub fn base_url(&self) -> &str {
         &self.base
     }
@@ -217,11 +277,25 @@ impl Client {
     }
 
     /// One page of the latest version of each component.
+    ///
+    /// ```no_run
+    /// # async fn run(client: nestor_client::Client) -> Result<(), nestor_client::Error> {
+    /// let page = client.list(&nestor_client::ListOptions { limit: Some(10), ..Default::default() }).await?;
+    /// println!("{} components, more: {}", page.items.len(), page.next_cursor.is_some());
+    /// # Ok(()) }
+    /// ```
     pub async fn list(&self, opts: &ListOptions) -> Result<ComponentPage, Error> {
         self.get("/api/v1/components", &opts.query()).await
     }
 
     /// Every page of [`Client::list`], followed to the end.
+    ///
+    /// ```no_run
+    /// # async fn run(client: nestor_client::Client) -> Result<(), nestor_client::Error> {
+    /// let aws = nestor_client::ListOptions { provider: Some("aws".into()), ..Default::default() };
+    /// let all = client.list_all(&aws).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn list_all(&self, opts: &ListOptions) -> Result<Vec<Component>, Error> {
         let mut opts = opts.clone();
         let mut all = Vec::new();
@@ -236,17 +310,38 @@ impl Client {
     }
 
     /// The latest version of a component.
+    ///
+    /// ```no_run
+    /// # async fn run(client: nestor_client::Client) -> Result<(), nestor_client::Error> {
+    /// let vpc = client.latest("aws-vpc").await?;
+    /// println!("aws-vpc is at {}", vpc.spec.version);
+    /// # Ok(()) }
+    /// ```
     pub async fn latest(&self, name: &str) -> Result<Component, Error> {
         self.get(&format!("/api/v1/components/{name}"), &[]).await
     }
 
     /// Every version of a component, newest first.
+    ///
+    /// ```no_run
+    /// # async fn run(client: nestor_client::Client) -> Result<(), nestor_client::Error> {
+    /// for c in client.versions("aws-vpc").await?.items {
+    ///     println!("{} yanked={}", c.spec.version, c.yanked);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn versions(&self, name: &str) -> Result<VersionList, Error> {
         self.get(&format!("/api/v1/components/{name}/versions"), &[])
             .await
     }
 
     /// One exact version.
+    ///
+    /// ```no_run
+    /// # async fn run(client: nestor_client::Client) -> Result<(), nestor_client::Error> {
+    /// let c = client.version("aws-vpc", "1.2.0").await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn version(&self, name: &str, version: &str) -> Result<Component, Error> {
         self.get(
             &format!("/api/v1/components/{name}/versions/{version}"),
@@ -256,6 +351,12 @@ impl Client {
     }
 
     /// The highest version matching a requirement.
+    ///
+    /// ```no_run
+    /// # async fn run(client: nestor_client::Client) -> Result<(), nestor_client::Error> {
+    /// let c = client.resolve("aws-vpc", "^1.2").await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn resolve(&self, name: &str, req: &str) -> Result<Component, Error> {
         self.get(
             &format!("/api/v1/components/{name}/resolve"),
@@ -265,6 +366,14 @@ impl Client {
     }
 
     /// Direct dependencies of a version, resolved.
+    ///
+    /// ```no_run
+    /// # async fn run(client: nestor_client::Client) -> Result<(), nestor_client::Error> {
+    /// for d in client.dependencies("app", "1.0.0").await?.items {
+    ///     println!("{} {} -> {:?}", d.name, d.version_req, d.resolved.map(|c| c.spec.version));
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn dependencies(&self, name: &str, version: &str) -> Result<DependencyList, Error> {
         self.get(
             &format!("/api/v1/components/{name}/versions/{version}/dependencies"),
@@ -274,29 +383,63 @@ impl Client {
     }
 
     /// Components whose latest version depends on `name`.
+    ///
+    /// ```no_run
+    /// # async fn run(client: nestor_client::Client) -> Result<(), nestor_client::Error> {
+    /// let users = client.dependents("aws-vpc").await?.items;
+    /// # Ok(()) }
+    /// ```
     pub async fn dependents(&self, name: &str) -> Result<DependentList, Error> {
         self.get(&format!("/api/v1/components/{name}/dependents"), &[])
             .await
     }
 
     /// Ranked search.
+    ///
+    /// ```no_run
+    /// # async fn run(client: nestor_client::Client) -> Result<(), nestor_client::Error> {
+    /// for hit in client.search("postgres").await?.items {
+    ///     println!("{:.2} {}", hit.score, hit.component.spec.name);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn search(&self, query: &str) -> Result<SearchResults, Error> {
         self.get("/api/v1/search", &[("q", query.to_owned())]).await
     }
 
     /// Publishes a definition.
+    ///
+    /// ```no_run
+    /// # async fn run(client: nestor_client::Client, spec: nestor_client::model::ComponentSpec) -> Result<(), nestor_client::Error> {
+    /// let published = client.publish(&spec).await?;
+    /// println!("{:?} at revision {}", published.outcome, published.component.revision);
+    /// # Ok(()) }
+    /// ```
     pub async fn publish(&self, spec: &ComponentSpec) -> Result<PublishResponse, Error> {
         let url = self.url("/api/v1/components");
         self.send(self.http.post(&url).json(spec), url).await
     }
 
     /// Validates a definition without publishing it.
+    ///
+    /// ```no_run
+    /// # async fn run(client: nestor_client::Client, spec: nestor_client::model::ComponentSpec) -> Result<(), nestor_client::Error> {
+    /// let report = client.validate(&spec).await?;
+    /// println!("valid: {}", report.valid);
+    /// # Ok(()) }
+    /// ```
     pub async fn validate(&self, spec: &ComponentSpec) -> Result<ValidationReport, Error> {
         self.validate_as(spec, None).await
     }
 
     /// Validates a definition (dry run) as if it came from the configured source `source`, so
     /// that name ownership is judged for that source: what a git author checks before pushing.
+    ///
+    /// ```no_run
+    /// # async fn run(client: nestor_client::Client, spec: nestor_client::model::ComponentSpec) -> Result<(), nestor_client::Error> {
+    /// let report = client.validate_as(&spec, Some("platform-git")).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn validate_as(
         &self,
         spec: &ComponentSpec,
@@ -311,6 +454,14 @@ impl Client {
     }
 
     /// Changes descriptive fields, deprecates or yanks a version.
+    ///
+    /// ```no_run
+    /// # async fn run(client: nestor_client::Client) -> Result<(), nestor_client::Error> {
+    /// let yank = nestor_client::model::PatchRequest { yanked: Some(true), ..Default::default() };
+    /// let c = client.patch("aws-vpc", "1.2.0", &yank).await?;
+    /// assert!(c.yanked);
+    /// # Ok(()) }
+    /// ```
     pub async fn patch(
         &self,
         name: &str,
@@ -319,5 +470,25 @@ impl Client {
     ) -> Result<Component, Error> {
         let url = self.url(&format!("/api/v1/components/{name}/versions/{version}"));
         self.send(self.http.patch(&url).json(patch), url).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn https_clients_build_without_network() {
+        // Building the TLS configuration needs a crypto provider: installed by `Client::new`.
+        let client = Client::new("https://example.invalid").expect("https client");
+        assert_eq!(client.base_url(), "https://example.invalid");
+        // Twice, from several threads: the provider is installed once.
+        let threads: Vec<_> = (0..4)
+            .map(|_| std::thread::spawn(|| Client::new("https://example.invalid/").is_ok()))
+            .collect();
+        for t in threads {
+            assert!(t.join().unwrap());
+        }
+        assert!(rustls::crypto::CryptoProvider::get_default().is_some());
     }
 }
