@@ -1,0 +1,421 @@
+//! `nestor-loadtest fanout`: N concurrent SSE subscribers, one publisher at a fixed rate, and the
+//! publish→receive latency of every delivery — against Nestor's `/api/v1/events` or, for
+//! comparison, nchan (nginx's pub/sub module) with the same payloads. Driven by
+//! `scripts/bench-fanout`; results in docs/benchmarks.md.
+//!
+//! Each published payload carries its send time (`@@T<micros since the epoch>@@`); a subscriber
+//! finds it in the event it receives and records now − then in a shared histogram with 10 µs
+//! buckets. Publisher and subscribers share the machine's clock.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::{Context, bail};
+use clap::{Parser, ValueEnum};
+use futures_util::StreamExt;
+use tokio::sync::Semaphore;
+
+#[derive(Parser)]
+#[command(about = "Load tools for Nestor's benchmarks")]
+enum Cli {
+    /// SSE fan-out: subscribers, a paced publisher, latency and delivery.
+    Fanout(Fanout),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Target {
+    /// Publish with POST /api/v1/components, subscribe to /api/v1/events.
+    Nestor,
+    /// Publish with POST /pub/bench, subscribe (EventSource mode) to /sub/bench.
+    Nchan,
+}
+
+#[derive(clap::Args)]
+struct Fanout {
+    /// What is being measured.
+    #[arg(long, value_enum)]
+    target: Target,
+    /// Base URL, e.g. http://127.0.0.1:8080.
+    #[arg(long)]
+    base: String,
+    /// Concurrent subscribers.
+    #[arg(long, default_value_t = 1000)]
+    subscribers: usize,
+    /// Events per second.
+    #[arg(long, default_value_t = 50)]
+    rate: u32,
+    /// Seconds of publishing.
+    #[arg(long, default_value_t = 60)]
+    duration: u64,
+    /// Approximate size of each event's payload, in bytes.
+    #[arg(long, default_value_t = 1024)]
+    size: usize,
+    /// The server's pid, to sample its resident memory.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Connections opened at once while subscribing.
+    #[arg(long, default_value_t = 256)]
+    connect_concurrency: usize,
+    /// A label for this run (names published components apart between runs).
+    #[arg(long, default_value = "run")]
+    label: String,
+}
+
+/// Latency histogram: 10 µs buckets up to 10 s, then one overflow bucket.
+struct Histogram {
+    buckets: Vec<AtomicU64>,
+    max_us: AtomicU64,
+    count: AtomicU64,
+}
+
+const BUCKET_US: u64 = 10;
+const BUCKETS: usize = 1_000_000;
+
+impl Histogram {
+    fn new() -> Histogram {
+        Histogram {
+            buckets: (0..=BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            max_us: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+        }
+    }
+
+    fn record(&self, us: u64) {
+        let i = ((us / BUCKET_US) as usize).min(BUCKETS);
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.max_us.fetch_max(us, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The latency at quantile `q`, in microseconds (bucket upper bound).
+    fn quantile(&self, q: f64) -> u64 {
+        let total = self.count.load(Ordering::Relaxed);
+        if total == 0 {
+            return 0;
+        }
+        let rank = ((total as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, b) in self.buckets.iter().enumerate() {
+            seen += b.load(Ordering::Relaxed);
+            if seen >= rank {
+                return (i as u64 + 1) * BUCKET_US;
+            }
+        }
+        self.max_us.load(Ordering::Relaxed)
+    }
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// Finds every `@@T<digits>@@` in `buf`; returns how many bytes are done with (everything up
+/// to the last complete marker, keeping a possibly incomplete one at the end).
+fn scan(buf: &[u8], out: &mut Vec<u64>) -> usize {
+    let mut i = 0;
+    while let Some(pos) = buf[i..].windows(3).position(|w| w == b"@@T") {
+        let marker = i + pos;
+        let start = marker + 3;
+        let digits = buf[start..].iter().take_while(|b| b.is_ascii_digit()).count();
+        if start + digits + 2 > buf.len() {
+            return marker;
+        }
+        if &buf[start + digits..start + digits + 2] == b"@@" {
+            if let Some(t) = std::str::from_utf8(&buf[start..start + digits])
+                .ok()
+                .and_then(|d| d.parse().ok())
+            {
+                out.push(t);
+            }
+            i = start + digits + 2;
+        } else {
+            i = start + digits;
+        }
+    }
+    // The last two bytes may begin a marker.
+    i.max(buf.len().saturating_sub(2))
+}
+
+struct Shared {
+    histogram: Histogram,
+    delivered: AtomicU64,
+    /// Events published before this instant (µs) are not counted: subscribers were not all
+    /// connected yet.
+    measure_from_us: AtomicU64,
+    failed: AtomicU64,
+}
+
+async fn subscriber(
+    http: reqwest::Client,
+    url: String,
+    shared: Arc<Shared>,
+    ready: tokio::sync::mpsc::Sender<()>,
+    permits: Arc<Semaphore>,
+) {
+    let permit = permits.acquire_owned().await;
+    let res = match http
+        .get(&url)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+    {
+        Ok(r) if r.status().is_success() => r,
+        Ok(r) => {
+            eprintln!("subscribe: HTTP {}", r.status());
+            shared.failed.fetch_add(1, Ordering::Relaxed);
+            let _ = ready.send(()).await;
+            return;
+        }
+        Err(e) => {
+            eprintln!("subscribe: {e}");
+            shared.failed.fetch_add(1, Ordering::Relaxed);
+            let _ = ready.send(()).await;
+            return;
+        }
+    };
+    drop(permit);
+    let _ = ready.send(()).await;
+    let mut body = res.bytes_stream();
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut stamps = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let Ok(chunk) = chunk else {
+            shared.failed.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let received = now_us();
+        buf.extend_from_slice(&chunk);
+        stamps.clear();
+        let done = scan(&buf, &mut stamps);
+        buf.drain(..done);
+        let from = shared.measure_from_us.load(Ordering::Relaxed);
+        for &t in &stamps {
+            if from != 0 && t >= from {
+                shared.delivered.fetch_add(1, Ordering::Relaxed);
+                shared.histogram.record(received.saturating_sub(t));
+            }
+        }
+    }
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+fn payload(size: usize, stamp: u64, seq: u64) -> String {
+    let head = format!("event {seq} @@T{stamp}@@ ");
+    let pad = size.saturating_sub(head.len());
+    head + &"x".repeat(pad)
+}
+
+async fn publish(http: &reqwest::Client, f: &Fanout, seq: u64) -> anyhow::Result<()> {
+    let stamp = now_us();
+    let req = match f.target {
+        Target::Nestor => {
+            // The SSE event carries the whole component; its description is most of the size.
+            let description = payload(f.size.saturating_sub(400), stamp, seq);
+            let body = serde_json::json!({
+                "name": format!("fanout-{}-{seq:06}", f.label),
+                "version": "1.0.0",
+                "description": description,
+                "provider": "aws",
+                "category": "benchmark",
+                "resource_type": "aws_thing",
+                "deployment_engines": ["terraform"],
+            });
+            http.post(format!("{}/api/v1/components", f.base)).json(&body)
+        }
+        Target::Nchan => http
+            .post(format!("{}/pub/bench", f.base))
+            .header("content-type", "application/json")
+            .body(
+                serde_json::json!({ "seq": seq, "data": payload(f.size.saturating_sub(40), stamp, seq) })
+                    .to_string(),
+            ),
+    };
+    let res = req.send().await.context("publish")?;
+    if !res.status().is_success() {
+        bail!("publish answered {}: {}", res.status(), res.text().await.unwrap_or_default());
+    }
+    Ok(())
+}
+
+async fn fanout(f: Fanout) -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(16)
+        .build()?;
+    let url = match f.target {
+        Target::Nestor => format!("{}/api/v1/events", f.base),
+        Target::Nchan => format!("{}/sub/bench", f.base),
+    };
+    let shared = Arc::new(Shared {
+        histogram: Histogram::new(),
+        delivered: AtomicU64::new(0),
+        measure_from_us: AtomicU64::new(0),
+        failed: AtomicU64::new(0),
+    });
+    let rss_before = f.server_pid.and_then(rss_kib);
+
+    let started = Instant::now();
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(f.subscribers.max(1));
+    let permits = Arc::new(Semaphore::new(f.connect_concurrency));
+    for _ in 0..f.subscribers {
+        tokio::spawn(subscriber(
+            http.clone(),
+            url.clone(),
+            shared.clone(),
+            ready_tx.clone(),
+            permits.clone(),
+        ));
+    }
+    drop(ready_tx);
+    for _ in 0..f.subscribers {
+        ready_rx.recv().await.context("subscribers ended early")?;
+    }
+    let failed = shared.failed.load(Ordering::Relaxed);
+    eprintln!(
+        "{} subscribers connected in {:.1} s ({failed} failed)",
+        f.subscribers - failed as usize,
+        started.elapsed().as_secs_f64()
+    );
+    // Let the server settle the new streams before measuring.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_connected = f.server_pid.and_then(rss_kib);
+    shared.measure_from_us.store(now_us(), Ordering::Relaxed);
+
+    // RSS sampler.
+    let rss_max = Arc::new(AtomicU64::new(0));
+    if let Some(pid) = f.server_pid {
+        let rss_max = rss_max.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Some(kib) = rss_kib(pid) {
+                    rss_max.fetch_max(kib, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        });
+    }
+
+    let total = u64::from(f.rate) * f.duration;
+    let period = Duration::from_secs_f64(1.0 / f64::from(f.rate.max(1)));
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let publishing = Instant::now();
+    let mut publish_errors = 0u64;
+    for seq in 0..total {
+        tick.tick().await;
+        if let Err(e) = publish(&http, &f, seq).await {
+            publish_errors += 1;
+            eprintln!("{e:#}");
+        }
+        if seq % u64::from(f.rate * 10) == 0 && seq > 0 {
+            eprintln!(
+                "  {seq}/{total} published, {} deliveries so far",
+                shared.delivered.load(Ordering::Relaxed)
+            );
+        }
+    }
+    let publish_secs = publishing.elapsed().as_secs_f64();
+    let published = total - publish_errors;
+    let connected = (f.subscribers as u64).saturating_sub(shared.failed.load(Ordering::Relaxed));
+    let expected = published * f.subscribers as u64;
+    // Wait for stragglers: until everything arrived or 10 s without progress.
+    let mut last = 0;
+    let mut still = Instant::now();
+    while shared.delivered.load(Ordering::Relaxed) < expected && still.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = shared.delivered.load(Ordering::Relaxed);
+        if now != last {
+            last = now;
+            still = Instant::now();
+        }
+    }
+    let delivered = shared.delivered.load(Ordering::Relaxed);
+    let h = &shared.histogram;
+    let ms = |us: u64| us as f64 / 1000.0;
+    let summary = serde_json::json!({
+        "target": match f.target { Target::Nestor => "nestor", Target::Nchan => "nchan" },
+        "subscribers": f.subscribers,
+        "connected": connected,
+        "rate_per_s": f.rate,
+        "seconds": f.duration,
+        "publish_seconds": (publish_secs * 10.0).round() / 10.0,
+        "payload_bytes": f.size,
+        "published": published,
+        "publish_errors": publish_errors,
+        "expected": expected,
+        "delivered": delivered,
+        "delivered_ratio": if expected == 0 { 0.0 } else { delivered as f64 / expected as f64 },
+        "latency_ms": {
+            "p50": ms(h.quantile(0.50)),
+            "p99": ms(h.quantile(0.99)),
+            "max": ms(h.max_us.load(Ordering::Relaxed)),
+        },
+        "server_rss_mib": {
+            "before": rss_before.map(|k| k / 1024),
+            "connected": rss_connected.map(|k| k / 1024),
+            "max": f.server_pid.map(|_| rss_max.load(Ordering::Relaxed) / 1024),
+        },
+    });
+    println!("{summary}");
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse() {
+        Cli::Fanout(f) => {
+            if f.rate == 0 {
+                bail!("--rate must be at least 1");
+            }
+            fanout(f).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_finds_markers_and_keeps_a_split_one() {
+        let mut out = Vec::new();
+        let buf = b"data: {\"d\":\"@@T123@@ x\"}\n\ndata: @@T456@@\n\ndata: @@T78";
+        let done = scan(buf, &mut out);
+        assert_eq!(out, [123, 456]);
+        assert_eq!(&buf[done..], b"@@T78");
+        // Nothing already counted is scanned again.
+        let mut rest = buf[done..].to_vec();
+        rest.extend_from_slice(b"9@@ tail @@");
+        out.clear();
+        let done = scan(&rest, &mut out);
+        assert_eq!(out, [789]);
+        assert_eq!(&rest[done..], b"@@");
+    }
+
+    #[test]
+    fn quantiles_come_from_the_buckets() {
+        let h = Histogram::new();
+        for us in [100, 200, 300, 400, 10_000] {
+            h.record(us);
+        }
+        assert_eq!(h.quantile(0.5), 310);
+        assert_eq!(h.quantile(0.99), 10_010);
+        assert_eq!(h.max_us.load(Ordering::Relaxed), 10_000);
+    }
+}
