@@ -142,13 +142,52 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
     .into()
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then drains in-flight requests.
+/// Largest amount of response data queued for one connection before its response body stops
+/// being polled. It bounds the memory of a slow event-stream reader (hyper's default, ~400 KiB,
+/// meant ~400 MiB for 1,000 readers that fell behind); beyond it, a lagging stream waits and
+/// later catches up from the event log. It also bounds request headers.
+pub const CONNECTION_BUFFER_BYTES: usize = 16 * 1024;
+
+/// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and waits for
+/// in-flight requests to finish. Event streams end when [`ApiConfig::shutdown`] is cancelled,
+/// which the `shutdown` future should do.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    use hyper_util::rt::{TokioIo, TokioTimer};
+
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, then accept again.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let connection = hyper::server::conn::http1::Builder::new()
+            .max_buf_size(CONNECTION_BUFFER_BYTES)
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(30))
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }

@@ -12,8 +12,10 @@
 //!   A slow subscriber therefore costs the log some reads, never an event.
 //! - A resume point the log no longer holds (pruned, or newer than the catalog) is answered
 //!   with a reset and a full snapshot on the same stream: never silence, never a stuck stream.
-//! - Each bookmark tick also checks the store's revision, so changes written by another process
-//!   (which this process never broadcast) are delivered within one bookmark interval.
+//! - Changes written by another process reach the broadcast through [`Catalog::follow_log`]. A
+//!   stream never polls the store on its own: with thousands of streams that would be thousands
+//!   of reads per interval. On each bookmark tick it only compares its position with the
+//!   highest revision broadcast, and catches up from the log if it somehow missed one.
 
 use std::{
     collections::{BTreeSet, VecDeque},
@@ -39,6 +41,7 @@ const CATCH_UP_PAGE: usize = 512;
 pub struct SharedEvent {
     event: ChangeEvent,
     json: OnceLock<String>,
+    sse: OnceLock<bytes::Bytes>,
 }
 
 impl SharedEvent {
@@ -47,6 +50,7 @@ impl SharedEvent {
         Arc::new(SharedEvent {
             event,
             json: OnceLock::new(),
+            sse: OnceLock::new(),
         })
     }
 
@@ -56,6 +60,27 @@ impl SharedEvent {
             // A ChangeEvent is plain data; encoding it cannot fail.
             serde_json::to_string(&self.event).unwrap_or_default()
         })
+    }
+
+    /// The whole Server-Sent Events frame (`id:`, `event:`, `data:`), rendered once and shared
+    /// by every stream that sends it.
+    pub fn sse_frame(&self) -> bytes::Bytes {
+        self.sse
+            .get_or_init(|| {
+                let json = self.json();
+                let kind = self.event.event_type.as_str();
+                let mut frame = String::with_capacity(json.len() + kind.len() + 40);
+                // Compact JSON has no line breaks, so one `data:` line carries it.
+                frame.push_str("id: ");
+                frame.push_str(&self.event.revision.to_string());
+                frame.push_str("\nevent: ");
+                frame.push_str(kind);
+                frame.push_str("\ndata: ");
+                frame.push_str(json);
+                frame.push_str("\n\n");
+                bytes::Bytes::from(frame)
+            })
+            .clone()
     }
 
     /// The event itself.
@@ -129,6 +154,8 @@ enum Phase {
 struct Feed {
     store: Arc<dyn CatalogStore>,
     rx: broadcast::Receiver<Arc<SharedEvent>>,
+    /// The highest revision the catalog has broadcast.
+    broadcast_revision: Arc<std::sync::atomic::AtomicU64>,
     request: FeedRequest,
     phase: Phase,
     /// Every matching change up to here has been queued.
@@ -157,6 +184,7 @@ impl Catalog {
         let mut feed = Feed {
             store: self.store.clone(),
             rx,
+            broadcast_revision: self.broadcast_revision.clone(),
             request,
             phase: Phase::CatchUp,
             last: Revision(0),
@@ -307,8 +335,22 @@ impl Feed {
                 Err(broadcast::error::RecvError::Closed) => return Ok(false),
             },
             _ = self.ticks.tick() => {
-                // Changes this process did not broadcast (another process on the same store).
-                if self.store.current_revision().await? > self.last {
+                // Take what is already waiting, then compare with what was broadcast: anything
+                // still beyond `last` was missed (it went out before this stream subscribed).
+                loop {
+                    match self.rx.try_recv() {
+                        Ok(e) if e.revision <= self.last => {}
+                        Ok(e) if e.revision == self.last.next() => self.accept(e),
+                        Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                            self.phase = Phase::CatchUp;
+                            return Ok(true);
+                        }
+                        Err(broadcast::error::TryRecvError::Empty) => break,
+                        Err(broadcast::error::TryRecvError::Closed) => return Ok(false),
+                    }
+                }
+                let broadcast = self.broadcast_revision.load(std::sync::atomic::Ordering::SeqCst);
+                if broadcast > self.last.0 {
                     self.phase = Phase::CatchUp;
                 } else if self.last > self.told {
                     self.queue.push_back(FeedItem::Bookmark(Bookmark {

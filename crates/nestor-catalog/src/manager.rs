@@ -80,6 +80,8 @@ pub struct Catalog {
     pub(crate) verdicts:
         moka::sync::Cache<crate::validation::VerdictKey, Arc<nestor_model::ValidationReport>>,
     changes: broadcast::Sender<Arc<crate::SharedEvent>>,
+    /// The highest revision broadcast so far (by a local write or by [`Catalog::follow_log`]).
+    pub(crate) broadcast_revision: Arc<std::sync::atomic::AtomicU64>,
 }
 
 fn parse_version_param(version: &str) -> Result<Version, CatalogError> {
@@ -107,12 +109,72 @@ impl Catalog {
                 .initial_capacity(crate::validation::VERDICT_CACHE_SIZE as usize)
                 .build(),
             changes,
+            broadcast_revision: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         }
     }
 
     /// The underlying store.
     pub fn store(&self) -> &Arc<dyn CatalogStore> {
         &self.store
+    }
+
+    pub(crate) fn broadcast(&self, event: Arc<crate::SharedEvent>) {
+        let revision = event.revision.0;
+        let _ = self.changes.send(event);
+        self.broadcast_revision
+            .fetch_max(revision, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Broadcasts changes that other processes wrote to the same store (another replica, a
+    /// `nestor` command), by polling the log's revision every `every`, until `stop` resolves.
+    /// Local writes are broadcast as they happen; this makes the rest reach this process's
+    /// event streams within one interval, in one shared copy, instead of every stream polling.
+    pub async fn follow_log(
+        &self,
+        every: std::time::Duration,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        use std::sync::atomic::Ordering;
+        let mut stop = std::pin::pin!(stop);
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = &mut stop => return,
+            }
+            let seen = self.broadcast_revision.load(Ordering::SeqCst);
+            let current = match self.store.current_revision().await {
+                Ok(r) => r.0,
+                Err(e) => {
+                    tracing::warn!(error = %e, "following the event log: cannot read the revision");
+                    continue;
+                }
+            };
+            if current <= seen {
+                continue;
+            }
+            // Start from the retained log if the gap was pruned; streams that need older
+            // events catch up (or reset) on their own.
+            let mut after = nestor_model::Revision(seen);
+            while after.0 < current {
+                match self.store.events_since(after, 512).await {
+                    Ok(events) if events.is_empty() => break,
+                    Ok(events) => {
+                        for e in events {
+                            after = e.revision;
+                            if e.revision.0 > self.broadcast_revision.load(Ordering::SeqCst) {
+                                self.broadcast(crate::SharedEvent::new(e));
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "following the event log: cannot read events");
+                        break;
+                    }
+                }
+            }
+        }
     }
 
     /// Live change events written through this catalog, shared between receivers. Concurrent
@@ -225,7 +287,7 @@ impl Catalog {
                 Ok((outcome, event)) => {
                     tracing::info!(revision = %event.revision, ?outcome, "published");
                     let component = event.component.clone();
-                    let _ = self.changes.send(crate::SharedEvent::new(event.clone()));
+                    self.broadcast(crate::SharedEvent::new(event.clone()));
                     return Ok(PublishResult {
                         outcome,
                         component,
@@ -315,7 +377,7 @@ impl Catalog {
             match self.store.update_version(c, expected, event_type).await {
                 Ok(event) => {
                     tracing::info!(revision = %event.revision, event = event_type.as_str(), "patched");
-                    let _ = self.changes.send(crate::SharedEvent::new(event.clone()));
+                    self.broadcast(crate::SharedEvent::new(event.clone()));
                     return Ok((event.component.clone(), Some(event)));
                 }
                 Err(StoreError::Concurrent { .. }) => continue,

@@ -187,7 +187,18 @@ async fn filtered_streams_advance_by_bookmarks_and_see_other_writers() {
         FeedItem::Bookmark(b) => assert!(!b.snapshot_end && b.revision == Revision(3)),
         other => panic!("{other:?}"),
     }
-    // A write straight to the store (another process) is never broadcast here; the tick finds it.
+    // A write straight to the store (another process) reaches the stream through follow_log.
+    let c = Arc::new(c);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let follower = {
+        let c = c.clone();
+        tokio::spawn(async move {
+            c.follow_log(Duration::from_millis(20), async {
+                let _ = stop_rx.await;
+            })
+            .await
+        })
+    };
     let mut other = spec("gcp-d", "1.0.0");
     other.description = "written elsewhere".into();
     let component = nestor_model::Component {
@@ -203,4 +214,6 @@ async fn filtered_streams_advance_by_bookmarks_and_see_other_writers() {
         FeedItem::Change(e) => assert_eq!((e.revision.0, e.name.as_str()), (4, "gcp-d")),
         other => panic!("{other:?}"),
     }
+    let _ = stop_tx.send(());
+    follower.await.unwrap();
 }

@@ -124,7 +124,10 @@ fn scan(buf: &[u8], out: &mut Vec<u64>) -> usize {
     while let Some(pos) = buf[i..].windows(3).position(|w| w == b"@@T") {
         let marker = i + pos;
         let start = marker + 3;
-        let digits = buf[start..].iter().take_while(|b| b.is_ascii_digit()).count();
+        let digits = buf[start..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
         if start + digits + 2 > buf.len() {
             return marker;
         }
@@ -248,7 +251,11 @@ async fn publish(http: &reqwest::Client, f: &Fanout, seq: u64) -> anyhow::Result
     };
     let res = req.send().await.context("publish")?;
     if !res.status().is_success() {
-        bail!("publish answered {}: {}", res.status(), res.text().await.unwrap_or_default());
+        bail!(
+            "publish answered {}: {}",
+            res.status(),
+            res.text().await.unwrap_or_default()
+        );
     }
     Ok(())
 }
@@ -337,7 +344,9 @@ async fn fanout(f: Fanout) -> anyhow::Result<()> {
     // Wait for stragglers: until everything arrived or 10 s without progress.
     let mut last = 0;
     let mut still = Instant::now();
-    while shared.delivered.load(Ordering::Relaxed) < expected && still.elapsed() < Duration::from_secs(10) {
+    while shared.delivered.load(Ordering::Relaxed) < expected
+        && still.elapsed() < Duration::from_secs(10)
+    {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let now = shared.delivered.load(Ordering::Relaxed);
         if now != last {

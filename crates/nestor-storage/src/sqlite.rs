@@ -26,7 +26,9 @@ use crate::{
 /// Schema migrations, in order; the index + 1 is the schema version.
 const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/sqlite/0001_init.sql")];
 
-/// Readers kept open for reuse; more may be opened under load and are then closed.
+/// Concurrent reads, and reader connections kept open. Reads beyond it wait their turn: without
+/// a bound, a burst of reads (thousands of event streams starting at once) opened a connection
+/// and a blocking thread per read, each with its own page cache, and memory followed.
 const READER_POOL: usize = 8;
 
 /// SQLite-backed [`CatalogStore`].
@@ -39,6 +41,7 @@ struct Inner {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    read_permits: tokio::sync::Semaphore,
 }
 
 fn db_err(operation: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
@@ -110,6 +113,7 @@ impl SqliteStore {
                 path,
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
+                read_permits: tokio::sync::Semaphore::new(READER_POOL),
             }),
         })
     }
@@ -150,6 +154,15 @@ impl SqliteStore {
         operation: &'static str,
         f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
+        let _permit =
+            self.inner
+                .read_permits
+                .acquire()
+                .await
+                .map_err(|_| StoreError::Unavailable {
+                    operation,
+                    message: "the store is closing".into(),
+                })?;
         let inner = self.inner.clone();
         run_blocking(operation, move || {
             let conn = match lock(&inner.readers).pop() {

@@ -159,6 +159,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         });
     }
 
+    // Changes written by other processes on the same store reach this one's event streams.
+    {
+        let (catalog, mut stop) = (catalog.clone(), shutdown_rx.clone());
+        let every = parse_duration(&config.events.log_poll_interval)?;
+        tasks.spawn(async move {
+            catalog
+                .follow_log(every, async move {
+                    let _ = stop.changed().await;
+                })
+                .await
+        });
+    }
+
     let events = &config.events;
     let api = ApiConfig {
         max_body_bytes: config.http.max_body_bytes,

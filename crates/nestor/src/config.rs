@@ -212,6 +212,8 @@ pub struct EventsConfig {
     pub keep_alive: String,
     /// Reconnection delay suggested to clients.
     pub retry: String,
+    /// How often to look for changes other processes wrote to the store.
+    pub log_poll_interval: String,
     /// How long and how much of the event log is kept.
     pub retention: RetentionConfig,
 }
@@ -223,6 +225,7 @@ impl Default for EventsConfig {
             bookmark_interval: "10s".into(),
             keep_alive: "15s".into(),
             retry: "2s".into(),
+            log_poll_interval: "1s".into(),
             retention: RetentionConfig::default(),
         }
     }
@@ -315,6 +318,7 @@ impl Config {
             ("events.bookmark_interval", &self.events.bookmark_interval),
             ("events.keep_alive", &self.events.keep_alive),
             ("events.retry", &self.events.retry),
+            ("events.log_poll_interval", &self.events.log_poll_interval),
             ("events.retention.max_age", &self.events.retention.max_age),
             (
                 "events.retention.prune_interval",

@@ -3,13 +3,12 @@
 use std::{collections::BTreeSet, convert::Infallible, sync::Arc, time::Duration};
 
 use axum::{
+    body::Body,
     extract::State,
     http::{HeaderMap, HeaderValue, header},
-    response::{
-        IntoResponse, Response,
-        sse::{Event, KeepAlive, Sse},
-    },
+    response::{IntoResponse, Response},
 };
+use bytes::Bytes;
 use futures_util::{StreamExt, stream};
 use nestor_catalog::{FeedFilter, FeedItem, FeedRequest};
 use nestor_model::{
@@ -159,56 +158,73 @@ pub(crate) async fn events(
         .await?;
     tracing::debug!(?since, "event stream opened");
 
-    let retry_hint = config.retry;
-    let keep_alive = config.keep_alive;
-    let retry =
-        stream::once(async move { Ok::<_, Infallible>(Event::default().retry(retry_hint)) });
-    let events = feed
+    // The body is written frame by frame: a change's frame is rendered once and shared by
+    // every stream (a reference count per subscriber, not a copy and an encoding).
+    let retry = Bytes::from(format!("retry: {}\n\n", config.retry.as_millis()));
+    let mut keep_alive = tokio::time::interval(config.keep_alive);
+    keep_alive.reset(); // the first tick is not immediate
+    let keep_alive = stream::unfold(keep_alive, |mut tick| async move {
+        tick.tick().await;
+        Some((Some(Bytes::from_static(b": keep-alive\n\n")), tick))
+    });
+    let frames = feed
         .map(move |item| {
             // The permit lives as long as the stream.
             let _held = &permit;
-            Ok::<_, Infallible>(match item {
-                Ok(item) => to_event(item),
+            Some(match item {
+                Ok(item) => frame(item),
                 Err(e) => {
                     tracing::warn!(error = %e, "event stream ended by a store error");
-                    Event::default().comment(format!("error: {e}; reconnect to resume"))
+                    Bytes::from(format!(": error: {e}; reconnect to resume\n\n"))
                 }
             })
         })
+        // A `None` marks the end of the feed, so that keep-alives stop with it.
+        .chain(stream::once(async { None }));
+    let body = stream::once(async move { Some(retry) })
+        .chain(stream::select(frames, keep_alive))
+        .take_while(|frame| std::future::ready(frame.is_some()))
+        .filter_map(std::future::ready)
+        .map(Ok::<_, Infallible>)
         .take_until(state.config.shutdown.clone().cancelled_owned());
-    Ok(Sse::new(retry.chain(events))
-        .keep_alive(KeepAlive::new().interval(keep_alive).text("keep-alive"))
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            // Tell nginx-style proxies not to buffer the stream.
+            (
+                header::HeaderName::from_static("x-accel-buffering"),
+                HeaderValue::from_static("no"),
+            ),
+        ],
+        Body::from_stream(body),
+    )
         .into_response())
 }
 
-fn to_event(item: FeedItem) -> Event {
-    let (event, result) = match item {
-        FeedItem::Change(e) => {
-            return Event::default()
-                .id(e.revision.to_string())
-                .event(e.event_type.as_str())
-                .data(e.json());
-        }
+/// One SSE frame: `id:` (when the item has one), `event:`, one `data:` line, a blank line.
+fn frame(item: FeedItem) -> Bytes {
+    let (event, id, data) = match item {
+        FeedItem::Change(e) => return e.sse_frame(),
         FeedItem::Snapshot(component) => (
-            Event::default().event(SNAPSHOT_EVENT),
+            SNAPSHOT_EVENT,
+            None,
             serde_json::to_string(&SnapshotItem {
                 component: *component,
             }),
         ),
-        FeedItem::Bookmark(b) => (
-            Event::default()
-                .id(b.revision.to_string())
-                .event(BOOKMARK_EVENT),
-            serde_json::to_string(&b),
-        ),
-        FeedItem::Reset(r) => (
-            Event::default().event(RESET_EVENT),
-            serde_json::to_string(&r),
-        ),
+        FeedItem::Bookmark(b) => (BOOKMARK_EVENT, Some(b.revision), serde_json::to_string(&b)),
+        FeedItem::Reset(r) => (RESET_EVENT, None, serde_json::to_string(&r)),
     };
-    match result {
-        Ok(data) => event.data(data),
+    match data {
+        Ok(data) => {
+            let id = id.map(|r| format!("id: {r}\n")).unwrap_or_default();
+            Bytes::from(format!("{id}event: {event}\ndata: {data}\n\n"))
+        }
         // Model types always serialize; keep the stream alive regardless.
-        Err(e) => Event::default().comment(format!("error: event not encodable: {e}")),
+        Err(e) => Bytes::from(format!(": error: event not encodable: {e}\n\n")),
     }
 }
