@@ -25,7 +25,7 @@ use std::{
 
 use futures_util::Stream;
 use nestor_model::{
-    Bookmark, ChangeEvent, Component, ComponentFilter, Reset, ResetReason, Revision,
+    Bookmark, ChangeEvent, Component, ComponentFilter, EventType, Reset, ResetReason, Revision,
 };
 use nestor_storage::CatalogStore;
 use tokio::sync::broadcast;
@@ -115,6 +115,27 @@ impl FeedFilter {
     /// Whether a component version passes.
     pub fn matches(&self, c: &Component) -> bool {
         (self.names.is_empty() || self.names.contains(&c.spec.name)) && self.filter.matches(c)
+    }
+
+    /// Whether a change goes to the stream. Labels are the one filtered field a published version
+    /// can change, so a label-filtered stream also gets the updates of versions that do not
+    /// match (any more): its client must drop them, or it would keep a stale copy.
+    pub fn passes(&self, e: &ChangeEvent) -> bool {
+        if self.matches(&e.component) {
+            return true;
+        }
+        if e.event_type != EventType::Updated || self.filter.labels.is_empty() {
+            return false;
+        }
+        let without_labels = FeedFilter {
+            names: BTreeSet::new(),
+            filter: ComponentFilter {
+                labels: Vec::new(),
+                ..self.filter.clone()
+            },
+        };
+        (self.names.is_empty() || self.names.contains(&e.name))
+            && without_labels.matches(&e.component)
     }
 }
 
@@ -317,7 +338,7 @@ impl Feed {
             return;
         }
         self.last = e.revision;
-        if self.request.filter.matches(&e.component) {
+        if self.request.filter.passes(&e) {
             self.queue.push_back(FeedItem::Change(e));
         }
     }

@@ -217,3 +217,35 @@ async fn filtered_streams_advance_by_bookmarks_and_see_other_writers() {
     let _ = stop_tx.send(());
     follower.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_label_filtered_stream_hears_when_a_version_stops_matching() {
+    let (c, _) = catalog();
+    let mut tagged = spec("db", "1.0.0");
+    tagged.labels.insert("team".into(), "data".into());
+    c.publish(tagged.clone(), &api()).await.unwrap();
+    let mut filter = FeedFilter::default();
+    filter.filter.labels = vec![("team".into(), "data".into())];
+    let mut feed = Box::pin(
+        c.feed(FeedRequest {
+            since: Some(Revision(1)),
+            snapshot: false,
+            filter,
+            bookmark_interval: Duration::from_secs(3600),
+        })
+        .await
+        .unwrap(),
+    );
+    // Unrelated components stay out; the update that moves db out of the filter comes through.
+    c.publish(spec("cache", "1.0.0"), &api()).await.unwrap();
+    let mut moved = tagged;
+    moved.labels.insert("team".into(), "web".into());
+    c.publish(moved, &api()).await.unwrap();
+    match next(&mut feed).await {
+        FeedItem::Change(e) => {
+            assert_eq!((e.revision.0, e.name.as_str()), (3, "db"));
+            assert_eq!(e.event_type, nestor_model::EventType::Updated);
+        }
+        other => panic!("{other:?}"),
+    }
+}

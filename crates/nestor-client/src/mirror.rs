@@ -161,6 +161,10 @@ struct MirrorCore {
     shared: Arc<Shared>,
     /// A snapshot being received; readers keep seeing the previous content until it ends.
     staging: Option<Versions>,
+    /// The mirror's label filter. Labels can change on a published version, so the feed also
+    /// sends label-filtered streams the updates of versions that no longer match; those leave
+    /// the mirror.
+    labels: Vec<(String, String)>,
 }
 
 impl MirrorCore {
@@ -168,7 +172,19 @@ impl MirrorCore {
         MirrorCore {
             shared,
             staging: None,
+            labels: Vec::new(),
         }
+    }
+
+    fn with_labels(mut self, labels: Vec<(String, String)>) -> Self {
+        self.labels = labels;
+        self
+    }
+
+    fn matches_labels(&self, c: &Component) -> bool {
+        self.labels
+            .iter()
+            .all(|(k, v)| c.spec.labels.get(k) == Some(v))
     }
 
     /// Applies one event; returns the update to announce, if any.
@@ -214,7 +230,14 @@ impl MirrorCore {
                 if data.ready && change.revision <= data.revision {
                     return None;
                 }
-                insert(&mut data.versions, change.component.clone());
+                if self.matches_labels(&change.component) {
+                    insert(&mut data.versions, change.component.clone());
+                } else if let Some(versions) = data.versions.get_mut(&change.name) {
+                    versions.remove(&VersionKey::new(&change.version));
+                    if versions.is_empty() {
+                        data.versions.remove(&change.name);
+                    }
+                }
                 data.revision = change.revision;
                 Some(MirrorUpdate::Changed(Arc::new(change)))
             }
@@ -291,6 +314,7 @@ impl Mirror {
     /// # Ok(()) }
     /// ```
     pub fn start(client: &Client, options: MirrorOptions) -> Mirror {
+        let labels = options.filter.labels.clone();
         let watch = client.watch(WatchOptions {
             filter: options.filter,
             snapshot: true,
@@ -304,7 +328,7 @@ impl Mirror {
         let weak = updates.downgrade();
         let task = tokio::spawn(run(
             watch,
-            MirrorCore::new(shared.clone()),
+            MirrorCore::new(shared.clone()).with_labels(labels),
             status_tx,
             updates,
         ));
@@ -655,6 +679,23 @@ mod tests {
             .flat_map(|v| v.values())
             .map(|c| format!("{}@{}", c.spec.name, c.spec.version))
             .collect()
+    }
+
+    #[test]
+    fn a_version_whose_labels_stop_matching_leaves_a_label_filtered_mirror() {
+        let shared = Arc::new(Shared::default());
+        let mut core =
+            MirrorCore::new(shared.clone()).with_labels(vec![("team".into(), "data".into())]);
+        let mut tagged = component("a", "1.0.0", 1);
+        tagged.spec.labels.insert("team".into(), "data".into());
+        core.apply(FeedEvent::Snapshot(tagged.clone()));
+        core.apply(end(1));
+        assert_eq!(ids(&shared), ["a@1.0.0"]);
+        let mut moved = tagged;
+        moved.spec.labels.insert("team".into(), "web".into());
+        assert!(core.apply(change(2, EventType::Updated, moved)).is_some());
+        assert!(ids(&shared).is_empty(), "it no longer matches the filter");
+        assert_eq!(core.status(), (true, Revision(2)));
     }
 
     #[test]
