@@ -66,6 +66,14 @@ pub enum CatalogError {
     /// The patch asks for nothing or for something impossible.
     #[error("{0}")]
     InvalidPatch(String),
+    /// A source could not be read (a fetch failed, a branch is missing, a folder is gone).
+    #[error("source {source_id}: {message}")]
+    Source {
+        /// The source's id.
+        source_id: String,
+        /// What failed.
+        message: String,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -92,7 +100,7 @@ impl CatalogError {
             CatalogError::NameConflict { .. } => ErrorCode::NameConflict,
             CatalogError::InvalidPatch(_) => ErrorCode::MalformedBody,
             CatalogError::Store(e) if e.is_retriable() => ErrorCode::StoreUnavailable,
-            CatalogError::Store(_) => ErrorCode::Internal,
+            CatalogError::Store(_) | CatalogError::Source { .. } => ErrorCode::Internal,
         }
     }
 }

@@ -10,6 +10,7 @@
 mod diff;
 mod error;
 mod feed;
+mod git;
 mod manager;
 mod source;
 mod validation;
@@ -17,6 +18,7 @@ mod validation;
 pub use diff::{FieldDiff, interface_diff};
 pub use error::CatalogError;
 pub use feed::{FeedFilter, FeedItem, FeedRequest, SharedEvent};
+pub use git::GitSource;
 pub use manager::{Catalog, ListRequest, Origin, PublishResult};
 pub use source::{
     DefinitionSource, DirectorySource, FileOutcome, MAX_DEFINITION_FILE_BYTES, SourceFile,

@@ -37,6 +37,8 @@ pub struct SourceFile {
 pub struct SourceSnapshot {
     /// Commit id for git sources; `None` for plain directories.
     pub revision: Option<String>,
+    /// The repository URL for git sources, stamped on what they publish.
+    pub repository: Option<String>,
     /// Matching definition files.
     pub files: Vec<SourceFile>,
 }
@@ -49,6 +51,25 @@ pub trait DefinitionSource: Send + Sync {
 
     /// Reads the current definition files.
     async fn snapshot(&self) -> Result<SourceSnapshot, CatalogError>;
+}
+
+/// Compiles a source's path globs (`/` is never matched by `*`).
+pub(crate) fn build_globs(id: &str, patterns: &[String]) -> Result<GlobSet, CatalogError> {
+    let mut builder = GlobSetBuilder::new();
+    for p in patterns {
+        let glob = GlobBuilder::new(p)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| CatalogError::InvalidParameter {
+                parameter: "sources[].paths",
+                message: format!("source {id}: {e}"),
+            })?;
+        builder.add(glob);
+    }
+    builder.build().map_err(|e| CatalogError::InvalidParameter {
+        parameter: "sources[].paths",
+        message: e.to_string(),
+    })
 }
 
 /// A local folder that is not a git repository, re-read on every sync.
@@ -67,23 +88,7 @@ impl DirectorySource {
         patterns: &[String],
     ) -> Result<Self, CatalogError> {
         let id = id.into();
-        let mut builder = GlobSetBuilder::new();
-        for p in patterns {
-            let glob = GlobBuilder::new(p)
-                .literal_separator(true)
-                .build()
-                .map_err(|e| CatalogError::InvalidParameter {
-                    parameter: "sources[].paths",
-                    message: format!("source {id}: {e}"),
-                })?;
-            builder.add(glob);
-        }
-        let globs = builder
-            .build()
-            .map_err(|e| CatalogError::InvalidParameter {
-                parameter: "sources[].paths",
-                message: e.to_string(),
-            })?;
+        let globs = build_globs(&id, patterns)?;
         Ok(DirectorySource {
             id,
             root: root.into(),
@@ -160,6 +165,7 @@ impl DefinitionSource for DirectorySource {
             })??;
         Ok(SourceSnapshot {
             revision: None,
+            repository: None,
             files,
         })
     }
@@ -340,7 +346,16 @@ impl Catalog {
                             .outcomes
                             .push(failure(&file.path, Some(doc.line), None, r.findings));
                     }
-                    Ok(spec) => parsed.push((spec, file.path.clone(), doc.line)),
+                    Ok(mut spec) => {
+                        // Provenance: where in which commit this version was read. Not part of
+                        // the interface; a later commit with the same file changes nothing.
+                        if let Some(commit) = &snapshot.revision {
+                            spec.git_repository = snapshot.repository.clone();
+                            spec.git_commit = Some(commit.clone());
+                            spec.git_path = Some(file.path.clone());
+                        }
+                        parsed.push((spec, file.path.clone(), doc.line))
+                    }
                 }
             }
         }

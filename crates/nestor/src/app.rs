@@ -75,8 +75,24 @@ pub fn sources(config: &Config) -> anyhow::Result<Vec<ConfiguredSource>> {
             .iter()
             .any(|p| s.url.starts_with(p));
         let path = Path::new(local);
+        let poll_interval = s.poll_interval.as_deref().map(parse_duration).transpose()?;
         if remote || is_git_repository(path) {
-            tracing::error!(source = %s.id, url = %s.url, "git sources are not supported by this build yet; source skipped");
+            if remote && !s.url.starts_with("file://") {
+                // Refused at start-up rather than failing on every poll.
+                bail!(
+                    "source {}: {} — this build reads git over file:// and local paths only (the https and ssh transports are not compiled in yet)",
+                    s.id,
+                    s.url
+                );
+            }
+            let branch = s.branch.clone().unwrap_or_else(|| "main".to_owned());
+            let cache = config.data_dir.join("git").join(&s.id);
+            let source = nestor_catalog::GitSource::new(&s.id, &s.url, branch, &s.paths, cache)
+                .with_context(|| format!("source {}", s.id))?;
+            out.push(ConfiguredSource {
+                source: Arc::new(source),
+                poll_interval,
+            });
             continue;
         }
         if !path.is_dir() {
@@ -88,7 +104,6 @@ pub fn sources(config: &Config) -> anyhow::Result<Vec<ConfiguredSource>> {
         }
         let source = DirectorySource::new(&s.id, path, &s.paths)
             .with_context(|| format!("source {}", s.id))?;
-        let poll_interval = s.poll_interval.as_deref().map(parse_duration).transpose()?;
         out.push(ConfiguredSource {
             source: Arc::new(source),
             poll_interval,

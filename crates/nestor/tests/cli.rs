@@ -274,3 +274,76 @@ fn validate_against_a_running_server() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("127.0.0.1:9"));
 }
+
+#[test]
+fn serves_a_git_source_and_refuses_transports_it_lacks() {
+    let repo = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
+            .args(args)
+            .current_dir(repo.path())
+            .output()
+            .expect("git is installed");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    git(&["init", "-q", "-b", "main"]);
+    std::fs::create_dir_all(repo.path().join("components")).unwrap();
+    std::fs::write(
+        repo.path().join("components/vpc.yaml"),
+        "name: git-vpc\nversion: 1.0.0\ndescription: A VPC\nprovider: aws\ncategory: network\nresource_type: aws_vpc\ndeployment_engines: [terraform]\n",
+    )
+    .unwrap();
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "first"]);
+    let head = git(&["rev-parse", "HEAD"]);
+
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("nestor.yaml");
+    let url = format!("file://{}", repo.path().display());
+    std::fs::write(
+        &config,
+        format!("sources:\n  - id: infra\n    url: {url}\n    paths: [\"components/**/*.yaml\"]\n"),
+    )
+    .unwrap();
+    let served = serve(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--data-dir",
+        data.path().to_str().unwrap(),
+    ]);
+    let (status, body) = get(&format!(
+        "{}/api/v1/components/git-vpc/versions/1.0.0",
+        served.base
+    ));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["git_commit"], head);
+    assert_eq!(body["git_path"], "components/vpc.yaml");
+    assert_eq!(body["git_repository"], url);
+    assert!(
+        data.path().join("git/infra/HEAD").is_file(),
+        "the bare cache is under the data dir"
+    );
+    drop(served);
+
+    std::fs::write(
+        &config,
+        "sources:\n  - id: remote\n    url: https://example.invalid/components.git\n",
+    )
+    .unwrap();
+    let out = nestor()
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("file:// and local paths only"), "{stderr}");
+}
