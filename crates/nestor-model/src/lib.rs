@@ -25,6 +25,7 @@ mod event;
 mod fast_yaml;
 mod hash;
 mod name;
+mod sync;
 mod value_type;
 mod version;
 
@@ -41,5 +42,6 @@ pub use event::{
 };
 pub use hash::CanonicalInterface;
 pub use name::{ComponentName, NameError};
+pub use sync::{SourceState, SyncFileError, SyncRun, SyncStatus, SyncTrigger};
 pub use value_type::{TypeParseError, ValueType};
 pub use version::{VersionError, parse_version};

@@ -18,12 +18,14 @@ use std::sync::{
 use async_trait::async_trait;
 use bytes::Bytes;
 use moka::sync::Cache;
-use nestor_model::{ChangeEvent, Component, ComponentFilter, EventType, Revision, SearchHit};
+use nestor_model::{
+    ChangeEvent, Component, ComponentFilter, EventType, Revision, SearchHit, SourceState, SyncRun,
+};
 use semver::Version;
 
 use crate::{
     CatalogStore, ChangeFeed, ComponentReader, ComponentSearch, ComponentWriter, LatestPage,
-    LatestQuery, Pruned, Retention, Snapshot, StoreResult,
+    LatestQuery, Pruned, Retention, Snapshot, StoreResult, SyncStore,
 };
 
 /// The versions of one name and its owner, as read at one revision.
@@ -248,6 +250,55 @@ impl CatalogStore for CachedStore {
 
     async fn ping(&self) -> StoreResult<()> {
         self.inner.ping().await
+    }
+}
+
+#[async_trait]
+impl SyncStore for CachedStore {
+    async fn insert_sync_run(&self, run: SyncRun) -> StoreResult<SyncRun> {
+        self.inner.insert_sync_run(run).await
+    }
+
+    async fn update_sync_run(&self, run: &SyncRun) -> StoreResult<()> {
+        self.inner.update_sync_run(run).await
+    }
+
+    async fn sync_run(&self, id: u64) -> StoreResult<Option<SyncRun>> {
+        self.inner.sync_run(id).await
+    }
+
+    async fn sync_runs(
+        &self,
+        source_id: Option<&str>,
+        before: Option<u64>,
+        limit: usize,
+    ) -> StoreResult<Vec<SyncRun>> {
+        self.inner.sync_runs(source_id, before, limit).await
+    }
+
+    async fn source_state(&self, source_id: &str) -> StoreResult<Option<SourceState>> {
+        self.inner.source_state(source_id).await
+    }
+
+    async fn set_source_state(&self, state: &SourceState) -> StoreResult<()> {
+        self.inner.set_source_state(state).await
+    }
+
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> StoreResult<bool> {
+        self.inner.try_lease(name, holder, ttl).await
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()> {
+        self.inner.release_lease(name, holder).await
+    }
+
+    async fn remember_delivery(&self, key: &str, ttl: std::time::Duration) -> StoreResult<bool> {
+        self.inner.remember_delivery(key, ttl).await
     }
 }
 

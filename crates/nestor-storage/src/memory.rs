@@ -4,14 +4,16 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use async_trait::async_trait;
-use nestor_model::{ChangeEvent, Component, ComponentFilter, EventType, Revision, SearchHit};
+use nestor_model::{
+    ChangeEvent, Component, ComponentFilter, EventType, Revision, SearchHit, SourceState, SyncRun,
+};
 use semver::Version;
 use std::sync::RwLock;
 use time::OffsetDateTime;
 
 use crate::{
     CatalogStore, ChangeFeed, ComponentReader, ComponentSearch, ComponentWriter, LatestPage,
-    LatestQuery, Pruned, Retention, Snapshot, StoreError, StoreResult, pick_latest,
+    LatestQuery, Pruned, Retention, Snapshot, StoreError, StoreResult, SyncStore, pick_latest,
     traits::search_by_scan,
 };
 
@@ -29,6 +31,12 @@ struct State {
     /// r - retained_after - 1.
     events: VecDeque<ChangeEvent>,
     retained_after: Revision,
+    runs: BTreeMap<u64, SyncRun>,
+    sources: BTreeMap<String, SourceState>,
+    /// name → (holder, expiry)
+    leases: BTreeMap<String, (String, std::time::Instant)>,
+    /// delivery key → expiry
+    deliveries: BTreeMap<String, std::time::Instant>,
 }
 
 /// In-memory [`CatalogStore`].
@@ -266,5 +274,97 @@ impl CatalogStore for MemoryStore {
 
     async fn ping(&self) -> StoreResult<()> {
         Ok(())
+    }
+}
+
+#[async_trait]
+impl SyncStore for MemoryStore {
+    async fn insert_sync_run(&self, mut run: SyncRun) -> StoreResult<SyncRun> {
+        let mut state = self.write();
+        run.id = state.runs.keys().next_back().map_or(1, |id| id + 1);
+        state.runs.insert(run.id, run.clone());
+        Ok(run)
+    }
+
+    async fn update_sync_run(&self, run: &SyncRun) -> StoreResult<()> {
+        let mut state = self.write();
+        match state.runs.get_mut(&run.id) {
+            Some(r) => {
+                *r = run.clone();
+                Ok(())
+            }
+            None => Err(StoreError::Backend {
+                operation: "update sync run",
+                message: format!("no sync run {}", run.id),
+            }),
+        }
+    }
+
+    async fn sync_run(&self, id: u64) -> StoreResult<Option<SyncRun>> {
+        Ok(self.read().runs.get(&id).cloned())
+    }
+
+    async fn sync_runs(
+        &self,
+        source_id: Option<&str>,
+        before: Option<u64>,
+        limit: usize,
+    ) -> StoreResult<Vec<SyncRun>> {
+        Ok(self
+            .read()
+            .runs
+            .range(..before.unwrap_or(u64::MAX))
+            .rev()
+            .map(|(_, r)| r)
+            .filter(|r| source_id.is_none_or(|s| r.source_id == s))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn source_state(&self, source_id: &str) -> StoreResult<Option<SourceState>> {
+        Ok(self.read().sources.get(source_id).cloned())
+    }
+
+    async fn set_source_state(&self, state: &SourceState) -> StoreResult<()> {
+        self.write()
+            .sources
+            .insert(state.source_id.clone(), state.clone());
+        Ok(())
+    }
+
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> StoreResult<bool> {
+        let now = std::time::Instant::now();
+        let mut state = self.write();
+        let free = match state.leases.get(name) {
+            Some((h, until)) => h == holder || *until <= now,
+            None => true,
+        };
+        if free {
+            state
+                .leases
+                .insert(name.to_owned(), (holder.to_owned(), now + ttl));
+        }
+        Ok(free)
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()> {
+        let mut state = self.write();
+        if state.leases.get(name).is_some_and(|(h, _)| h == holder) {
+            state.leases.remove(name);
+        }
+        Ok(())
+    }
+
+    async fn remember_delivery(&self, key: &str, ttl: std::time::Duration) -> StoreResult<bool> {
+        let now = std::time::Instant::now();
+        let mut state = self.write();
+        state.deliveries.retain(|_, until| *until > now);
+        Ok(state.deliveries.insert(key.to_owned(), now + ttl).is_none())
     }
 }

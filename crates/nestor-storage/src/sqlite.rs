@@ -13,18 +13,22 @@ use std::{
 
 use async_trait::async_trait;
 use nestor_model::{ChangeEvent, Component, ComponentFilter, EventType, Revision, SearchHit};
+use nestor_model::{SourceState, SyncRun};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use semver::Version;
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 use crate::{
     CatalogStore, ChangeFeed, ComponentReader, ComponentSearch, ComponentWriter, LatestPage,
-    LatestQuery, Pruned, Retention, Snapshot, StoreError, StoreResult, pick_latest,
+    LatestQuery, Pruned, Retention, Snapshot, StoreError, StoreResult, SyncStore, pick_latest,
     sort_newest_first, traits::search_by_scan,
 };
 
 /// Schema migrations, in order; the index + 1 is the schema version.
-const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../../migrations/sqlite/0002_sync.sql"),
+];
 
 /// Concurrent reads, and reader connections kept open. Reads beyond it wait their turn: without
 /// a bound, a burst of reads (thousands of event streams starting at once) opened a connection
@@ -628,5 +632,187 @@ impl CatalogStore for SqliteStore {
 
     async fn ping(&self) -> StoreResult<()> {
         self.read("ping", |conn| revision(conn).map(|_| ())).await
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn decode_run(id: i64, body: &str) -> StoreResult<SyncRun> {
+    serde_json::from_str(body).map_err(corrupt(format!("sync run {id}")))
+}
+
+#[async_trait]
+impl SyncStore for SqliteStore {
+    async fn insert_sync_run(&self, mut run: SyncRun) -> StoreResult<SyncRun> {
+        self.write("insert sync run", move |tx| {
+            tx.execute(
+                "INSERT INTO sync_runs (source_id, body) VALUES (?1, '')",
+                params![run.source_id],
+            )
+            .map_err(db_err("insert sync run"))?;
+            run.id = tx.last_insert_rowid() as u64;
+            tx.execute(
+                "UPDATE sync_runs SET body = ?2 WHERE id = ?1",
+                params![run.id as i64, encode(&run)?],
+            )
+            .map_err(db_err("insert sync run"))?;
+            Ok(run)
+        })
+        .await
+    }
+
+    async fn update_sync_run(&self, run: &SyncRun) -> StoreResult<()> {
+        let (id, body) = (run.id as i64, encode(run)?);
+        self.write("update sync run", move |tx| {
+            let n = tx
+                .execute(
+                    "UPDATE sync_runs SET body = ?2 WHERE id = ?1",
+                    params![id, body],
+                )
+                .map_err(db_err("update sync run"))?;
+            if n == 0 {
+                return Err(StoreError::Backend {
+                    operation: "update sync run",
+                    message: format!("no sync run {id}"),
+                });
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn sync_run(&self, id: u64) -> StoreResult<Option<SyncRun>> {
+        self.read("sync run", move |conn| {
+            let body: Option<String> = conn
+                .query_row(
+                    "SELECT body FROM sync_runs WHERE id = ?1",
+                    [id as i64],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db_err("sync run"))?;
+            body.map(|b| decode_run(id as i64, &b)).transpose()
+        })
+        .await
+    }
+
+    async fn sync_runs(
+        &self,
+        source_id: Option<&str>,
+        before: Option<u64>,
+        limit: usize,
+    ) -> StoreResult<Vec<SyncRun>> {
+        let source_id = source_id.map(str::to_owned);
+        let before = before.map_or(i64::MAX, |b| b.min(i64::MAX as u64) as i64);
+        let limit = limit.min(i64::MAX as usize) as i64;
+        self.read("sync runs", move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT id, body FROM sync_runs WHERE id < ?1 AND (?2 IS NULL OR source_id = ?2) ORDER BY id DESC LIMIT ?3",
+                )
+                .map_err(db_err("sync runs"))?;
+            let rows = stmt
+                .query_map(params![before, source_id, limit], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(db_err("sync runs"))?;
+            rows.map(|row| {
+                let (id, body) = row.map_err(db_err("sync runs"))?;
+                decode_run(id, &body)
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn source_state(&self, source_id: &str) -> StoreResult<Option<SourceState>> {
+        let source_id = source_id.to_owned();
+        self.read("source state", move |conn| {
+            let body: Option<String> = conn
+                .query_row(
+                    "SELECT body FROM source_state WHERE source_id = ?1",
+                    [&source_id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db_err("source state"))?;
+            body.map(|b| {
+                serde_json::from_str(&b).map_err(corrupt(format!("source state {source_id}")))
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn set_source_state(&self, state: &SourceState) -> StoreResult<()> {
+        let (id, body) = (state.source_id.clone(), encode(state)?);
+        self.write("set source state", move |tx| {
+            tx.execute(
+                "INSERT INTO source_state (source_id, body) VALUES (?1, ?2) ON CONFLICT (source_id) DO UPDATE SET body = excluded.body",
+                params![id, body],
+            )
+            .map_err(db_err("set source state"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> StoreResult<bool> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        let ttl_ms = ttl.as_millis().min(i64::MAX as u128) as i64;
+        self.write("try lease", move |tx| {
+            let now = now_ms();
+            // Take it when free or expired, renew it when it is already ours.
+            let n = tx
+                .execute(
+                    "INSERT INTO leases (name, holder, expires_ms) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_ms = excluded.expires_ms
+                     WHERE leases.holder = excluded.holder OR leases.expires_ms <= ?4",
+                    params![name, holder, now.saturating_add(ttl_ms), now],
+                )
+                .map_err(db_err("try lease"))?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.write("release lease", move |tx| {
+            tx.execute(
+                "DELETE FROM leases WHERE name = ?1 AND holder = ?2",
+                params![name, holder],
+            )
+            .map_err(db_err("release lease"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn remember_delivery(&self, key: &str, ttl: std::time::Duration) -> StoreResult<bool> {
+        let key = key.to_owned();
+        let ttl_ms = ttl.as_millis().min(i64::MAX as u128) as i64;
+        self.write("remember delivery", move |tx| {
+            let now = now_ms();
+            tx.execute("DELETE FROM deliveries WHERE expires_ms <= ?1", [now])
+                .map_err(db_err("remember delivery"))?;
+            let n = tx
+                .execute(
+                    "INSERT INTO deliveries (key, expires_ms) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+                    params![key, now.saturating_add(ttl_ms)],
+                )
+                .map_err(db_err("remember delivery"))?;
+            Ok(n == 1)
+        })
+        .await
     }
 }

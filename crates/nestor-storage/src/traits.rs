@@ -2,7 +2,9 @@
 //! them for callers that need everything (the catalog manager).
 
 use async_trait::async_trait;
-use nestor_model::{ChangeEvent, Component, ComponentFilter, EventType, Revision, SearchHit};
+use nestor_model::{
+    ChangeEvent, Component, ComponentFilter, EventType, Revision, SearchHit, SourceState, SyncRun,
+};
 use semver::Version;
 
 use crate::StoreResult;
@@ -163,9 +165,54 @@ pub trait ComponentSearch: Send + Sync {
     ) -> StoreResult<Snapshot<Vec<SearchHit>>>;
 }
 
+/// Sync bookkeeping: runs, per-source state, leases and webhook delivery de-duplication. Every
+/// backend implements it, so that several replicas on one store agree on all of it.
+#[async_trait]
+pub trait SyncStore: Send + Sync {
+    /// Records a new run; returns it with its id (ids increase).
+    async fn insert_sync_run(&self, run: SyncRun) -> StoreResult<SyncRun>;
+
+    /// Replaces a recorded run (same id).
+    async fn update_sync_run(&self, run: &SyncRun) -> StoreResult<()>;
+
+    /// One run.
+    async fn sync_run(&self, id: u64) -> StoreResult<Option<SyncRun>>;
+
+    /// Runs newest first, optionally of one source, with ids below `before`, at most `limit`.
+    async fn sync_runs(
+        &self,
+        source_id: Option<&str>,
+        before: Option<u64>,
+        limit: usize,
+    ) -> StoreResult<Vec<SyncRun>>;
+
+    /// What is remembered about a source.
+    async fn source_state(&self, source_id: &str) -> StoreResult<Option<SourceState>>;
+
+    /// Remembers a source's state.
+    async fn set_source_state(&self, state: &SourceState) -> StoreResult<()>;
+
+    /// Takes or renews the lease `name` for `holder` until `now + ttl`: succeeds when the lease
+    /// is free, expired, or already `holder`'s. Returns whether `holder` now holds it.
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> StoreResult<bool>;
+
+    /// Gives the lease up, if `holder` holds it.
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()>;
+
+    /// Remembers a webhook delivery id for `ttl`; returns `false` when it was already seen.
+    async fn remember_delivery(&self, key: &str, ttl: std::time::Duration) -> StoreResult<bool>;
+}
+
 /// Everything a catalog needs from its store.
 #[async_trait]
-pub trait CatalogStore: ComponentReader + ComponentWriter + ChangeFeed + ComponentSearch {
+pub trait CatalogStore:
+    ComponentReader + ComponentWriter + ChangeFeed + ComponentSearch + SyncStore
+{
     /// Short backend name for `/version` and logs (`sqlite`, `memory`, …).
     fn backend_name(&self) -> &'static str;
 

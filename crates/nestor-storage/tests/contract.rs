@@ -355,6 +355,100 @@ async fn list_all_is_a_snapshot_of_every_version(f: Fixture) {
     assert_eq!(snap.value[0].revision, Revision(5));
 }
 
+async fn sync_runs_state_leases_and_deliveries(f: Fixture) {
+    use nestor_model::{SourceState, SyncRun, SyncStatus, SyncTrigger};
+    let s = f.store;
+    let a = s
+        .insert_sync_run(SyncRun::pending("a", SyncTrigger::Webhook))
+        .await
+        .unwrap();
+    let b = s
+        .insert_sync_run(SyncRun::pending("b", SyncTrigger::Poll))
+        .await
+        .unwrap();
+    let mut a2 = s
+        .insert_sync_run(SyncRun::pending("a", SyncTrigger::Manual))
+        .await
+        .unwrap();
+    assert!(a.id < b.id && b.id < a2.id, "ids increase");
+    a2.status = SyncStatus::Partial;
+    a2.commit = Some("abc".into());
+    a2.failed = 1;
+    s.update_sync_run(&a2).await.unwrap();
+    assert_eq!(s.sync_run(a2.id).await.unwrap(), Some(a2.clone()));
+    assert_eq!(s.sync_run(999).await.unwrap(), None);
+    let ids = |runs: Vec<SyncRun>| runs.iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s.sync_runs(None, None, 10).await.unwrap()),
+        [a2.id, b.id, a.id]
+    );
+    assert_eq!(
+        ids(s.sync_runs(Some("a"), None, 10).await.unwrap()),
+        [a2.id, a.id]
+    );
+    assert_eq!(
+        ids(s.sync_runs(None, Some(a2.id), 1).await.unwrap()),
+        [b.id]
+    );
+    let mut missing = a2.clone();
+    missing.id = 999;
+    assert!(s.update_sync_run(&missing).await.is_err());
+
+    assert_eq!(s.source_state("a").await.unwrap(), None);
+    let state = SourceState {
+        source_id: "a".into(),
+        last_synced_commit: Some("abc".into()),
+        last_run: Some(a2.id),
+    };
+    s.set_source_state(&state).await.unwrap();
+    s.set_source_state(&state).await.unwrap();
+    assert_eq!(s.source_state("a").await.unwrap(), Some(state));
+
+    let long = std::time::Duration::from_secs(60);
+    assert!(s.try_lease("sync:a", "r1", long).await.unwrap());
+    assert!(
+        !s.try_lease("sync:a", "r2", long).await.unwrap(),
+        "held by r1"
+    );
+    assert!(
+        s.try_lease("sync:a", "r1", long).await.unwrap(),
+        "r1 renews"
+    );
+    s.release_lease("sync:a", "r2").await.unwrap();
+    assert!(
+        !s.try_lease("sync:a", "r2", long).await.unwrap(),
+        "only the holder releases"
+    );
+    s.release_lease("sync:a", "r1").await.unwrap();
+    assert!(
+        s.try_lease("sync:a", "r2", std::time::Duration::from_millis(1))
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert!(
+        s.try_lease("sync:a", "r3", long).await.unwrap(),
+        "an expired lease is taken over"
+    );
+
+    assert!(s.remember_delivery("github:1", long).await.unwrap());
+    assert!(
+        !s.remember_delivery("github:1", long).await.unwrap(),
+        "a duplicate delivery"
+    );
+    assert!(s.remember_delivery("gitlab:1", long).await.unwrap());
+    assert!(
+        s.remember_delivery("github:2", std::time::Duration::from_millis(1))
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert!(
+        s.remember_delivery("github:2", long).await.unwrap(),
+        "forgotten after its TTL"
+    );
+}
+
 async fn list_paginates_and_filters(f: Fixture) {
     let s = f.store;
     for i in 0..30 {
@@ -517,6 +611,7 @@ macro_rules! contract {
             #[tokio::test] async fn change_feed_is_dense_ordered_and_limited() { super::change_feed_is_dense_ordered_and_limited($fixture).await }
             #[tokio::test] async fn retention_prunes_old_events_and_says_from_where_resuming_works() { super::retention_prunes_old_events_and_says_from_where_resuming_works($fixture).await }
             #[tokio::test] async fn list_all_is_a_snapshot_of_every_version() { super::list_all_is_a_snapshot_of_every_version($fixture).await }
+            #[tokio::test] async fn sync_runs_state_leases_and_deliveries() { super::sync_runs_state_leases_and_deliveries($fixture).await }
             #[tokio::test] async fn list_paginates_and_filters() { super::list_paginates_and_filters($fixture).await }
             #[tokio::test] async fn search_ranks_name_matches_first() { super::search_ranks_name_matches_first($fixture).await }
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn concurrent_writers_get_distinct_dense_revisions() { super::concurrent_writers_get_distinct_dense_revisions($fixture).await }

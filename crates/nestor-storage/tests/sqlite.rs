@@ -43,7 +43,7 @@ async fn data_survives_reopen() {
 fn migrate_is_idempotent_and_refuses_newer_schemas() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nestor.db");
-    assert_eq!(SqliteStore::migrate(&path).unwrap(), vec![1]);
+    assert_eq!(SqliteStore::migrate(&path).unwrap(), vec![1, 2]);
     assert!(SqliteStore::migrate(&path).unwrap().is_empty());
     assert!(SqliteStore::open(&path).is_ok());
     let conn = rusqlite::Connection::open(&path).unwrap();
@@ -56,4 +56,28 @@ fn migrate_is_idempotent_and_refuses_newer_schemas() {
         err.to_string().contains("newer than this build knows"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn a_version_1_database_is_upgraded_in_place() {
+    use nestor_storage::SyncStore;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nestor.db");
+    {
+        // A database as the first release left it.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(include_str!("../../../migrations/sqlite/0001_init.sql"))
+            .unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+    }
+    assert_eq!(SqliteStore::migrate(&path).unwrap(), vec![2]);
+    let s = SqliteStore::open(&path).unwrap();
+    let run = s
+        .insert_sync_run(nestor_model::SyncRun::pending(
+            "a",
+            nestor_model::SyncTrigger::Manual,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(run.id, 1);
 }
