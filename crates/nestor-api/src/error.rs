@@ -59,7 +59,9 @@ impl From<CatalogError> for ApiError {
                 serde_json::Value::Null
             }
             CatalogError::InvalidPatch(_) => serde_json::Value::Null,
-            CatalogError::Source { source_id, .. } => json!({ "source": source_id }),
+            CatalogError::Source { source_id, .. } | CatalogError::SourceNotFound { source_id } => {
+                json!({ "source": source_id })
+            }
         };
         let detail = match &e {
             // Never leak backend internals to clients; the log has them.

@@ -66,6 +66,12 @@ pub enum CatalogError {
     /// The patch asks for nothing or for something impossible.
     #[error("{0}")]
     InvalidPatch(String),
+    /// No source has this id.
+    #[error("no source {source_id} is configured")]
+    SourceNotFound {
+        /// The id asked for.
+        source_id: String,
+    },
     /// A source could not be read (a fetch failed, a branch is missing, a folder is gone).
     #[error("source {source_id}: {message}")]
     Source {
@@ -101,6 +107,7 @@ impl CatalogError {
             CatalogError::InvalidPatch(_) => ErrorCode::MalformedBody,
             CatalogError::Store(e) if e.is_retriable() => ErrorCode::StoreUnavailable,
             CatalogError::Store(_) | CatalogError::Source { .. } => ErrorCode::Internal,
+            CatalogError::SourceNotFound { .. } => ErrorCode::NotFound,
         }
     }
 }

@@ -13,6 +13,7 @@ mod feed;
 mod git;
 mod manager;
 mod source;
+mod sync;
 mod validation;
 
 pub use diff::{FieldDiff, interface_diff};
@@ -24,4 +25,5 @@ pub use source::{
     DefinitionSource, DirectorySource, FileOutcome, MAX_DEFINITION_FILE_BYTES, SourceFile,
     SourceSnapshot, SyncReport,
 };
+pub use sync::{ManagedSource, SyncManager};
 pub use validation::Candidate;

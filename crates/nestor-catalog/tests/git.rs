@@ -213,3 +213,110 @@ async fn a_missing_branch_is_a_source_error_and_a_force_push_is_read_as_the_new_
     assert_eq!(report.revision, Some(rewritten.to_string()));
     assert_eq!((report.created, report.failed), (1, 0), "{report:#?}");
 }
+
+fn managed(f: &Fixture, cache: &Path) -> nestor_catalog::ManagedSource {
+    let patterns: Vec<String> = PATTERNS.iter().map(|p| p.to_string()).collect();
+    nestor_catalog::ManagedSource {
+        source: Arc::new(GitSource::new("infra", &f.url, "main", &patterns, cache).unwrap()),
+        url: f.url.clone(),
+        branch: Some("main".into()),
+        webhook_secret: None,
+    }
+}
+
+async fn wait_all_final(c: &Catalog) -> Vec<nestor_model::SyncRun> {
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            let runs = c.store().sync_runs(None, None, 100).await.unwrap();
+            if !runs.is_empty() && runs.iter().all(|r| r.status.is_final()) {
+                return runs;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("sync runs finish within 30 s")
+}
+
+#[tokio::test]
+async fn a_burst_of_requests_coalesces_and_runs_record_their_outcome() {
+    let f = fixture("main");
+    write(&f.work, "components/vpc.yaml", definition("vpc", "1.0.0"));
+    write(&f.work, "components/bad.yaml", "name: Bad Name\n");
+    let head = commit(&f.repo, "first", true);
+    let c = Arc::new(catalog());
+    let cache = tempfile::tempdir().unwrap();
+    let m = nestor_catalog::SyncManager::new(
+        c.clone(),
+        vec![managed(&f, cache.path())],
+        "replica-1",
+        std::time::Duration::from_secs(5),
+    );
+    let stop = tokio_util::sync::CancellationToken::new();
+    let workers = m.spawn_workers(stop.clone());
+    let mut ids = std::collections::BTreeSet::new();
+    for _ in 0..10 {
+        ids.insert(
+            m.request("infra", nestor_model::SyncTrigger::Webhook)
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    assert!(ids.len() <= 2, "ten requests became {} runs", ids.len());
+    let runs = wait_all_final(&c).await;
+    let run = &runs[0];
+    assert_eq!(run.status, nestor_model::SyncStatus::Partial, "{run:#?}");
+    assert_eq!(run.commit, Some(head.to_string()));
+    assert_eq!((run.created, run.failed), (1, 1), "{run:#?}");
+    assert_eq!(run.errors[0].file, "components/bad.yaml");
+    assert!(run.started_at.is_some() && run.finished_at.is_some());
+    let state = c.store().source_state("infra").await.unwrap().unwrap();
+    assert_eq!(state.last_synced_commit, Some(head.to_string()));
+    assert!(matches!(
+        m.request("nope", nestor_model::SyncTrigger::Manual).await,
+        Err(CatalogError::SourceNotFound { .. })
+    ));
+    stop.cancel();
+    for w in workers {
+        w.await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_never_sync_one_source_at_the_same_time() {
+    let f = fixture("main");
+    for i in 0..30 {
+        write(
+            &f.work,
+            &format!("components/c{i:02}.yaml"),
+            definition(&format!("c{i:02}"), "1.0.0"),
+        );
+    }
+    commit(&f.repo, "many", true);
+    let c = Arc::new(catalog());
+    let (cache_a, cache_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let ttl = std::time::Duration::from_secs(5);
+    let a =
+        nestor_catalog::SyncManager::new(c.clone(), vec![managed(&f, cache_a.path())], "a", ttl);
+    let b =
+        nestor_catalog::SyncManager::new(c.clone(), vec![managed(&f, cache_b.path())], "b", ttl);
+    let (ra, rb) = tokio::join!(
+        a.run_now("infra", nestor_model::SyncTrigger::Manual),
+        b.run_now("infra", nestor_model::SyncTrigger::Manual)
+    );
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    for r in [&ra, &rb] {
+        assert!(r.status == nestor_model::SyncStatus::Succeeded, "{r:#?}");
+    }
+    let (first, second) = if ra.started_at <= rb.started_at {
+        (&ra, &rb)
+    } else {
+        (&rb, &ra)
+    };
+    assert!(
+        first.finished_at <= second.started_at,
+        "one lease holder at a time: {first:#?} {second:#?}"
+    );
+    assert_eq!(first.created + second.created, 30);
+}
