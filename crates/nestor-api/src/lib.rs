@@ -61,6 +61,8 @@ pub struct AppState {
     openapi_json: String,
     /// One permit per open event stream.
     pub(crate) subscribers: Arc<tokio::sync::Semaphore>,
+    /// Sources and sync runs, when sources are configured.
+    pub(crate) sync: Option<Arc<nestor_catalog::SyncManager>>,
 }
 
 #[derive(OpenApi)]
@@ -74,6 +76,7 @@ pub struct AppState {
         (name = "components", description = "Query and publish component versions"),
         (name = "validation", description = "Dry-run validation"),
         (name = "events", description = "The change feed (Server-Sent Events)"),
+        (name = "sync", description = "Sources, sync runs and push webhooks"),
         (name = "operations", description = "Health, readiness and build information"),
     ),
     components(schemas(Problem, ErrorCode))
@@ -82,6 +85,15 @@ struct ApiDoc;
 
 /// Builds the router and the OpenAPI document for `catalog`.
 pub fn router(catalog: Arc<Catalog>, config: ApiConfig) -> Router {
+    router_with_sync(catalog, None, config)
+}
+
+/// [`router`], with the sources and sync runs of `sync` (sources, sync runs, webhooks).
+pub fn router_with_sync(
+    catalog: Arc<Catalog>,
+    sync: Option<Arc<nestor_catalog::SyncManager>>,
+    config: ApiConfig,
+) -> Router {
     let (api_router, openapi) = api_parts();
     let openapi_json = openapi.to_json().unwrap_or_else(|_| "{}".into());
     let state = Arc::new(AppState {
@@ -89,6 +101,7 @@ pub fn router(catalog: Arc<Catalog>, config: ApiConfig) -> Router {
         config: config.clone(),
         openapi_json,
         subscribers: Arc::new(tokio::sync::Semaphore::new(config.events.max_subscribers)),
+        sync,
     });
     api_router
         .route("/api/v1/openapi.json", axum::routing::get(openapi_document))

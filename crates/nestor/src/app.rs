@@ -5,7 +5,7 @@ use std::{path::Path, sync::Arc, time::Duration};
 
 use anyhow::{Context, bail};
 use nestor_api::ApiConfig;
-use nestor_catalog::{Catalog, DefinitionSource, DirectorySource};
+use nestor_catalog::{Catalog, DirectorySource};
 use nestor_engines::{EngineRegistry, StaticEngines};
 use nestor_storage::{CachedStore, CatalogStore, MemoryStore, SqliteStore};
 use nestor_validation::Validator;
@@ -59,10 +59,24 @@ fn is_git_repository(path: &Path) -> bool {
 
 /// A configured source that this build can read, with its poll interval.
 pub struct ConfiguredSource {
-    /// The source.
-    pub source: Arc<dyn DefinitionSource>,
+    /// The source, its URL, branch and webhook secret.
+    pub managed: nestor_catalog::ManagedSource,
     /// Re-read interval, if any.
     pub poll_interval: Option<Duration>,
+}
+
+/// The value of the environment variable a source names for its webhook secret.
+fn webhook_secret(s: &crate::config::SourceConfig) -> anyhow::Result<Option<String>> {
+    match &s.webhook_secret_env {
+        None => Ok(None),
+        Some(var) => match std::env::var(var) {
+            Ok(v) if !v.is_empty() => Ok(Some(v)),
+            _ => bail!(
+                "source {}: webhook_secret_env names {var}, which is not set (or empty) in the environment",
+                s.id
+            ),
+        },
+    }
 }
 
 /// Builds the configured sources. Sources this build cannot read yet are reported and skipped,
@@ -87,10 +101,16 @@ pub fn sources(config: &Config) -> anyhow::Result<Vec<ConfiguredSource>> {
             }
             let branch = s.branch.clone().unwrap_or_else(|| "main".to_owned());
             let cache = config.data_dir.join("git").join(&s.id);
-            let source = nestor_catalog::GitSource::new(&s.id, &s.url, branch, &s.paths, cache)
-                .with_context(|| format!("source {}", s.id))?;
+            let source =
+                nestor_catalog::GitSource::new(&s.id, &s.url, branch.clone(), &s.paths, cache)
+                    .with_context(|| format!("source {}", s.id))?;
             out.push(ConfiguredSource {
-                source: Arc::new(source),
+                managed: nestor_catalog::ManagedSource {
+                    source: Arc::new(source),
+                    url: s.url.clone(),
+                    branch: Some(branch),
+                    webhook_secret: webhook_secret(s)?,
+                },
                 poll_interval,
             });
             continue;
@@ -105,24 +125,101 @@ pub fn sources(config: &Config) -> anyhow::Result<Vec<ConfiguredSource>> {
         let source = DirectorySource::new(&s.id, path, &s.paths)
             .with_context(|| format!("source {}", s.id))?;
         out.push(ConfiguredSource {
-            source: Arc::new(source),
+            managed: nestor_catalog::ManagedSource {
+                source: Arc::new(source),
+                url: s.url.clone(),
+                branch: None,
+                webhook_secret: None,
+            },
             poll_interval,
         });
     }
     Ok(out)
 }
 
-async fn sync_once(catalog: &Catalog, source: &dyn DefinitionSource) {
-    match catalog.sync(source).await {
-        Ok(r) if r.failed > 0 => tracing::warn!(
-            source = %r.source_id, created = r.created, updated = r.updated, unchanged = r.unchanged, failed = r.failed,
-            "source synced with errors"
-        ),
-        Ok(r) => tracing::info!(
-            source = %r.source_id, created = r.created, updated = r.updated, unchanged = r.unchanged, "source synced"
-        ),
-        Err(e) => tracing::error!(source = source.id(), error = %e, "source sync failed"),
+/// This replica's name in sync leases.
+fn replica_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "nestor".to_owned());
+    format!("{host}:{}", std::process::id())
+}
+
+/// How long a sync lease lasts without renewal (renewed every third of it while syncing).
+const SYNC_LEASE: Duration = Duration::from_secs(30);
+
+/// Sources to poll: (source id, interval).
+pub type Polls = Vec<(String, Duration)>;
+
+/// The sync manager over the configured sources, and their poll intervals.
+pub fn sync_manager(
+    config: &Config,
+    catalog: Arc<Catalog>,
+) -> anyhow::Result<(Arc<nestor_catalog::SyncManager>, Polls)> {
+    let sources = sources(config)?;
+    let polls = sources
+        .iter()
+        .filter_map(|s| Some((s.managed.source.id().to_owned(), s.poll_interval?)))
+        .collect();
+    let managed = sources.into_iter().map(|s| s.managed).collect();
+    Ok((
+        nestor_catalog::SyncManager::new(catalog, managed, replica_name(), SYNC_LEASE),
+        polls,
+    ))
+}
+
+/// `nestor sync`: runs each (or one) source once against the configured store, printing each
+/// run and its per-file errors. Returns whether every run succeeded.
+pub async fn sync_command(config: Config, only: Option<String>) -> anyhow::Result<bool> {
+    let store = open_store(&config)?;
+    let catalog = Arc::new(catalog(&config, store));
+    let (sync, _) = sync_manager(&config, catalog)?;
+    let ids: Vec<String> = sync
+        .sources()
+        .map(|s| s.source.id().to_owned())
+        .filter(|id| only.as_ref().is_none_or(|o| o == id))
+        .collect();
+    if let Some(o) = &only
+        && ids.is_empty()
+    {
+        bail!("no source {o} is configured");
     }
+    if ids.is_empty() {
+        println!("no sources are configured");
+        return Ok(true);
+    }
+    let mut all_ok = true;
+    for id in ids {
+        println!("syncing {id}…");
+        let run = sync.run_now(&id, nestor_model::SyncTrigger::Manual).await?;
+        let took = match (run.started_at, run.finished_at) {
+            (Some(a), Some(b)) => format!(" in {:.1} s", (b - a).as_seconds_f64()),
+            _ => String::new(),
+        };
+        println!(
+            "{id}: run {} {:?}{took}{}: {} file(s), {} created, {} updated, {} unchanged, {} failed",
+            run.id,
+            run.status,
+            run.commit
+                .as_deref()
+                .map(|c| format!(" at {c}"))
+                .unwrap_or_default(),
+            run.files,
+            run.created,
+            run.updated,
+            run.unchanged,
+            run.failed,
+        );
+        if let Some(e) = &run.error {
+            println!("  error: {e}");
+        }
+        for e in &run.errors {
+            let line = e.line.map(|l| format!(":{l}")).unwrap_or_default();
+            println!("  {}{line}: error[{}] {}", e.file, e.rule, e.message);
+        }
+        all_ok &= run.status == nestor_model::SyncStatus::Succeeded;
+    }
+    Ok(all_ok)
 }
 
 /// Runs the server until SIGINT/SIGTERM.
@@ -131,26 +228,35 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config)?;
     let backend = store.backend_name().to_owned();
     let catalog = Arc::new(catalog(&config, store));
-    let sources = sources(&config)?;
+    let (sync, polls) = sync_manager(&config, catalog.clone())?;
 
     // Load every source before answering, so the first request sees the catalog.
-    for s in &sources {
-        sync_once(&catalog, s.source.as_ref()).await;
+    let ids: Vec<String> = sync.sources().map(|s| s.source.id().to_owned()).collect();
+    for id in &ids {
+        sync.run_now(id, nestor_model::SyncTrigger::Startup).await?;
     }
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let background = nestor_api::CancellationToken::new();
     let mut tasks = JoinSet::new();
-    for s in sources {
-        let Some(every) = s.poll_interval else {
-            continue;
-        };
-        let (catalog, mut stop) = (catalog.clone(), shutdown_rx.clone());
+    for worker in sync.spawn_workers(background.clone()) {
+        tasks.spawn(async move {
+            let _ = worker.await;
+        });
+    }
+    // Polling is the safety net under webhooks: every poll reads the branch head again.
+    for (id, every) in polls {
+        let (sync, mut stop) = (sync.clone(), shutdown_rx.clone());
         tasks.spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.tick().await; // the first tick is immediate; the start-up sync already ran
             loop {
                 tokio::select! {
-                    _ = tick.tick() => sync_once(&catalog, s.source.as_ref()).await,
+                    _ = tick.tick() => {
+                        if let Err(e) = sync.request(&id, nestor_model::SyncTrigger::Poll).await {
+                            tracing::warn!(source = %id, error = %e, "could not request a poll sync");
+                        }
+                    }
                     _ = stop.changed() => break,
                 }
             }
@@ -201,7 +307,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         shutdown: nestor_api::CancellationToken::new(),
     };
     let streams = api.shutdown.clone();
-    let router = nestor_api::router(catalog, api);
+    let router = nestor_api::router_with_sync(catalog, Some(sync), api);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
@@ -218,6 +324,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     .await
     .context("HTTP server failed")?;
     let _ = shutdown_tx.send(true);
+    background.cancel();
     while tasks.join_next().await.is_some() {}
     tracing::info!("stopped");
     Ok(())

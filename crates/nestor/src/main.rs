@@ -80,6 +80,15 @@ enum Command {
         #[arg(long, requires = "server")]
         source: Option<String>,
     },
+    /// Sync the configured sources now, once, and print each run (exit status 1 when a run
+    /// failed or left definitions unpublished).
+    Sync {
+        #[command(flatten)]
+        common: Common,
+        /// Only this source.
+        #[arg(long)]
+        source: Option<String>,
+    },
     /// Print the version.
     Version,
 }
@@ -129,6 +138,14 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Version => {
             println!("nestor {}", env!("CARGO_PKG_VERSION"));
             Ok(true)
+        }
+        Command::Sync { common, source } => {
+            let config = load(&common)?;
+            init_logging(&config);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(app::sync_command(config, source))
         }
         Command::Serve {
             common,

@@ -154,7 +154,7 @@ fn migrate_is_idempotent() {
     assert!(first.status.success());
     assert!(String::from_utf8_lossy(&first.stdout).contains("applied migrations [1, 2]"));
     let second = run();
-    assert!(String::from_utf8_lossy(&second.stdout).contains("schema is up to date (version 1)"));
+    assert!(String::from_utf8_lossy(&second.stdout).contains("schema is up to date (version 2)"));
 }
 
 #[test]
@@ -346,4 +346,98 @@ fn serves_a_git_source_and_refuses_transports_it_lacks() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("file:// and local paths only"), "{stderr}");
+}
+
+#[test]
+fn nestor_sync_reports_runs_and_polling_heals_a_missed_webhook() {
+    let repo = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
+            .args(args)
+            .current_dir(repo.path())
+            .output()
+            .expect("git is installed");
+        assert!(out.status.success(), "git {args:?}");
+    };
+    let write = |name: &str, body: &str| {
+        std::fs::create_dir_all(repo.path().join("components")).unwrap();
+        std::fs::write(repo.path().join(format!("components/{name}.yaml")), body).unwrap();
+    };
+    let def = |name: &str| {
+        format!(
+            "name: {name}\nversion: 1.0.0\ndescription: The {name}\nprovider: aws\ncategory: network\nresource_type: aws_{name}\ndeployment_engines: [terraform]\n"
+        )
+    };
+    git(&["init", "-q", "-b", "main"]);
+    write("vpc", &def("vpc"));
+    write("broken", "name: [\n");
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "first"]);
+
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("nestor.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "sources:\n  - id: infra\n    url: file://{}\n    paths: [\"components/*.yaml\"]\n    poll_interval: 200ms\n",
+            repo.path().display()
+        ),
+    )
+    .unwrap();
+    let args = [
+        "--config",
+        config.to_str().unwrap(),
+        "--data-dir",
+        data.path().to_str().unwrap(),
+    ];
+    let out = nestor().arg("sync").args(args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a partial run exits 1: {stdout}"
+    );
+    assert!(stdout.contains("infra: run 1 Partial"), "{stdout}");
+    assert!(stdout.contains("1 created"), "{stdout}");
+    assert!(
+        stdout.contains("components/broken.yaml:1: error[DEFINITION_SYNTAX]"),
+        "{stdout}"
+    );
+    let out = nestor()
+        .args(["sync", "--source", "nope"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+
+    // Serving: no webhook arrives for the next commit; the poll picks it up.
+    let served = serve(&args);
+    std::fs::remove_file(repo.path().join("components/broken.yaml")).unwrap();
+    write("subnet", &def("subnet"));
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "second"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (status, _) = get(&format!("{}/api/v1/components/subnet", served.base));
+        if status == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the poll did not sync the new commit"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let (_, runs) = get(&format!("{}/api/v1/sync-runs?source=infra", served.base));
+    let triggers: Vec<&str> = runs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["trigger"].as_str().unwrap())
+        .collect();
+    assert!(
+        triggers.contains(&"poll") && triggers.contains(&"startup") && triggers.contains(&"manual"),
+        "{triggers:?}"
+    );
 }

@@ -3,6 +3,7 @@
 mod components;
 mod events;
 mod ops;
+mod sync;
 mod validate;
 
 use std::sync::Arc;
@@ -26,6 +27,12 @@ pub(crate) fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(components::search))
         .routes(routes!(validate::validate))
         .routes(routes!(events::events))
+        .routes(routes!(sync::sources))
+        .routes(routes!(sync::sync_source))
+        .routes(routes!(sync::sync_runs))
+        .routes(routes!(sync::sync_run))
+        .routes(routes!(sync::github))
+        .routes(routes!(sync::gitlab))
         .routes(routes!(ops::health))
         .routes(routes!(ops::ready))
         .routes(routes!(ops::version))

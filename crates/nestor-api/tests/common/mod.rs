@@ -39,6 +39,31 @@ impl Server {
         .await
     }
 
+    /// Serves an already built router (its shutdown token is the default one: streams are
+    /// not used by such tests).
+    pub async fn start_router(router: axum::Router) -> Server {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel();
+        let handle = tokio::spawn(async move {
+            nestor_api::serve(listener, router, async move {
+                let _ = rx.await;
+            })
+            .await
+            .expect("server runs");
+        });
+        Server {
+            client: nestor_client::Client::new(&base).unwrap(),
+            http: reqwest::Client::new(),
+            base,
+            stop: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
     pub async fn start_with(store: Arc<dyn CatalogStore>, config: ApiConfig) -> Server {
         // reqwest is built without a default TLS provider (see the workspace Cargo.toml).
         let _ = rustls::crypto::ring::default_provider().install_default();

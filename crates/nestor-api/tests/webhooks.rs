@@ -1,0 +1,360 @@
+//! Sources, sync runs and webhooks over real HTTP, with a real git repository: a signed GitHub
+//! push reaches an SSE subscriber as a published component; every kind of bad delivery is
+//! refused or ignored without starting a run.
+
+mod common;
+
+use std::{path::Path, process::Command, sync::Arc, time::Duration};
+
+use common::{Server, SseReader};
+use hmac::{Hmac, Mac};
+use nestor_api::ApiConfig;
+use nestor_catalog::{Catalog, GitSource, ManagedSource, SyncManager};
+use nestor_storage::{CachedStore, MemoryStore};
+use nestor_validation::Validator;
+use reqwest::Method;
+use serde_json::json;
+
+const SECRET: &str = "s3cret";
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git is installed");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn commit_component(dir: &Path, name: &str) -> String {
+    std::fs::create_dir_all(dir.join("components")).unwrap();
+    std::fs::write(
+        dir.join(format!("components/{name}.yaml")),
+        format!("name: {name}\nversion: 1.0.0\ndescription: The {name}\nprovider: aws\ncategory: network\nresource_type: aws_{name}\ndeployment_engines: [terraform]\n"),
+    )
+    .unwrap();
+    git(dir, &["add", "."]);
+    git(dir, &["commit", "-q", "-m", name]);
+    git(dir, &["rev-parse", "HEAD"])
+}
+
+fn sign(body: &str) -> String {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+struct Fixture {
+    server: Server,
+    repo: tempfile::TempDir,
+    _cache: tempfile::TempDir,
+    url: String,
+    stop: tokio_util::sync::CancellationToken,
+}
+
+async fn fixture() -> Fixture {
+    let repo = tempfile::tempdir().unwrap();
+    git(repo.path(), &["init", "-q", "-b", "main"]);
+    commit_component(repo.path(), "vpc");
+    let url = format!("file://{}", repo.path().display());
+    let cache = tempfile::tempdir().unwrap();
+    let store = Arc::new(CachedStore::new(Arc::new(MemoryStore::new()), 100));
+    let catalog = Arc::new(Catalog::new(store, Validator::full(), None));
+    let source = GitSource::new(
+        "infra",
+        &url,
+        "main",
+        &["components/*.yaml".to_owned()],
+        cache.path(),
+    )
+    .unwrap();
+    let sync = SyncManager::new(
+        catalog.clone(),
+        vec![ManagedSource {
+            source: Arc::new(source),
+            url: url.clone(),
+            branch: Some("main".into()),
+            webhook_secret: Some(SECRET.into()),
+        }],
+        "test",
+        Duration::from_secs(5),
+    );
+    sync.run_now("infra", nestor_model::SyncTrigger::Startup)
+        .await
+        .unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    sync.spawn_workers(stop.clone());
+    let server = Server::start_router(nestor_api::router_with_sync(
+        catalog,
+        Some(sync),
+        ApiConfig::default(),
+    ))
+    .await;
+    Fixture {
+        server,
+        repo,
+        _cache: cache,
+        url,
+        stop,
+    }
+}
+
+async fn post(
+    s: &Server,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, serde_json::Value) {
+    let mut req = s
+        .http
+        .request(Method::POST, s.url(path))
+        .body(body.to_owned());
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let res = req.send().await.unwrap();
+    (res.status().as_u16(), res.json().await.unwrap_or_default())
+}
+
+async fn run_count(s: &Server) -> usize {
+    s.get("/api/v1/sync-runs").await.1["items"]
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+#[tokio::test]
+async fn a_signed_github_push_reaches_an_sse_subscriber() {
+    let f = fixture().await;
+    let s = &f.server;
+    let res = s.http.get(s.url("/api/v1/events")).send().await.unwrap();
+    let mut sse = SseReader::new(res);
+
+    let head = commit_component(f.repo.path(), "subnet");
+    let body = json!({"ref": "refs/heads/main", "after": head, "repository": {"clone_url": f.url}})
+        .to_string();
+    let sig = sign(&body);
+    let headers = [
+        ("content-type", "application/json"),
+        ("x-github-event", "push"),
+        ("x-github-delivery", "d-1"),
+        ("x-hub-signature-256", sig.as_str()),
+    ];
+    let started = std::time::Instant::now();
+    let (status, outcome) = post(s, "/api/v1/webhooks/github", &headers, &body).await;
+    assert_eq!(
+        (status, outcome["outcome"].as_str()),
+        (202, Some("accepted")),
+        "{outcome}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "answered before the sync"
+    );
+    let run_id = outcome["runs"][0]["id"].as_u64().unwrap();
+
+    let ev = sse.next().await.unwrap();
+    assert_eq!(ev.event, "component.published");
+    assert_eq!(ev.data["name"], "subnet");
+    assert_eq!(ev.data["component"]["git_commit"], head);
+
+    // The run is recorded, with the commit; the same delivery again is a duplicate.
+    let run = loop {
+        let (_, run) = s.get(&format!("/api/v1/sync-runs/{run_id}")).await;
+        if run["status"] != "pending" && run["status"] != "running" {
+            break run;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        (run["status"].as_str(), run["commit"].as_str()),
+        (Some("succeeded"), Some(head.as_str()))
+    );
+    assert_eq!(run["trigger"], "webhook");
+    let (status, outcome) = post(s, "/api/v1/webhooks/github", &headers, &body).await;
+    assert_eq!(
+        (status, outcome["outcome"].as_str()),
+        (202, Some("duplicate"))
+    );
+
+    // Sources show where they stand.
+    let (_, sources) = s.get("/api/v1/sources").await;
+    assert_eq!(sources["items"][0]["id"], "infra");
+    assert_eq!(sources["items"][0]["last_synced_commit"], head);
+    assert_eq!(sources["items"][0]["webhooks"], true);
+    drop(sse);
+    f.stop.cancel();
+    f.server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_deliveries_are_refused_or_ignored_and_start_nothing() {
+    let f = fixture().await;
+    let s = &f.server;
+    let before = run_count(s).await;
+    let body = json!({"ref": "refs/heads/main", "repository": {"clone_url": f.url}}).to_string();
+    let good = sign(&body);
+    let wrong = sign("something else");
+    type Headers<'a> = Vec<(&'a str, &'a str)>;
+    let cases: Vec<(Headers<'_>, &str, u16)> = vec![
+        (
+            vec![
+                ("content-type", "application/json"),
+                ("x-github-event", "push"),
+            ],
+            body.as_str(),
+            401,
+        ),
+        (
+            vec![
+                ("content-type", "application/json"),
+                ("x-github-event", "push"),
+                ("x-hub-signature-256", wrong.as_str()),
+            ],
+            body.as_str(),
+            401,
+        ),
+        (
+            vec![
+                ("content-type", "application/json"),
+                ("x-github-event", "push"),
+                ("x-hub-signature-256", "sha256=zz"),
+            ],
+            body.as_str(),
+            401,
+        ),
+        (
+            vec![
+                ("content-type", "text/plain"),
+                ("x-github-event", "push"),
+                ("x-hub-signature-256", good.as_str()),
+            ],
+            body.as_str(),
+            400,
+        ),
+    ];
+    for (headers, body, expected) in &cases {
+        let (status, problem) = post(s, "/api/v1/webhooks/github", headers, body).await;
+        assert_eq!(status, *expected, "{headers:?}: {problem}");
+    }
+    let malformed = "{\"ref\": 1}";
+    let sig = sign(malformed);
+    let (status, _) = post(
+        s,
+        "/api/v1/webhooks/github",
+        &[
+            ("content-type", "application/json"),
+            ("x-github-event", "push"),
+            ("x-hub-signature-256", sig.as_str()),
+        ],
+        malformed,
+    )
+    .await;
+    assert_eq!(status, 400);
+    for (event, repo, git_ref, why) in [
+        (
+            "push",
+            "https://example.com/other.git",
+            "refs/heads/main",
+            "no source follows",
+        ),
+        (
+            "push",
+            f.url.as_str(),
+            "refs/heads/develop",
+            "no source follows",
+        ),
+        ("issues", f.url.as_str(), "refs/heads/main", "not a push"),
+    ] {
+        let body = json!({"ref": git_ref, "repository": {"clone_url": repo}}).to_string();
+        let sig = sign(&body);
+        let (status, outcome) = post(
+            s,
+            "/api/v1/webhooks/github",
+            &[
+                ("content-type", "application/json"),
+                ("x-github-event", event),
+                ("x-hub-signature-256", sig.as_str()),
+            ],
+            &body,
+        )
+        .await;
+        assert_eq!(
+            (status, outcome["outcome"].as_str()),
+            (202, Some("ignored")),
+            "{outcome}"
+        );
+        assert!(
+            outcome["reason"].as_str().unwrap().contains(why),
+            "{outcome}"
+        );
+    }
+    let ping = "{\"zen\": \"hi\"}";
+    let sig = sign(ping);
+    let (status, outcome) = post(
+        s,
+        "/api/v1/webhooks/github",
+        &[
+            ("content-type", "application/json"),
+            ("x-github-event", "ping"),
+            ("x-hub-signature-256", sig.as_str()),
+        ],
+        ping,
+    )
+    .await;
+    assert_eq!(
+        (status, outcome["outcome"].as_str()),
+        (202, Some("accepted"))
+    );
+    assert_eq!(run_count(s).await, before, "nothing was enqueued");
+
+    // GitLab: the token, not a signature.
+    let gl = json!({"ref": "refs/heads/main", "project": {"git_http_url": f.url}}).to_string();
+    let (status, _) = post(
+        s,
+        "/api/v1/webhooks/gitlab",
+        &[
+            ("content-type", "application/json"),
+            ("x-gitlab-event", "Push Hook"),
+            ("x-gitlab-token", "nope"),
+        ],
+        &gl,
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_eq!(run_count(s).await, before);
+    let (status, outcome) = post(
+        s,
+        "/api/v1/webhooks/gitlab",
+        &[
+            ("content-type", "application/json"),
+            ("x-gitlab-event", "Push Hook"),
+            ("x-gitlab-token", SECRET),
+        ],
+        &gl,
+    )
+    .await;
+    assert_eq!(
+        (status, outcome["outcome"].as_str()),
+        (202, Some("accepted")),
+        "{outcome}"
+    );
+
+    // Manual runs, and an unknown source.
+    let (status, run) = post(s, "/api/v1/sources/infra/sync", &[], "").await;
+    assert_eq!((status, run["source_id"].as_str()), (202, Some("infra")));
+    let (status, problem) = post(s, "/api/v1/sources/nope/sync", &[], "").await;
+    assert_eq!((status, problem["code"].as_str()), (404, Some("not_found")));
+    let (status, _) = s.get("/api/v1/sync-runs/99999").await;
+    assert_eq!(status, 404);
+    let (status, _) = s.get("/api/v1/sync-runs?limit=0").await;
+    assert_eq!(status, 400);
+    f.stop.cancel();
+    f.server.stop().await;
+}
