@@ -52,9 +52,11 @@ impl Catalog {
         pending: &[&ComponentSpec],
         origin: Option<&Origin>,
     ) -> Result<CatalogSnapshot, CatalogError> {
+        // Only the names these definitions involve: their own and their dependencies'. Pending
+        // versions of other names cannot change their verdicts, and loading every pending
+        // version for every publish of a batch made a sync quadratic (2,000 files: 23 s).
         let mut names: Vec<&str> = specs
             .iter()
-            .chain(pending)
             .flat_map(|s| {
                 std::iter::once(s.name.as_str())
                     .chain(s.dependencies.iter().map(|d| d.name.as_str()))
@@ -63,7 +65,7 @@ impl Catalog {
         names.sort_unstable();
         names.dedup();
         let mut snap = CatalogSnapshot::new();
-        for name in names {
+        for &name in &names {
             if nestor_model::ComponentName::parse(name).is_err() {
                 continue;
             }
@@ -78,7 +80,9 @@ impl Catalog {
         }
         let owner = origin.map(Origin::owner).unwrap_or_default();
         for p in pending {
-            snap.add_pending(p, &owner);
+            if names.binary_search(&p.name.as_str()).is_ok() {
+                snap.add_pending(p, &owner);
+            }
         }
         Ok(snap)
     }
