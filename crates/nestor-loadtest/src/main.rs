@@ -25,6 +25,134 @@ use tokio::sync::Semaphore;
 enum Cli {
     /// SSE fan-out: subscribers, a paced publisher, latency and delivery.
     Fanout(Fanout),
+    /// Push → webhook → SSE: commit one file, send a signed GitHub push webhook, time until the
+    /// published component arrives on the event stream.
+    Webhook(Webhook),
+}
+
+#[derive(clap::Args)]
+struct Webhook {
+    /// Base URL of a Nestor serving `repo` as a git source with the webhook secret `secret`.
+    #[arg(long)]
+    base: String,
+    /// The source's repository (a local work tree; commits are made with the git CLI).
+    #[arg(long)]
+    repo: std::path::PathBuf,
+    /// The source's webhook secret.
+    #[arg(long)]
+    secret: String,
+    /// Pushes to time.
+    #[arg(long, default_value_t = 100)]
+    pushes: usize,
+}
+
+fn git(repo: &std::path::Path, args: &[&str]) -> anyhow::Result<()> {
+    let out = std::process::Command::new("git")
+        .args([
+            "-c",
+            "user.name=bench",
+            "-c",
+            "user.email=bench@example.com",
+        ])
+        .args(args)
+        .current_dir(repo)
+        .output()
+        .context("running git")?;
+    if !out.status.success() {
+        bail!("git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+async fn webhook(w: Webhook) -> anyhow::Result<()> {
+    use hmac::{Hmac, Mac};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let url = format!("file://{}", w.repo.display());
+    // Names of published components, as they arrive on the stream.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();
+    let res = http
+        .get(format!("{}/api/v1/events", w.base))
+        .send()
+        .await
+        .context("opening the event stream")?;
+    tokio::spawn(async move {
+        let mut body = res.bytes_stream();
+        let mut buf = String::new();
+        while let Some(Ok(chunk)) = body.next().await {
+            let now = Instant::now();
+            buf.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buf.find("\n\n") {
+                let frame: String = buf.drain(..end + 2).collect();
+                if let Some(data) = frame.lines().find_map(|l| l.strip_prefix("data: "))
+                    && let Ok(v) = serde_json::from_str::<serde_json::Value>(data)
+                    && let Some(name) = v["name"].as_str()
+                {
+                    let _ = tx.send((name.to_owned(), now));
+                }
+            }
+        }
+    });
+    let mut latencies = Vec::with_capacity(w.pushes);
+    for i in 0..w.pushes {
+        let name = format!("webhook-bench-{i:04}");
+        std::fs::create_dir_all(w.repo.join("components"))?;
+        std::fs::write(
+            w.repo.join(format!("components/{name}.yaml")),
+            format!(
+                "name: {name}\nversion: 1.0.0\ndescription: Pushed {i}\nprovider: aws\ncategory: network\nresource_type: aws_thing\ndeployment_engines: [terraform]\n"
+            ),
+        )?;
+        git(&w.repo, &["add", "-A"])?;
+        git(&w.repo, &["commit", "-q", "-m", &name])?;
+        let body = serde_json::json!({"ref": "refs/heads/main", "repository": {"clone_url": url}})
+            .to_string();
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(w.secret.as_bytes())?;
+        mac.update(body.as_bytes());
+        let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        let sent = Instant::now();
+        let res = http
+            .post(format!("{}/api/v1/webhooks/github", w.base))
+            .header("content-type", "application/json")
+            .header("x-github-event", "push")
+            .header("x-github-delivery", format!("bench-{i}-{}", now_us()))
+            .header("x-hub-signature-256", signature)
+            .body(body)
+            .send()
+            .await?;
+        if res.status().as_u16() != 202 {
+            bail!(
+                "webhook answered {}: {}",
+                res.status(),
+                res.text().await.unwrap_or_default()
+            );
+        }
+        let arrived = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some((got, at)) = rx.recv().await {
+                if got == name {
+                    return Some(at);
+                }
+            }
+            None
+        })
+        .await
+        .context("no event within 30 s")?
+        .context("the event stream ended")?;
+        latencies.push(arrived.duration_since(sent));
+    }
+    latencies.sort();
+    let ms = |d: Duration| (d.as_secs_f64() * 10_000.0).round() / 10.0;
+    let q = |p: f64| {
+        latencies[((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1]
+    };
+    println!(
+        "{}",
+        serde_json::json!({
+            "pushes": latencies.len(),
+            "webhook_to_sse_ms": { "p50": ms(q(0.5)), "p99": ms(q(0.99)), "max": ms(latencies[latencies.len() - 1]) },
+        })
+    );
+    Ok(())
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -388,6 +516,12 @@ async fn fanout(f: Fanout) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse() {
+        Cli::Webhook(w) => {
+            if w.pushes == 0 {
+                bail!("--pushes must be at least 1");
+            }
+            webhook(w).await
+        }
         Cli::Fanout(f) => {
             if f.rate == 0 {
                 bail!("--rate must be at least 1");
