@@ -85,7 +85,7 @@ async fn fixture() -> Fixture {
         "test",
         Duration::from_secs(5),
     );
-    sync.run_now("infra", nestor_model::SyncTrigger::Startup)
+    sync.run_now("infra", nestor_model::SyncTrigger::Startup, false)
         .await
         .unwrap();
     let stop = tokio_util::sync::CancellationToken::new();

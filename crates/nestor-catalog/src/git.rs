@@ -8,13 +8,19 @@
 //! binary files and invalid UTF-8 are per-file errors. Versions published from a file that is
 //! later deleted stay published (versions are immutable; yank them to retire them).
 //!
-//! This build of `git2` has neither the `https` nor the `ssh` transport: `file://` URLs and
-//! local repositories work, other URLs fail with libgit2's "unsupported URL protocol".
+//! URLs may be `https://` (and `http://`), `ssh://` or scp-like `git@host:path`, `file://`, or
+//! a local path. Credentials come from [`GitCredentials`]: a token for http(s) (sent as the
+//! password of HTTP basic authentication, the form GitHub, GitLab and Bitbucket accept), a
+//! private key for ssh (else the ssh agent). libgit2 checks TLS certificates against the
+//! system's roots and ssh host keys against `~/.ssh/known_hosts`.
 
-use std::path::PathBuf;
+use std::{collections::BTreeSet, path::PathBuf};
 
 use async_trait::async_trait;
-use git2::{ObjectType, Repository, TreeWalkMode, TreeWalkResult};
+use git2::{
+    Cred, CredentialType, Direction, FetchOptions, ObjectType, RemoteCallbacks, Repository,
+    TreeWalkMode, TreeWalkResult,
+};
 use globset::GlobSet;
 
 use crate::{
@@ -25,12 +31,85 @@ use crate::{
 };
 
 /// A git repository branch as a source of definitions.
+#[derive(Clone)]
 pub struct GitSource {
     id: String,
     url: String,
     branch: String,
+    patterns: Vec<String>,
     globs: GlobSet,
     cache: PathBuf,
+    credentials: GitCredentials,
+}
+
+/// How a git source authenticates to its remote. `Debug` never shows the secrets.
+#[derive(Clone, Default)]
+pub struct GitCredentials {
+    /// Access token for http(s) remotes.
+    pub token: Option<String>,
+    /// User name sent with the token (default `x-access-token`; GitLab and Bitbucket accept
+    /// any name with a token, `oauth2` is customary for GitLab).
+    pub username: Option<String>,
+    /// A private key (OpenSSH or PEM text) for ssh remotes; without one, the ssh agent is asked.
+    pub ssh_key: Option<String>,
+    /// The private key's passphrase.
+    pub ssh_passphrase: Option<String>,
+}
+
+impl std::fmt::Debug for GitCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = |v: &Option<String>| if v.is_some() { "<set>" } else { "<unset>" };
+        f.debug_struct("GitCredentials")
+            .field("token", &shown(&self.token))
+            .field("username", &self.username)
+            .field("ssh_key", &shown(&self.ssh_key))
+            .field("ssh_passphrase", &shown(&self.ssh_passphrase))
+            .finish()
+    }
+}
+
+impl GitCredentials {
+    /// Callbacks answering libgit2's credential requests. Each kind of credential is offered
+    /// once: libgit2 asks again after a rejection, and a second offer would loop forever.
+    fn callbacks(&self) -> RemoteCallbacks<'_> {
+        let mut callbacks = RemoteCallbacks::new();
+        let mut tried = CredentialType::empty();
+        callbacks.credentials(move |_url, username_from_url, allowed| {
+            let user = username_from_url.unwrap_or("git");
+            if allowed.contains(CredentialType::USER_PASS_PLAINTEXT)
+                && !tried.contains(CredentialType::USER_PASS_PLAINTEXT)
+            {
+                tried |= CredentialType::USER_PASS_PLAINTEXT;
+                if let Some(token) = &self.token {
+                    let name = self.username.as_deref().unwrap_or("x-access-token");
+                    return Cred::userpass_plaintext(name, token);
+                }
+                return Err(git2::Error::from_str(
+                    "the remote asks for credentials and the source has no token (token_env)",
+                ));
+            }
+            if allowed.contains(CredentialType::USERNAME)
+                && !tried.contains(CredentialType::USERNAME)
+            {
+                tried |= CredentialType::USERNAME;
+                return Cred::username(user);
+            }
+            if allowed.contains(CredentialType::SSH_KEY) && !tried.contains(CredentialType::SSH_KEY)
+            {
+                tried |= CredentialType::SSH_KEY;
+                return match &self.ssh_key {
+                    Some(key) => {
+                        Cred::ssh_key_from_memory(user, None, key, self.ssh_passphrase.as_deref())
+                    }
+                    None => Cred::ssh_key_from_agent(user),
+                };
+            }
+            Err(git2::Error::from_str(
+                "authentication failed: the remote refused the credentials offered",
+            ))
+        });
+        callbacks
+    }
 }
 
 /// Git file mode of a symbolic link.
@@ -59,9 +138,54 @@ impl GitSource {
             id,
             url: url.into(),
             branch: branch.into(),
+            patterns: patterns.to_vec(),
             globs,
             cache: cache.into(),
+            credentials: GitCredentials::default(),
         })
+    }
+
+    /// Authenticates to the remote with `credentials`.
+    pub fn with_credentials(mut self, credentials: GitCredentials) -> Self {
+        self.credentials = credentials;
+        self
+    }
+
+    /// Asks the remote for the branch head without fetching (blocking).
+    fn remote_head(&self) -> Result<String, CatalogError> {
+        let repo = self.open_cache()?;
+        let mut remote = repo
+            .remote_anonymous(&self.url)
+            .map_err(|e| git_error(&self.id, &format!("using {}", self.url), e))?;
+        let connection = remote
+            .connect_auth(Direction::Fetch, Some(self.credentials.callbacks()), None)
+            .map_err(|e| git_error(&self.id, &format!("connecting to {}", self.url), e))?;
+        let wanted = format!("refs/heads/{}", self.branch);
+        let heads = connection
+            .list()
+            .map_err(|e| git_error(&self.id, &format!("listing {}", self.url), e))?;
+        heads
+            .iter()
+            .find(|h| h.name() == wanted)
+            .map(|h| h.oid().to_string())
+            .ok_or_else(|| CatalogError::Source {
+                source_id: self.id.clone(),
+                message: format!("branch {:?} not found in {}", self.branch, self.url),
+            })
+    }
+
+    /// Runs blocking git work off the async runtime.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(GitSource) -> Result<T, CatalogError> + Send + 'static,
+    ) -> Result<T, CatalogError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || work(this))
+            .await
+            .map_err(|e| CatalogError::Source {
+                source_id: self.id.clone(),
+                message: format!("git task failed: {e}"),
+            })?
     }
 
     fn open_cache(&self) -> Result<Repository, CatalogError> {
@@ -78,16 +202,26 @@ impl GitSource {
         }
     }
 
-    /// Fetches the branch and reads the matching files of its head commit (blocking).
-    fn read(&self) -> Result<SourceSnapshot, CatalogError> {
+    /// Fetches the branch and reads the matching files of its head commit — all of them, or
+    /// with `since`, those changed since that commit plus `retry` (blocking).
+    fn read(&self, since: Option<&str>, retry: &[String]) -> Result<SourceSnapshot, CatalogError> {
         let repo = self.open_cache()?;
         let tracking = format!("refs/remotes/origin/{}", self.branch);
         let refspec = format!("+refs/heads/{}:{tracking}", self.branch);
         let mut remote = repo
             .remote_anonymous(&self.url)
             .map_err(|e| git_error(&self.id, &format!("using {}", self.url), e))?;
+        // Forget the last fetch's head, so that a branch deleted on the remote is reported as
+        // missing instead of read as it was.
+        if let Ok(mut stale) = repo.find_reference(&tracking) {
+            stale
+                .delete()
+                .map_err(|e| git_error(&self.id, "clearing the last fetched head", e))?;
+        }
+        let mut options = FetchOptions::new();
+        options.remote_callbacks(self.credentials.callbacks());
         remote
-            .fetch(&[refspec.as_str()], None, None)
+            .fetch(&[refspec.as_str()], Some(&mut options), None)
             .map_err(|e| git_error(&self.id, &format!("fetching {}", self.url), e))?;
         let head = repo
             .find_reference(&tracking)
@@ -104,48 +238,108 @@ impl GitSource {
         let tree = head
             .tree()
             .map_err(|e| git_error(&self.id, "reading the commit's tree", e))?;
+        // Incremental: the paths changed since `since`. When that commit is unknown (history
+        // rewritten, or the cache was lost), read everything.
+        let changed = since
+            .and_then(|c| git2::Oid::from_str(c).ok())
+            .and_then(|oid| repo.find_commit(oid).ok())
+            .and_then(|old| old.tree().ok())
+            .map(|old| self.changed_paths(&repo, &old, &tree, retry))
+            .transpose()?;
+        let incremental = changed.is_some();
         let mut files = Vec::new();
-        let mut walk_error = None;
-        tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
-            let Ok(name) = entry.name() else {
-                return TreeWalkResult::Ok; // a name that is not UTF-8 cannot match a glob
-            };
-            let path = format!("{dir}{name}");
-            if entry.kind() == Some(ObjectType::Tree) || !self.globs.is_match(&path) {
-                return TreeWalkResult::Ok;
-            }
-            let content = if entry.filemode() == MODE_LINK {
-                Err("symbolic link not followed".to_owned())
-            } else if entry.kind() != Some(ObjectType::Blob) {
-                return TreeWalkResult::Ok; // a submodule
-            } else {
-                match repo.find_blob(entry.id()) {
-                    Err(e) => {
-                        walk_error = Some(git_error(&self.id, &format!("reading {path}"), e));
-                        return TreeWalkResult::Abort;
+        match changed {
+            Some(paths) => {
+                for path in paths {
+                    // A path that is gone was deleted: its versions stay published.
+                    if let Ok(entry) = tree.get_path(std::path::Path::new(&path)) {
+                        files.extend(self.read_entry(&repo, path, &entry)?);
                     }
-                    Ok(blob) if blob.size() as u64 > MAX_DEFINITION_FILE_BYTES => Err(format!(
-                        "file is {} bytes; definition files are limited to {MAX_DEFINITION_FILE_BYTES}",
-                        blob.size()
-                    )),
-                    Ok(blob) if blob.is_binary() => Err("binary file".to_owned()),
-                    Ok(blob) => String::from_utf8(blob.content().to_vec())
-                        .map_err(|e| format!("not UTF-8: {e}")),
                 }
-            };
-            files.push(SourceFile { path, content });
-            TreeWalkResult::Ok
-        })
-        .map_err(|e| git_error(&self.id, "walking the tree", e))?;
-        if let Some(e) = walk_error {
-            return Err(e);
+            }
+            None => {
+                let mut walk_error = None;
+                tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
+                    let Ok(name) = entry.name() else {
+                        return TreeWalkResult::Ok; // a name that is not UTF-8 cannot match a glob
+                    };
+                    match self.read_entry(&repo, format!("{dir}{name}"), entry) {
+                        Ok(file) => {
+                            files.extend(file);
+                            TreeWalkResult::Ok
+                        }
+                        Err(e) => {
+                            walk_error = Some(e);
+                            TreeWalkResult::Abort
+                        }
+                    }
+                })
+                .map_err(|e| git_error(&self.id, "walking the tree", e))?;
+                if let Some(e) = walk_error {
+                    return Err(e);
+                }
+            }
         }
         files.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(SourceSnapshot {
             revision: Some(head.id().to_string()),
             repository: Some(self.url.clone()),
+            incremental,
             files,
         })
+    }
+    /// The matching paths that differ between `old` and `new`, plus the `retry` paths.
+    fn changed_paths(
+        &self,
+        repo: &Repository,
+        old: &git2::Tree<'_>,
+        new: &git2::Tree<'_>,
+        retry: &[String],
+    ) -> Result<BTreeSet<String>, CatalogError> {
+        let diff = repo
+            .diff_tree_to_tree(Some(old), Some(new), None)
+            .map_err(|e| git_error(&self.id, "diffing commits", e))?;
+        let mut paths: BTreeSet<String> = diff
+            .deltas()
+            .filter_map(|d| d.new_file().path().and_then(|p| p.to_str()))
+            .filter(|p| self.globs.is_match(p))
+            .map(str::to_owned)
+            .collect();
+        paths.extend(retry.iter().filter(|p| self.globs.is_match(p)).cloned());
+        Ok(paths)
+    }
+
+    /// Reads one tree entry if it is a definition file: `None` for trees, submodules and paths
+    /// outside the globs; a per-file error for symlinks, oversized, binary or non-UTF-8 files.
+    fn read_entry(
+        &self,
+        repo: &Repository,
+        path: String,
+        entry: &git2::TreeEntry<'_>,
+    ) -> Result<Option<SourceFile>, CatalogError> {
+        if entry.kind() == Some(ObjectType::Tree) || !self.globs.is_match(&path) {
+            return Ok(None);
+        }
+        let content = if entry.filemode() == MODE_LINK {
+            Err("symbolic link not followed".to_owned())
+        } else if entry.kind() != Some(ObjectType::Blob) {
+            return Ok(None); // a submodule
+        } else {
+            let blob = repo
+                .find_blob(entry.id())
+                .map_err(|e| git_error(&self.id, &format!("reading {path}"), e))?;
+            if blob.size() as u64 > MAX_DEFINITION_FILE_BYTES {
+                Err(format!(
+                    "file is {} bytes; definition files are limited to {MAX_DEFINITION_FILE_BYTES}",
+                    blob.size()
+                ))
+            } else if blob.is_binary() {
+                Err("binary file".to_owned())
+            } else {
+                String::from_utf8(blob.content().to_vec()).map_err(|e| format!("not UTF-8: {e}"))
+            }
+        };
+        Ok(Some(SourceFile { path, content }))
     }
 }
 
@@ -156,18 +350,24 @@ impl DefinitionSource for GitSource {
     }
 
     async fn snapshot(&self) -> Result<SourceSnapshot, CatalogError> {
-        let this = GitSource {
-            id: self.id.clone(),
-            url: self.url.clone(),
-            branch: self.branch.clone(),
-            globs: self.globs.clone(),
-            cache: self.cache.clone(),
-        };
-        tokio::task::spawn_blocking(move || this.read())
+        self.snapshot_since(None, &[]).await
+    }
+
+    async fn snapshot_since(
+        &self,
+        since: Option<&str>,
+        retry: &[String],
+    ) -> Result<SourceSnapshot, CatalogError> {
+        let (since, retry) = (since.map(str::to_owned), retry.to_vec());
+        self.blocking(move |this| this.read(since.as_deref(), &retry))
             .await
-            .map_err(|e| CatalogError::Source {
-                source_id: self.id.clone(),
-                message: format!("git reader task failed: {e}"),
-            })?
+    }
+
+    async fn head(&self) -> Result<Option<String>, CatalogError> {
+        self.blocking(|this| this.remote_head()).await.map(Some)
+    }
+
+    fn fingerprint(&self) -> String {
+        format!("{}#{}:{}", self.url, self.branch, self.patterns.join(","))
     }
 }

@@ -19,11 +19,11 @@ mod validation;
 pub use diff::{FieldDiff, interface_diff};
 pub use error::CatalogError;
 pub use feed::{FeedFilter, FeedItem, FeedRequest, SharedEvent};
-pub use git::GitSource;
+pub use git::{GitCredentials, GitSource};
 pub use manager::{Catalog, ListRequest, Origin, PublishResult};
 pub use source::{
     DefinitionSource, DirectorySource, FileOutcome, MAX_DEFINITION_FILE_BYTES, SourceFile,
-    SourceSnapshot, SyncReport,
+    SourceSnapshot, SyncOptions, SyncProgress, SyncReport,
 };
 pub use sync::{ManagedSource, SyncManager};
 pub use validation::Candidate;

@@ -39,6 +39,8 @@ pub struct SourceSnapshot {
     pub revision: Option<String>,
     /// The repository URL for git sources, stamped on what they publish.
     pub repository: Option<String>,
+    /// Only the files changed since an earlier revision (and files to retry) are included.
+    pub incremental: bool,
     /// Matching definition files.
     pub files: Vec<SourceFile>,
 }
@@ -51,6 +53,62 @@ pub trait DefinitionSource: Send + Sync {
 
     /// Reads the current definition files.
     async fn snapshot(&self) -> Result<SourceSnapshot, CatalogError>;
+
+    /// Reads only the files that changed since `since` (a revision this source returned
+    /// before), plus the `retry` paths; [`SourceSnapshot::incremental`] says whether it did.
+    /// Sources without revisions (plain folders) read everything.
+    async fn snapshot_since(
+        &self,
+        since: Option<&str>,
+        retry: &[String],
+    ) -> Result<SourceSnapshot, CatalogError> {
+        let _ = (since, retry);
+        self.snapshot().await
+    }
+
+    /// The revision a sync would read now (a git branch head, asked of the remote without
+    /// fetching), or `None` for sources without revisions.
+    async fn head(&self) -> Result<Option<String>, CatalogError> {
+        Ok(None)
+    }
+
+    /// What this source is configured to read (for git sources: URL, branch and globs). A run
+    /// after it changes reads everything, since files outside the old globs never were.
+    fn fingerprint(&self) -> String {
+        String::new()
+    }
+}
+
+/// Where a sync is, reported as it goes (`nestor sync` prints it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncProgress {
+    /// Fetching and reading the source.
+    Reading,
+    /// The files are read; parsing and validating them as one batch.
+    Validating {
+        /// Definition files read.
+        files: usize,
+        /// Whether only changed files were read.
+        incremental: bool,
+    },
+    /// Publishing the valid versions, dependencies first.
+    Publishing {
+        /// Versions handled so far.
+        done: usize,
+        /// Versions to handle.
+        total: usize,
+    },
+}
+
+/// How [`Catalog::sync_with`] reads a source.
+#[derive(Default, Clone, Copy)]
+pub struct SyncOptions<'a> {
+    /// Read only what changed since this revision (one the source returned before).
+    pub since: Option<&'a str>,
+    /// Paths to read again even when unchanged (those that failed last time).
+    pub retry: &'a [String],
+    /// Called as the sync goes.
+    pub progress: Option<&'a (dyn Fn(SyncProgress) + Send + Sync)>,
 }
 
 /// Compiles a source's path globs (`/` is never matched by `*`).
@@ -166,6 +224,7 @@ impl DefinitionSource for DirectorySource {
         Ok(SourceSnapshot {
             revision: None,
             repository: None,
+            incremental: false,
             files,
         })
     }
@@ -197,6 +256,8 @@ pub struct SyncReport {
     /// Commit synced, for git sources.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
+    /// Only files changed since the last synced commit were read.
+    pub incremental: bool,
     /// Files read.
     pub files: usize,
     /// Versions newly published.
@@ -298,20 +359,45 @@ fn publish_order(parsed: &[(ComponentSpec, String, u32)], valid: &[usize]) -> Ve
 
 impl Catalog {
     /// Reads `source` and publishes every valid definition in it.
-    #[tracing::instrument(skip_all, fields(source = source.id()))]
     pub async fn sync(&self, source: &dyn DefinitionSource) -> Result<SyncReport, CatalogError> {
+        self.sync_with(source, SyncOptions::default()).await
+    }
+
+    /// Syncs `source` as `options` say: with [`SyncOptions::since`], only what changed since
+    /// that revision plus the retried paths (see [`DefinitionSource::snapshot_since`]).
+    #[tracing::instrument(skip_all, fields(source = source.id()))]
+    pub async fn sync_with(
+        &self,
+        source: &dyn DefinitionSource,
+        options: SyncOptions<'_>,
+    ) -> Result<SyncReport, CatalogError> {
         let started = std::time::Instant::now();
-        let snapshot = source.snapshot().await?;
+        let progress = |p| {
+            if let Some(f) = options.progress {
+                f(p)
+            }
+        };
+        progress(SyncProgress::Reading);
+        let snapshot = source.snapshot_since(options.since, options.retry).await?;
         let origin = Origin::Source {
             id: source.id().to_owned(),
         };
         let mut report = SyncReport {
             source_id: source.id().to_owned(),
             revision: snapshot.revision.clone(),
+            incremental: snapshot.incremental,
             files: snapshot.files.len(),
             ..Default::default()
         };
-        tracing::info!(files = report.files, "sync started");
+        tracing::info!(
+            files = report.files,
+            incremental = report.incremental,
+            "sync started"
+        );
+        progress(SyncProgress::Validating {
+            files: report.files,
+            incremental: report.incremental,
+        });
 
         // Parse everything, validate it as one batch (members may depend on each other's new
         // versions), then publish the valid members, dependencies first.
@@ -384,7 +470,11 @@ impl Catalog {
         }
         let order = publish_order(&parsed, &valid);
         let pending: Vec<&ComponentSpec> = valid.iter().map(|&i| &parsed[i].0).collect();
-        for i in order {
+        let total = order.len();
+        for (done, i) in order.into_iter().enumerate() {
+            if done % 500 == 0 {
+                progress(SyncProgress::Publishing { done, total });
+            }
             let (spec, path, line) = &parsed[i];
             let id = spec.id();
             let (path, line) = (path.clone(), *line);
@@ -431,6 +521,7 @@ impl Catalog {
                 _ => report.failed += 1,
             }
         }
+        progress(SyncProgress::Publishing { done: total, total });
         report.outcomes.sort_by_key(|o| o.status != "failed");
         tracing::info!(
             created = report.created,

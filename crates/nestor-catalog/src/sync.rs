@@ -10,7 +10,7 @@ use nestor_model::{SourceState, SyncFileError, SyncRun, SyncStatus, SyncTrigger}
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
-use crate::{Catalog, CatalogError, DefinitionSource, SyncReport};
+use crate::{Catalog, CatalogError, DefinitionSource, SyncOptions, SyncProgress, SyncReport};
 
 /// A configured source and how it may be reached by webhooks.
 pub struct ManagedSource {
@@ -32,6 +32,8 @@ struct Slot {
 
 struct Entry {
     managed: ManagedSource,
+    /// Held around every read-modify-write of the source's state in this process.
+    state: tokio::sync::Mutex<()>,
     /// Held across the store calls of a request, so that concurrent requests join one run.
     slot: tokio::sync::Mutex<Slot>,
     wake: Notify,
@@ -60,6 +62,7 @@ impl SyncManager {
                     managed.source.id().to_owned(),
                     Arc::new(Entry {
                         managed,
+                        state: tokio::sync::Mutex::new(()),
                         slot: tokio::sync::Mutex::new(Slot::default()),
                         wake: Notify::new(),
                     }),
@@ -102,7 +105,7 @@ impl SyncManager {
                         let id = entry.slot.lock().await.pending.take();
                         if let Some(id) = id {
                             tokio::select! {
-                                _ = this.execute(&entry, id) => {}
+                                _ = this.execute(&entry, id, false, None) => {}
                                 () = stop.cancelled() => return,
                             }
                         }
@@ -138,11 +141,25 @@ impl SyncManager {
         Ok(run)
     }
 
-    /// Runs a sync of `source_id` now and waits for it (the `nestor sync` command).
+    /// Runs a sync of `source_id` now and waits for it; `full` reads every file instead of
+    /// what changed since the last synced commit.
     pub async fn run_now(
         &self,
         source_id: &str,
         trigger: SyncTrigger,
+        full: bool,
+    ) -> Result<SyncRun, CatalogError> {
+        self.run_now_reporting(source_id, trigger, full, None).await
+    }
+
+    /// [`SyncManager::run_now`], calling `progress` as the sync goes (the `nestor sync`
+    /// command prints it).
+    pub async fn run_now_reporting(
+        &self,
+        source_id: &str,
+        trigger: SyncTrigger,
+        full: bool,
+        progress: Option<&(dyn Fn(SyncProgress) + Send + Sync)>,
     ) -> Result<SyncRun, CatalogError> {
         let entry = self.entry(source_id)?;
         let run = self
@@ -150,7 +167,77 @@ impl SyncManager {
             .store()
             .insert_sync_run(SyncRun::pending(source_id, trigger))
             .await?;
-        Ok(self.execute(&entry, run.id).await)
+        Ok(self.execute(&entry, run.id, full, progress).await)
+    }
+
+    /// Records `head` as the branch head of `source_id` (seen by a poll or a push webhook).
+    pub async fn observe_head(&self, source_id: &str, head: &str) -> Result<(), CatalogError> {
+        let entry = self.entry(source_id)?;
+        let _guard = entry.state.lock().await;
+        let store = self.catalog.store();
+        let mut state = self.state_of(source_id).await?;
+        if state.head_commit.as_deref() != Some(head) {
+            state.head_commit = Some(head.to_owned());
+            state.head_seen_at = Some(OffsetDateTime::now_utc());
+            store.set_source_state(&state).await?;
+        }
+        Ok(())
+    }
+
+    /// A poll: asks the remote for the branch head and requests a run when it is not the
+    /// commit last synced. Sources without revisions are re-read every time; a remote that
+    /// cannot be asked gets a run too, so that the failure is recorded where people look.
+    /// Returns the run requested, if any.
+    pub async fn poll(&self, source_id: &str) -> Result<Option<SyncRun>, CatalogError> {
+        let entry = self.entry(source_id)?;
+        match entry.managed.source.head().await {
+            Ok(Some(head)) => {
+                self.observe_head(source_id, &head).await?;
+                let state = self.state_of(source_id).await?;
+                if state.last_synced_commit.as_deref() == Some(head.as_str()) {
+                    return Ok(None);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(source = %source_id, error = %e, "poll could not read the branch head")
+            }
+        }
+        self.request(source_id, SyncTrigger::Poll).await.map(Some)
+    }
+
+    async fn state_of(&self, source_id: &str) -> Result<SourceState, CatalogError> {
+        Ok(self
+            .catalog
+            .store()
+            .source_state(source_id)
+            .await?
+            .unwrap_or_else(|| SourceState {
+                source_id: source_id.to_owned(),
+                ..Default::default()
+            }))
+    }
+
+    /// Marks the source's other runs still `running` as failed: this replica holds the lease,
+    /// so whoever ran them stopped (killed, or shut down) before they finished.
+    async fn fail_interrupted(&self, source_id: &str, current: u64) {
+        let store = self.catalog.store();
+        let Ok(runs) = store.sync_runs(Some(source_id), None, 50).await else {
+            return;
+        };
+        for mut run in runs
+            .into_iter()
+            .filter(|r| r.id != current && r.status == SyncStatus::Running)
+        {
+            tracing::warn!(source = %source_id, run = run.id, "marking an interrupted sync run failed");
+            run.status = SyncStatus::Failed;
+            run.error = Some(
+                "interrupted: the process running it stopped before it finished; a later run synced the source"
+                    .to_owned(),
+            );
+            run.finished_at = Some(OffsetDateTime::now_utc());
+            let _ = store.update_sync_run(&run).await;
+        }
     }
 
     fn entry(&self, source_id: &str) -> Result<Arc<Entry>, CatalogError> {
@@ -163,7 +250,13 @@ impl SyncManager {
     }
 
     /// Carries out run `id`: takes the source's lease, syncs, records the outcome.
-    async fn execute(&self, entry: &Entry, id: u64) -> SyncRun {
+    async fn execute(
+        &self,
+        entry: &Entry,
+        id: u64,
+        full: bool,
+        progress: Option<&(dyn Fn(SyncProgress) + Send + Sync)>,
+    ) -> SyncRun {
         let store = self.catalog.store().clone();
         let source_id = entry.managed.source.id().to_owned();
         let mut run = match store.sync_run(id).await {
@@ -181,13 +274,15 @@ impl SyncManager {
                 Ok(false) => tokio::time::sleep(self.lease_ttl / 10).await,
                 Err(e) => {
                     return self
-                        .finish_failed(run, format!("cannot take the sync lease: {e}"))
+                        .finish_failed(entry, run, format!("cannot take the sync lease: {e}"))
                         .await;
                 }
             }
         }
+        self.fail_interrupted(&source_id, run.id).await;
         run.status = SyncStatus::Running;
-        run.started_at = Some(OffsetDateTime::now_utc());
+        let started_at = OffsetDateTime::now_utc();
+        run.started_at = Some(started_at);
         let _ = store.update_sync_run(&run).await;
         tracing::info!(source = %source_id, run = run.id, trigger = ?run.trigger, "sync run started");
 
@@ -207,31 +302,65 @@ impl SyncManager {
                 }
             })
         };
-        let result = self.catalog.sync(entry.managed.source.as_ref()).await;
+        // Incremental after the first run: what changed since the last synced commit, plus the
+        // files that failed last time; everything when asked to, or when the source's
+        // configuration changed (files outside the old globs were never read).
+        let source = entry.managed.source.as_ref();
+        let fingerprint = source.fingerprint();
+        let previous = store.source_state(&source_id).await.ok().flatten();
+        let (since, retry) = match &previous {
+            Some(p) if !full && p.config_fingerprint.as_deref() == Some(fingerprint.as_str()) => {
+                (p.last_synced_commit.clone(), p.failed_paths.clone())
+            }
+            _ => (None, Vec::new()),
+        };
+        let options = SyncOptions {
+            since: since.as_deref(),
+            retry: &retry,
+            progress,
+        };
+        let result = self.catalog.sync_with(source, options).await;
         renew.abort();
-        let _ = store.release_lease(&lease, &self.holder).await;
 
         let run = match result {
             Ok(report) => {
                 apply_report(&mut run, &report);
-                let mut state = store
-                    .source_state(&source_id)
+                let guard = entry.state.lock().await;
+                let mut state = self
+                    .state_of(&source_id)
                     .await
-                    .ok()
-                    .flatten()
-                    .unwrap_or_else(|| SourceState {
-                        source_id: source_id.clone(),
-                        ..Default::default()
-                    });
-                state.last_synced_commit = report.revision.clone().or(state.last_synced_commit);
+                    .unwrap_or_else(|_| previous.clone().unwrap_or_default());
+                state.source_id.clone_from(&source_id);
+                if let Some(commit) = &report.revision {
+                    state.last_synced_commit = Some(commit.clone());
+                    // The fetch saw this head; a head seen since (by a poll) is newer news.
+                    if state.head_seen_at.is_none_or(|seen| seen < started_at) {
+                        if state.head_commit.as_ref() != Some(commit) {
+                            state.head_seen_at = Some(started_at);
+                        }
+                        state.head_commit = Some(commit.clone());
+                    }
+                }
                 state.last_run = Some(run.id);
+                state.config_fingerprint = Some(fingerprint);
+                let mut failed: Vec<String> = report
+                    .outcomes
+                    .iter()
+                    .filter(|o| o.status == "failed")
+                    .map(|o| o.path.clone())
+                    .collect();
+                failed.sort();
+                failed.dedup();
+                state.failed_paths = failed;
                 let _ = store.set_source_state(&state).await;
+                drop(guard);
                 run.finished_at = Some(OffsetDateTime::now_utc());
                 let _ = store.update_sync_run(&run).await;
                 run
             }
-            Err(e) => self.finish_failed(run, e.to_string()).await,
+            Err(e) => self.finish_failed(entry, run, e.to_string()).await,
         };
+        let _ = store.release_lease(&lease, &self.holder).await;
         tracing::info!(
             source = %source_id, run = run.id, status = ?run.status, created = run.created,
             updated = run.updated, unchanged = run.unchanged, failed = run.failed,
@@ -240,29 +369,24 @@ impl SyncManager {
         run
     }
 
-    async fn finish_failed(&self, mut run: SyncRun, error: String) -> SyncRun {
+    async fn finish_failed(&self, entry: &Entry, mut run: SyncRun, error: String) -> SyncRun {
         let store = self.catalog.store();
         run.status = SyncStatus::Failed;
         run.error = Some(error);
         run.finished_at = Some(OffsetDateTime::now_utc());
         let _ = store.update_sync_run(&run).await;
-        let mut state = store
-            .source_state(&run.source_id)
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| SourceState {
-                source_id: run.source_id.clone(),
-                ..Default::default()
-            });
-        state.last_run = Some(run.id);
-        let _ = store.set_source_state(&state).await;
+        let _guard = entry.state.lock().await;
+        if let Ok(mut state) = self.state_of(&run.source_id).await {
+            state.last_run = Some(run.id);
+            let _ = store.set_source_state(&state).await;
+        }
         run
     }
 }
 
 fn apply_report(run: &mut SyncRun, report: &SyncReport) {
     run.commit = report.revision.clone();
+    run.incremental = report.incremental;
     run.files = report.files as u64;
     run.created = report.created as u64;
     run.updated = report.updated as u64;

@@ -302,8 +302,8 @@ async fn two_replicas_never_sync_one_source_at_the_same_time() {
     let b =
         nestor_catalog::SyncManager::new(c.clone(), vec![managed(&f, cache_b.path())], "b", ttl);
     let (ra, rb) = tokio::join!(
-        a.run_now("infra", nestor_model::SyncTrigger::Manual),
-        b.run_now("infra", nestor_model::SyncTrigger::Manual)
+        a.run_now("infra", nestor_model::SyncTrigger::Manual, false),
+        b.run_now("infra", nestor_model::SyncTrigger::Manual, false)
     );
     let (ra, rb) = (ra.unwrap(), rb.unwrap());
     for r in [&ra, &rb] {
@@ -319,4 +319,215 @@ async fn two_replicas_never_sync_one_source_at_the_same_time() {
         "one lease holder at a time: {first:#?} {second:#?}"
     );
     assert_eq!(first.created + second.created, 30);
+}
+
+fn manager_for(f: &Fixture, cache: &Path) -> Arc<nestor_catalog::SyncManager> {
+    nestor_catalog::SyncManager::new(
+        Arc::new(catalog()),
+        vec![managed(f, cache)],
+        "replica-1",
+        std::time::Duration::from_secs(5),
+    )
+}
+
+#[tokio::test]
+async fn later_runs_read_only_changed_files_and_retry_the_files_that_failed() {
+    use nestor_model::{SyncStatus, SyncTrigger::Manual};
+    let f = fixture("main");
+    write(&f.work, "components/vpc.yaml", definition("vpc", "1.0.0"));
+    write(&f.work, "components/idle.yaml", definition("idle", "1.0.0"));
+    // Depends on a component that does not exist yet.
+    write(
+        &f.work,
+        "components/app.yaml",
+        format!(
+            "{}dependencies:\n  - name: db\n    version_req: \"^1.0\"\n",
+            definition("app", "1.0.0")
+        ),
+    );
+    let first = commit(&f.repo, "first", true);
+    let cache = tempfile::tempdir().unwrap();
+    let m = manager_for(&f, cache.path());
+    let run = m.run_now("infra", Manual, false).await.unwrap();
+    assert_eq!(run.status, SyncStatus::Partial, "{run:#?}");
+    assert!(!run.incremental, "the first run reads the whole tree");
+    assert_eq!((run.files, run.created, run.failed), (3, 2, 1), "{run:#?}");
+    let state = m
+        .catalog()
+        .store()
+        .source_state("infra")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(state.failed_paths, vec!["components/app.yaml".to_owned()]);
+    assert_eq!(state.head_commit, Some(first.to_string()));
+
+    // The dependency arrives in a new file and vpc changes: the run reads those two and the
+    // failed file again, not the untouched one, and publishes app this time.
+    write(&f.work, "components/db.yaml", definition("db", "1.0.0"));
+    write(
+        &f.work,
+        "components/vpc.yaml",
+        format!(
+            "{}---\n{}",
+            definition("vpc", "1.0.0"),
+            definition("vpc", "1.1.0")
+        ),
+    );
+    let second = commit(&f.repo, "second", true);
+    let run = m.run_now("infra", Manual, false).await.unwrap();
+    assert_eq!(run.status, SyncStatus::Succeeded, "{run:#?}");
+    assert!(run.incremental);
+    assert_eq!(run.commit, Some(second.to_string()));
+    assert_eq!(
+        (run.files, run.created, run.unchanged, run.failed),
+        (3, 3, 1, 0),
+        "app.yaml, db.yaml and vpc.yaml: {run:#?}"
+    );
+    assert!(m.catalog().version("app", "1.0.0").await.is_ok());
+    let state = m
+        .catalog()
+        .store()
+        .source_state("infra")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(state.failed_paths.is_empty());
+
+    // Nothing changed: nothing is read.
+    let run = m.run_now("infra", Manual, false).await.unwrap();
+    assert_eq!((run.incremental, run.files), (true, 0), "{run:#?}");
+
+    // --full reads everything again, and writes nothing new.
+    let before = m.catalog().store().current_revision().await.unwrap();
+    let run = m.run_now("infra", Manual, true).await.unwrap();
+    assert_eq!((run.incremental, run.files), (false, 4), "{run:#?}");
+    assert_eq!(run.status, SyncStatus::Succeeded, "{run:#?}");
+    assert_eq!(
+        m.catalog().store().current_revision().await.unwrap(),
+        before
+    );
+
+    // Another manager over the same store whose source reads other globs: its first run
+    // reads the whole tree, since files outside the old globs were never read.
+    let patterns = vec!["components/*.yaml".to_owned()];
+    let other = nestor_catalog::SyncManager::new(
+        m.catalog().clone(),
+        vec![nestor_catalog::ManagedSource {
+            source: Arc::new(
+                GitSource::new("infra", &f.url, "main", &patterns, cache.path()).unwrap(),
+            ),
+            url: f.url.clone(),
+            branch: Some("main".into()),
+            webhook_secret: None,
+        }],
+        "replica-1",
+        std::time::Duration::from_secs(5),
+    );
+    let run = other.run_now("infra", Manual, false).await.unwrap();
+    assert_eq!((run.incremental, run.files), (false, 4), "{run:#?}");
+}
+
+#[tokio::test]
+async fn a_poll_asks_for_the_head_and_syncs_only_when_it_moved() {
+    let f = fixture("main");
+    write(&f.work, "components/vpc.yaml", definition("vpc", "1.0.0"));
+    let first = commit(&f.repo, "first", true);
+    let cache = tempfile::tempdir().unwrap();
+    let m = manager_for(&f, cache.path());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let workers = m.spawn_workers(stop.clone());
+
+    let run = m.poll("infra").await.unwrap().expect("never synced: a run");
+    assert_eq!(run.trigger, nestor_model::SyncTrigger::Poll);
+    wait_all_final(m.catalog()).await;
+    let state = m
+        .catalog()
+        .store()
+        .source_state("infra")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(state.last_synced_commit, Some(first.to_string()));
+    assert!(
+        m.poll("infra").await.unwrap().is_none(),
+        "up to date: no run"
+    );
+
+    // A push the webhook missed: the next poll sees the new head and syncs it.
+    write(&f.work, "components/db.yaml", definition("db", "1.0.0"));
+    let second = commit(&f.repo, "second", true);
+    assert!(m.poll("infra").await.unwrap().is_some());
+    let state = m
+        .catalog()
+        .store()
+        .source_state("infra")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(state.head_commit, Some(second.to_string()));
+    let runs = wait_all_final(m.catalog()).await;
+    assert_eq!(runs.len(), 2);
+    assert!(m.catalog().version("db", "1.0.0").await.is_ok());
+
+    // A deleted branch: the poll cannot read the head; the run records why.
+    f.repo
+        .find_reference("refs/heads/main")
+        .unwrap()
+        .delete()
+        .unwrap();
+    assert!(m.poll("infra").await.unwrap().is_some());
+    let runs = wait_all_final(m.catalog()).await;
+    let failed = &runs[0];
+    assert_eq!(
+        failed.status,
+        nestor_model::SyncStatus::Failed,
+        "{failed:#?}"
+    );
+    assert!(
+        failed
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("not found"),
+        "{failed:#?}"
+    );
+    assert!(
+        m.catalog().version("db", "1.0.0").await.is_ok(),
+        "nothing unpublished"
+    );
+    stop.cancel();
+    for w in workers {
+        w.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_run_left_running_by_a_stopped_process_is_marked_interrupted() {
+    let f = fixture("main");
+    write(&f.work, "components/vpc.yaml", definition("vpc", "1.0.0"));
+    commit(&f.repo, "first", true);
+    let cache = tempfile::tempdir().unwrap();
+    let m = manager_for(&f, cache.path());
+    let store = m.catalog().store().clone();
+    // What a killed process leaves behind: a run marked running, never finished.
+    let mut stale = store
+        .insert_sync_run(nestor_model::SyncRun::pending(
+            "infra",
+            nestor_model::SyncTrigger::Startup,
+        ))
+        .await
+        .unwrap();
+    stale.status = nestor_model::SyncStatus::Running;
+    store.update_sync_run(&stale).await.unwrap();
+
+    let run = m
+        .run_now("infra", nestor_model::SyncTrigger::Manual, false)
+        .await
+        .unwrap();
+    assert_eq!(run.status, nestor_model::SyncStatus::Succeeded);
+    let stale = store.sync_run(stale.id).await.unwrap().unwrap();
+    assert_eq!(stale.status, nestor_model::SyncStatus::Failed);
+    assert!(stale.error.unwrap().starts_with("interrupted"));
+    assert!(stale.finished_at.is_some());
 }

@@ -95,6 +95,10 @@ pub struct SyncRun {
     )]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub finished_at: Option<OffsetDateTime>,
+    /// Only the files changed since the last synced commit (and those that failed last time)
+    /// were read; otherwise the whole tree was.
+    #[serde(default)]
+    pub incremental: bool,
     /// Definition files read.
     pub files: u64,
     /// Versions newly published.
@@ -125,6 +129,7 @@ impl SyncRun {
             requested_at: OffsetDateTime::now_utc(),
             started_at: None,
             finished_at: None,
+            incremental: false,
             files: 0,
             created: 0,
             updated: 0,
@@ -147,4 +152,23 @@ pub struct SourceState {
     /// The id of the last run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run: Option<u64>,
+    /// Files that failed in the last run: an incremental run reads them again even when they did
+    /// not change (a dependency they lacked may have arrived since).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_paths: Vec<String>,
+    /// The branch head last seen (by a poll, a push webhook or a sync).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_commit: Option<String>,
+    /// When `head_commit` was first seen.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub head_seen_at: Option<OffsetDateTime>,
+    /// What the source was configured to read at the last sync (URL, branch, globs): when it
+    /// changes, the next run reads the whole tree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_fingerprint: Option<String>,
 }

@@ -399,6 +399,10 @@ async fn sync_runs_state_leases_and_deliveries(f: Fixture) {
         source_id: "a".into(),
         last_synced_commit: Some("abc".into()),
         last_run: Some(a2.id),
+        failed_paths: vec!["components/bad.yaml".into()],
+        head_commit: Some("def".into()),
+        head_seen_at: Some(OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap()),
+        config_fingerprint: Some("file:///repo#main:**/*.yaml".into()),
     };
     s.set_source_state(&state).await.unwrap();
     s.set_source_state(&state).await.unwrap();

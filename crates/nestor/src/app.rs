@@ -67,16 +67,33 @@ pub struct ConfiguredSource {
 
 /// The value of the environment variable a source names for its webhook secret.
 fn webhook_secret(s: &crate::config::SourceConfig) -> anyhow::Result<Option<String>> {
-    match &s.webhook_secret_env {
+    env_secret(&s.id, "webhook_secret_env", s.webhook_secret_env.as_ref())
+}
+
+/// The value of an environment variable a source names (`*_env` keys): unset or empty is an
+/// error that names both, so a typo shows at start-up rather than as a failing fetch.
+fn env_secret(source: &str, key: &str, var: Option<&String>) -> anyhow::Result<Option<String>> {
+    match var {
         None => Ok(None),
         Some(var) => match std::env::var(var) {
             Ok(v) if !v.is_empty() => Ok(Some(v)),
             _ => bail!(
-                "source {}: webhook_secret_env names {var}, which is not set (or empty) in the environment",
-                s.id
+                "source {source}: {key} names {var}, which is not set (or empty) in the environment"
             ),
         },
     }
+}
+
+/// A git source's credentials, from the environment variables its config names.
+fn git_credentials(
+    s: &crate::config::SourceConfig,
+) -> anyhow::Result<nestor_catalog::GitCredentials> {
+    Ok(nestor_catalog::GitCredentials {
+        token: env_secret(&s.id, "token_env", s.token_env.as_ref())?,
+        username: s.username.clone(),
+        ssh_key: env_secret(&s.id, "ssh_key_env", s.ssh_key_env.as_ref())?,
+        ssh_passphrase: env_secret(&s.id, "ssh_passphrase_env", s.ssh_passphrase_env.as_ref())?,
+    })
 }
 
 /// Builds the configured sources. Sources this build cannot read yet are reported and skipped,
@@ -91,19 +108,12 @@ pub fn sources(config: &Config) -> anyhow::Result<Vec<ConfiguredSource>> {
         let path = Path::new(local);
         let poll_interval = s.poll_interval.as_deref().map(parse_duration).transpose()?;
         if remote || is_git_repository(path) {
-            if remote && !s.url.starts_with("file://") {
-                // Refused at start-up rather than failing on every poll.
-                bail!(
-                    "source {}: {} — this build reads git over file:// and local paths only (the https and ssh transports are not compiled in yet)",
-                    s.id,
-                    s.url
-                );
-            }
             let branch = s.branch.clone().unwrap_or_else(|| "main".to_owned());
             let cache = config.data_dir.join("git").join(&s.id);
             let source =
                 nestor_catalog::GitSource::new(&s.id, &s.url, branch.clone(), &s.paths, cache)
-                    .with_context(|| format!("source {}", s.id))?;
+                    .with_context(|| format!("source {}", s.id))?
+                    .with_credentials(git_credentials(s)?);
             out.push(ConfiguredSource {
                 managed: nestor_catalog::ManagedSource {
                     source: Arc::new(source),
@@ -170,7 +180,11 @@ pub fn sync_manager(
 
 /// `nestor sync`: runs each (or one) source once against the configured store, printing each
 /// run and its per-file errors. Returns whether every run succeeded.
-pub async fn sync_command(config: Config, only: Option<String>) -> anyhow::Result<bool> {
+pub async fn sync_command(
+    config: Config,
+    only: Option<String>,
+    full: bool,
+) -> anyhow::Result<bool> {
     let store = open_store(&config)?;
     let catalog = Arc::new(catalog(&config, store));
     let (sync, _) = sync_manager(&config, catalog)?;
@@ -191,7 +205,32 @@ pub async fn sync_command(config: Config, only: Option<String>) -> anyhow::Resul
     let mut all_ok = true;
     for id in ids {
         println!("syncing {id}…");
-        let run = sync.run_now(&id, nestor_model::SyncTrigger::Manual).await?;
+        let started = std::time::Instant::now();
+        let name = id.clone();
+        let progress = move |p: nestor_catalog::SyncProgress| {
+            let id = &name;
+            let at = started.elapsed().as_secs_f64();
+            match p {
+                nestor_catalog::SyncProgress::Reading => {
+                    eprintln!("  [{at:6.1}s] {id}: fetching and reading files")
+                }
+                nestor_catalog::SyncProgress::Validating { files, incremental } => eprintln!(
+                    "  [{at:6.1}s] {id}: validating {files} {}file(s)",
+                    if incremental { "changed " } else { "" }
+                ),
+                nestor_catalog::SyncProgress::Publishing { done, total } => {
+                    eprintln!("  [{at:6.1}s] {id}: published {done}/{total}")
+                }
+            }
+        };
+        let run = sync
+            .run_now_reporting(
+                &id,
+                nestor_model::SyncTrigger::Manual,
+                full,
+                Some(&progress),
+            )
+            .await?;
         let took = match (run.started_at, run.finished_at) {
             (Some(a), Some(b)) => format!(" in {:.1} s", (b - a).as_seconds_f64()),
             _ => String::new(),
@@ -233,7 +272,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // Load every source before answering, so the first request sees the catalog.
     let ids: Vec<String> = sync.sources().map(|s| s.source.id().to_owned()).collect();
     for id in &ids {
-        sync.run_now(id, nestor_model::SyncTrigger::Startup).await?;
+        sync.run_now(id, nestor_model::SyncTrigger::Startup, false)
+            .await?;
     }
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -244,7 +284,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             let _ = worker.await;
         });
     }
-    // Polling is the safety net under webhooks: every poll reads the branch head again.
+    // Polling is the safety net under webhooks: every poll asks the remote for the branch head
+    // and syncs when it is not the commit last synced.
     for (id, every) in polls {
         let (sync, mut stop) = (sync.clone(), shutdown_rx.clone());
         tasks.spawn(async move {
@@ -253,8 +294,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             loop {
                 tokio::select! {
                     _ = tick.tick() => {
-                        if let Err(e) = sync.request(&id, nestor_model::SyncTrigger::Poll).await {
-                            tracing::warn!(source = %id, error = %e, "could not request a poll sync");
+                        if let Err(e) = sync.poll(&id).await {
+                            tracing::warn!(source = %id, error = %e, "poll failed");
                         }
                     }
                     _ = stop.changed() => break,

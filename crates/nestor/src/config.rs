@@ -129,9 +129,19 @@ pub struct SourceConfig {
     /// Environment variable holding the webhook secret (git sources).
     #[serde(default)]
     pub webhook_secret_env: Option<String>,
-    /// Environment variable holding the access token (git sources).
+    /// Environment variable holding the access token (https git sources).
     #[serde(default)]
     pub token_env: Option<String>,
+    /// User name sent with the token (default `x-access-token`).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Environment variable holding a private key, OpenSSH or PEM text (ssh git sources;
+    /// without it the ssh agent is asked).
+    #[serde(default)]
+    pub ssh_key_env: Option<String>,
+    /// Environment variable holding the private key's passphrase.
+    #[serde(default)]
+    pub ssh_passphrase_env: Option<String>,
 }
 
 fn default_paths() -> Vec<String> {

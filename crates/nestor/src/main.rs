@@ -88,6 +88,9 @@ enum Command {
         /// Only this source.
         #[arg(long)]
         source: Option<String>,
+        /// Read every file, not only those changed since the last synced commit.
+        #[arg(long)]
+        full: bool,
     },
     /// Print the version.
     Version,
@@ -139,13 +142,17 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             println!("nestor {}", env!("CARGO_PKG_VERSION"));
             Ok(true)
         }
-        Command::Sync { common, source } => {
+        Command::Sync {
+            common,
+            source,
+            full,
+        } => {
             let config = load(&common)?;
             init_logging(&config);
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            runtime.block_on(app::sync_command(config, source))
+            runtime.block_on(app::sync_command(config, source, full))
         }
         Command::Serve {
             common,

@@ -37,6 +37,20 @@ pub(crate) struct SourceView {
     branch: Option<String>,
     /// Whether push webhooks are accepted for it (a secret is configured).
     webhooks: bool,
+    /// The branch head last seen, by a poll, a push webhook or a sync.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    head_commit: Option<String>,
+    /// When that head was first seen.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    head_seen_at: Option<time::OffsetDateTime>,
+    /// Seconds the head has been waiting to be synced: 0 when the last synced commit is the
+    /// head; absent when no head is known yet (or for sources without commits).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lag_seconds: Option<f64>,
     /// Commit of the last successful or partial run.
     #[serde(skip_serializing_if = "Option::is_none")]
     last_synced_commit: Option<String>,
@@ -73,12 +87,25 @@ pub(crate) async fn sources(
                     .map_err(nestor_catalog::CatalogError::from)?,
                 None => None,
             };
+            let st = st.unwrap_or_default();
+            let lag_seconds = match (&st.head_commit, st.head_seen_at) {
+                (Some(head), _) if st.last_synced_commit.as_ref() == Some(head) => Some(0.0),
+                (Some(_), Some(seen)) => Some(
+                    (time::OffsetDateTime::now_utc() - seen)
+                        .as_seconds_f64()
+                        .max(0.0),
+                ),
+                _ => None,
+            };
             items.push(SourceView {
                 id,
                 url: s.url.clone(),
                 branch: s.branch.clone(),
                 webhooks: s.webhook_secret.is_some(),
-                last_synced_commit: st.and_then(|s| s.last_synced_commit),
+                head_commit: st.head_commit,
+                head_seen_at: st.head_seen_at,
+                lag_seconds,
+                last_synced_commit: st.last_synced_commit,
                 last_run,
             });
         }
@@ -238,12 +265,21 @@ fn matching<'a>(m: &'a SyncManager, urls: &[&str], git_ref: &str) -> Vec<&'a Man
         .collect()
 }
 
+/// Requests a run of each source; `after` is the pushed commit, recorded as the branch head
+/// (all zeros when the push deleted the branch: the run then reports the missing branch).
 async fn request_runs(
     m: &SyncManager,
     sources: &[&ManagedSource],
+    after: Option<&str>,
 ) -> Result<Vec<SyncRun>, ApiError> {
+    let after = after.filter(|a| {
+        a.len() == 40 && a.bytes().all(|b| b.is_ascii_hexdigit()) && a.bytes().any(|b| b != b'0')
+    });
     let mut runs = Vec::new();
     for s in sources {
+        if let Some(head) = after {
+            m.observe_head(s.source.id(), head).await?;
+        }
         runs.push(m.request(s.source.id(), SyncTrigger::Webhook).await?);
     }
     Ok(runs)
@@ -265,6 +301,8 @@ struct GithubRepository {
 struct GithubPush {
     #[serde(rename = "ref")]
     git_ref: String,
+    #[serde(default)]
+    after: Option<String>,
     repository: GithubRepository,
 }
 
@@ -368,7 +406,7 @@ pub(crate) async fn github(
             push.git_ref
         )));
     }
-    let runs = request_runs(m, &targets).await?;
+    let runs = request_runs(m, &targets, push.after.as_deref()).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(WebhookOutcome {
@@ -393,6 +431,8 @@ struct GitlabProject {
 struct GitlabPush {
     #[serde(rename = "ref")]
     git_ref: String,
+    #[serde(default)]
+    after: Option<String>,
     project: GitlabProject,
 }
 
@@ -460,7 +500,7 @@ pub(crate) async fn gitlab(
             push.git_ref
         )));
     }
-    let runs = request_runs(m, &targets).await?;
+    let runs = request_runs(m, &targets, push.after.as_deref()).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(WebhookOutcome {
