@@ -18,8 +18,8 @@ use std::{collections::BTreeSet, path::PathBuf};
 
 use async_trait::async_trait;
 use git2::{
-    Cred, CredentialType, Direction, FetchOptions, ObjectType, RemoteCallbacks, Repository,
-    TreeWalkMode, TreeWalkResult,
+    CertificateCheckStatus, Cred, CredentialType, Direction, FetchOptions, ObjectType,
+    RemoteCallbacks, Repository, TreeWalkMode, TreeWalkResult,
 };
 use globset::GlobSet;
 
@@ -54,6 +54,32 @@ pub struct GitCredentials {
     pub ssh_key: Option<String>,
     /// The private key's passphrase.
     pub ssh_passphrase: Option<String>,
+    /// Host keys to trust, in OpenSSH `known_hosts` format (plain host names, `host` or
+    /// `[host]:port`). Without it, libgit2 checks `~/.ssh/known_hosts`.
+    pub ssh_known_hosts: Option<String>,
+}
+
+/// Whether `known_hosts` (OpenSSH format, plain host names) lists `key` (the raw key blob
+/// the server presented) for `host`.
+fn known_hosts_allows(known_hosts: &str, host: &str, key: &[u8]) -> bool {
+    use base64::Engine;
+    let bracketed = format!("[{host}]:");
+    known_hosts.lines().any(|line| {
+        let mut fields = line.split_whitespace();
+        let (Some(hosts), Some(_kind), Some(encoded)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            return false;
+        };
+        !hosts.starts_with('#')
+            && !hosts.starts_with('@')
+            && hosts
+                .split(',')
+                .any(|h| h == host || h.starts_with(&bracketed))
+            && base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .is_ok_and(|k| k == key)
+    })
 }
 
 impl std::fmt::Debug for GitCredentials {
@@ -64,6 +90,7 @@ impl std::fmt::Debug for GitCredentials {
             .field("username", &self.username)
             .field("ssh_key", &shown(&self.ssh_key))
             .field("ssh_passphrase", &shown(&self.ssh_passphrase))
+            .field("ssh_known_hosts", &self.ssh_known_hosts.is_some())
             .finish()
     }
 }
@@ -108,6 +135,20 @@ impl GitCredentials {
                 "authentication failed: the remote refused the credentials offered",
             ))
         });
+        if let Some(known) = &self.ssh_known_hosts {
+            callbacks.certificate_check(move |cert, host| {
+                match cert.as_hostkey().and_then(|k| k.hostkey()) {
+                    // TLS certificates keep libgit2's own checks.
+                    None => Ok(CertificateCheckStatus::CertificatePassthrough),
+                    Some(key) if known_hosts_allows(known, host, key) => {
+                        Ok(CertificateCheckStatus::CertificateOk)
+                    }
+                    Some(_) => Err(git2::Error::from_str(&format!(
+                        "the ssh host key of {host} is not in the source's known hosts (ssh_known_hosts)"
+                    ))),
+                }
+            });
+        }
         callbacks
     }
 }

@@ -155,7 +155,12 @@ fn handle(mut stream: TcpStream, root: &Path, seen: &Mutex<Vec<Option<String>>>)
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .map(|i| (i, 4))
-        .or_else(|| out.stdout.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2)))
+        .or_else(|| {
+            out.stdout
+                .windows(2)
+                .position(|w| w == b"\n\n")
+                .map(|i| (i, 2))
+        })
         .unwrap();
     let head = String::from_utf8_lossy(&out.stdout[..split.0]).into_owned();
     let body = &out.stdout[split.0 + split.1..];
@@ -240,7 +245,11 @@ async fn a_token_authenticates_fetches_over_smart_http() {
     assert_eq!(vpc.spec.git_repository.as_deref(), Some(url.as_str()));
     assert_eq!(vpc.spec.git_commit, Some(head.to_string()));
     assert!(
-        seen.lock().unwrap().iter().flatten().any(|a| a.starts_with("Basic ")),
+        seen.lock()
+            .unwrap()
+            .iter()
+            .flatten()
+            .any(|a| a.starts_with("Basic ")),
         "the token was sent as basic authentication"
     );
 }

@@ -93,6 +93,15 @@ fn git_credentials(
         username: s.username.clone(),
         ssh_key: env_secret(&s.id, "ssh_key_env", s.ssh_key_env.as_ref())?,
         ssh_passphrase: env_secret(&s.id, "ssh_passphrase_env", s.ssh_passphrase_env.as_ref())?,
+        ssh_known_hosts: s
+            .ssh_known_hosts
+            .as_ref()
+            .map(|p| {
+                std::fs::read_to_string(p).with_context(|| {
+                    format!("source {}: reading ssh_known_hosts {}", s.id, p.display())
+                })
+            })
+            .transpose()?,
     })
 }
 

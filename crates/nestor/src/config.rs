@@ -142,6 +142,9 @@ pub struct SourceConfig {
     /// Environment variable holding the private key's passphrase.
     #[serde(default)]
     pub ssh_passphrase_env: Option<String>,
+    /// A file of trusted ssh host keys in `known_hosts` format (default: `~/.ssh/known_hosts`).
+    #[serde(default)]
+    pub ssh_known_hosts: Option<PathBuf>,
 }
 
 fn default_paths() -> Vec<String> {
