@@ -276,7 +276,7 @@ fn validate_against_a_running_server() {
 }
 
 #[test]
-fn serves_a_git_source_and_refuses_transports_it_lacks() {
+fn serves_a_git_source_and_requires_the_credentials_it_names() {
     let repo = tempfile::tempdir().unwrap();
     let git = |args: &[&str]| {
         let out = std::process::Command::new("git")
@@ -331,9 +331,11 @@ fn serves_a_git_source_and_refuses_transports_it_lacks() {
     );
     drop(served);
 
+    // Credentials are read from the environment at start-up: a name that is not set is an
+    // error that names it, not a fetch failing later.
     std::fs::write(
         &config,
-        "sources:\n  - id: remote\n    url: https://example.invalid/components.git\n",
+        "sources:\n  - id: remote\n    url: https://example.invalid/components.git\n    token_env: NESTOR_TEST_UNSET_TOKEN\n",
     )
     .unwrap();
     let out = nestor()
@@ -341,11 +343,15 @@ fn serves_a_git_source_and_refuses_transports_it_lacks() {
         .arg(&config)
         .arg("--data-dir")
         .arg(data.path())
+        .env_remove("NESTOR_TEST_UNSET_TOKEN")
         .output()
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("file:// and local paths only"), "{stderr}");
+    assert!(
+        stderr.contains("source remote: token_env names NESTOR_TEST_UNSET_TOKEN, which is not set"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -439,5 +445,130 @@ fn nestor_sync_reports_runs_and_polling_heals_a_missed_webhook() {
     assert!(
         triggers.contains(&"poll") && triggers.contains(&"startup") && triggers.contains(&"manual"),
         "{triggers:?}"
+    );
+}
+
+/// Every component of a paginated list.
+fn list_all(base: &str) -> (Vec<serde_json::Value>, u64) {
+    let mut items = Vec::new();
+    let mut url = format!("{base}/api/v1/components?limit=500");
+    loop {
+        let (status, page) = get(&url);
+        assert_eq!(status, 200, "{page}");
+        items.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => url = format!("{base}/api/v1/components?limit=500&cursor={c}"),
+            None => return (items, page["revision"].as_u64().unwrap()),
+        }
+    }
+}
+
+#[test]
+fn a_sync_killed_midway_converges_when_run_again() {
+    const N: usize = 2_000;
+    let repo = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
+            .args(args)
+            .current_dir(repo.path())
+            .output()
+            .expect("git is installed");
+        assert!(out.status.success(), "git {args:?}");
+    };
+    git(&["init", "-q", "-b", "main"]);
+    std::fs::create_dir_all(repo.path().join("components")).unwrap();
+    for i in 0..N {
+        std::fs::write(
+            repo.path().join(format!("components/c{i:04}.yaml")),
+            format!(
+                "name: c{i:04}\nversion: 1.0.0\ndescription: Component {i}\nprovider: aws\ncategory: network\nresource_type: aws_c{i}\ndeployment_engines: [terraform]\n"
+            ),
+        )
+        .unwrap();
+    }
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "many"]);
+
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("nestor.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "sources:\n  - id: infra\n    url: file://{}\n    paths: [\"components/*.yaml\"]\n",
+            repo.path().display()
+        ),
+    )
+    .unwrap();
+    let args = [
+        "--config",
+        config.to_str().unwrap(),
+        "--data-dir",
+        data.path().to_str().unwrap(),
+    ];
+
+    // Kill -9 the sync once it has published its first versions.
+    let mut child = nestor()
+        .arg("sync")
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut progress = Vec::new();
+    for line in std::io::BufRead::lines(stderr).map_while(Result::ok) {
+        progress.push(line.clone());
+        if line.contains(&format!("published 500/{N}")) {
+            child.kill().unwrap();
+            break;
+        }
+    }
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "killed mid-sync: {progress:#?}");
+    assert!(
+        progress
+            .iter()
+            .any(|l| l.contains("fetching and reading files"))
+            && progress
+                .iter()
+                .any(|l| l.contains(&format!("validating {N} file(s)"))),
+        "progress is reported: {progress:#?}"
+    );
+
+    // Run again: it publishes what the killed run had not, and nothing twice.
+    let out = nestor().arg("sync").args(args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let count = |what: &str| -> usize {
+        stdout
+            .split(", ")
+            .find_map(|part| part.strip_suffix(what))
+            .and_then(|n| n.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {what:?} in {stdout}"))
+    };
+    let (created, unchanged) = (count(" created"), count(" unchanged"));
+    assert!(created > 0 && unchanged >= 500, "{stdout}");
+    assert_eq!(created + unchanged, N, "{stdout}");
+
+    // The catalog: every version once, one event each (revision N), no partial version; the
+    // killed run is recorded as interrupted.
+    let served = serve(&args);
+    let (items, revision) = list_all(&served.base);
+    assert_eq!(items.len(), N);
+    assert_eq!(
+        revision, N as u64,
+        "one event per version, no gap, none lost"
+    );
+    assert!(items.iter().all(|c| c["git_commit"].is_string()));
+    let (_, run) = get(&format!("{}/api/v1/sync-runs/1", served.base));
+    assert_eq!(run["status"], "failed", "{run}");
+    assert!(
+        run["error"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("interrupted"),
+        "{run}"
     );
 }
