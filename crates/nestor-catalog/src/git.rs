@@ -252,30 +252,31 @@ impl GitSource {
         let mut remote = repo
             .remote_anonymous(&self.url)
             .map_err(|e| git_error(&self.id, &format!("using {}", self.url), e))?;
-        // Forget the last fetch's head, so that a branch deleted on the remote is reported as
-        // missing instead of read as it was.
-        if let Ok(mut stale) = repo.find_reference(&tracking) {
-            stale
-                .delete()
-                .map_err(|e| git_error(&self.id, "clearing the last fetched head", e))?;
-        }
         let mut options = FetchOptions::new();
         options.remote_callbacks(self.credentials.callbacks());
         remote
             .fetch(&[refspec.as_str()], Some(&mut options), None)
             .map_err(|e| git_error(&self.id, &format!("fetching {}", self.url), e))?;
+        // The advertisement stays available after the fetch: a branch deleted on the remote is
+        // reported as missing, not read as it was last fetched. (The tracking ref is kept, so
+        // the next fetch negotiates from it and transfers only new objects.)
+        let wanted = format!("refs/heads/{}", self.branch);
+        let advertised = remote
+            .list()
+            .map_err(|e| git_error(&self.id, &format!("listing {}", self.url), e))?
+            .iter()
+            .any(|h| h.name() == wanted);
+        let not_found = |detail: String| CatalogError::Source {
+            source_id: self.id.clone(),
+            message: format!("branch {:?} not found in {}{detail}", self.branch, self.url),
+        };
+        if !advertised {
+            return Err(not_found(String::new()));
+        }
         let head = repo
             .find_reference(&tracking)
             .and_then(|r| r.peel_to_commit())
-            .map_err(|e| CatalogError::Source {
-                source_id: self.id.clone(),
-                message: format!(
-                    "branch {:?} not found in {} ({})",
-                    self.branch,
-                    self.url,
-                    e.message()
-                ),
-            })?;
+            .map_err(|e| not_found(format!(" ({})", e.message())))?;
         let tree = head
             .tree()
             .map_err(|e| git_error(&self.id, "reading the commit's tree", e))?;
