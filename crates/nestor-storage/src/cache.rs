@@ -5,9 +5,12 @@
 //! and "latest of one component"). That is the hot read path of processors and tools; lists
 //! and searches depend on every component and go to the store.
 //!
-//! Correctness: writes made through this wrapper invalidate the name after they commit, and
-//! [`CachedStore::apply_event`] invalidates from the change feed (how another replica's writes
-//! reach this one). A miss that was loading while a write happened does not populate the cache
+//! Correctness: writes made through this wrapper invalidate the name after they commit, and the
+//! change feed invalidates what other processes wrote: every event this wrapper's
+//! [`ChangeFeed::events_since`] returns beyond the highest revision it has applied invalidates
+//! its name. The server tails the shared log through that call (`Catalog::follow_log`, every
+//! `events.log_poll_interval`), so no replica serves a value another replica changed for longer
+//! than the feed's lag. [`CachedStore::apply_event`] does the same for one event. A miss that was loading while a write happened does not populate the cache
 //! (the write epoch changed), so a stale load can never be pinned after its invalidation.
 
 use std::sync::{
@@ -57,6 +60,8 @@ pub struct CachedStore {
     inner: Arc<dyn CatalogStore>,
     names: Cache<String, Arc<NameEntry>>,
     epoch: AtomicU64,
+    /// The highest revision whose event invalidated its name here.
+    applied: AtomicU64,
     hits: AtomicU64,
     misses: AtomicU64,
 }
@@ -68,6 +73,7 @@ impl CachedStore {
             inner,
             names: Cache::new(max_names),
             epoch: AtomicU64::new(0),
+            applied: AtomicU64::new(0),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
@@ -82,6 +88,7 @@ impl CachedStore {
     /// Applies a change observed on the feed (for changes written by another replica).
     pub fn apply_event(&self, event: &ChangeEvent) {
         self.invalidate(&event.name);
+        self.applied.fetch_max(event.revision.0, Ordering::SeqCst);
     }
 
     /// Hit and miss counts so far.
@@ -218,7 +225,15 @@ impl ChangeFeed for CachedStore {
     }
 
     async fn events_since(&self, after: Revision, limit: usize) -> StoreResult<Vec<ChangeEvent>> {
-        self.inner.events_since(after, limit).await
+        let events = self.inner.events_since(after, limit).await?;
+        // Changes not yet applied here may have been written by another process: drop what is
+        // cached of their names. (This process's own writes were invalidated as they committed;
+        // seeing them again costs one extra miss.)
+        let applied = self.applied.load(Ordering::SeqCst);
+        for e in events.iter().filter(|e| e.revision.0 > applied) {
+            self.apply_event(e);
+        }
+        Ok(events)
     }
 
     async fn retained_after(&self) -> StoreResult<Revision> {
@@ -357,5 +372,32 @@ mod tests {
         );
         store.apply_event(&ev);
         assert_eq!(store.list_versions("a").await.unwrap().value.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn tailing_the_log_invalidates_what_another_replica_wrote() {
+        // Two replicas, each with its own cache, on one store.
+        let inner: Arc<dyn CatalogStore> = Arc::new(MemoryStore::new());
+        let (a, b) = (
+            CachedStore::new(inner.clone(), 100),
+            CachedStore::new(inner.clone(), 100),
+        );
+        a.insert_version(comp("1.0.0"), "o").await.unwrap();
+        let seen = b.events_since(Revision(0), 100).await.unwrap();
+        assert_eq!(b.list_versions("a").await.unwrap().value.len(), 1);
+        a.insert_version(comp("1.1.0"), "o").await.unwrap();
+        assert_eq!(
+            b.list_versions("a").await.unwrap().value.len(),
+            1,
+            "b serves its cache until its feed shows the change"
+        );
+        let after = seen.last().unwrap().revision;
+        assert_eq!(b.events_since(after, 100).await.unwrap().len(), 1);
+        assert_eq!(b.list_versions("a").await.unwrap().value.len(), 2);
+        // Reading old events again (a stream catching up) invalidates nothing more.
+        let misses = b.stats().misses;
+        b.events_since(Revision(0), 100).await.unwrap();
+        b.list_versions("a").await.unwrap();
+        assert_eq!(b.stats().misses, misses);
     }
 }
