@@ -5,6 +5,7 @@
 //! result. Business rules do not live here. The one mapping from catalog errors to problems is
 //! in [`error`].
 
+pub mod auth;
 pub mod error;
 mod extract;
 mod routes;
@@ -14,10 +15,16 @@ use std::{sync::Arc, time::Duration};
 use axum::{Router, extract::DefaultBodyLimit, http::header, response::IntoResponse};
 use nestor_catalog::Catalog;
 use nestor_model::{ErrorCode, Problem};
-use tower_http::{catch_panic::CatchPanicLayer, timeout::TimeoutLayer, trace::TraceLayer};
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
+pub use auth::{AuthConfig, RateLimit, Scope, Token};
 pub use error::ApiError;
 pub use routes::EventsConfig;
 pub use tokio_util::sync::CancellationToken;
@@ -37,6 +44,10 @@ pub struct ApiConfig {
     /// shutdown is not held open by clients that would stream forever. Whoever drives
     /// [`serve`]'s shutdown must cancel it (as `nestor serve` does).
     pub shutdown: CancellationToken,
+    /// Tokens, scopes, anonymous reads and the write rate limit.
+    pub auth: AuthConfig,
+    /// Origins allowed to call the API from a browser (CORS); empty: none, `*`: any.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ApiConfig {
@@ -47,6 +58,8 @@ impl Default for ApiConfig {
             storage_backend: "unknown".into(),
             events: EventsConfig::default(),
             shutdown: CancellationToken::new(),
+            auth: AuthConfig::default(),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -103,11 +116,16 @@ pub fn router_with_sync(
         subscribers: Arc::new(tokio::sync::Semaphore::new(config.events.max_subscribers)),
         sync,
     });
-    api_router
+    let auth = auth::Auth::new(config.auth.clone());
+    let router = api_router
         .route("/api/v1/openapi.json", axum::routing::get(openapi_document))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            auth,
+            auth::authenticate,
+        ))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
@@ -120,10 +138,71 @@ pub fn router_with_sync(
             ))
             .into_response()
         }))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        // The request id: the caller's `x-request-id`, or a new UUID; returned on the response
+        // and recorded on the request's span.
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
+    match cors_layer(&config.cors_origins) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
 }
 
-/// The OpenAPI document (as the router serves it).
+/// The span of one request: method, path, request id, and (once authenticated) the token's name.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id,
+        principal = tracing::field::Empty,
+    )
+}
+
+/// CORS for browser clients, from the allowed origins (`*` allows any, without credentials).
+fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{HeaderName, HeaderValue, Method};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([
+                Method::GET,
+                Method::HEAD,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("last-event-id"),
+                HeaderName::from_static("x-request-id"),
+            ])
+            .expose_headers([
+                HeaderName::from_static("x-request-id"),
+                header::RETRY_AFTER,
+                header::LOCATION,
+            ])
+            .max_age(Duration::from_secs(3600)),
+    )
+}
+
 pub fn openapi() -> utoipa::openapi::OpenApi {
     api_parts().1
 }

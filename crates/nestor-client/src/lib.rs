@@ -203,6 +203,30 @@ impl Client {
     /// assert!(nestor_client::Client::new("not a url").is_err());
     /// ```
     pub fn new(base_url: &str) -> Result<Self, Error> {
+        Self::build(base_url, None)
+    }
+
+    /// A client that sends `token` as a bearer token on every request (servers with access
+    /// control; reads may not need one, writes do).
+    ///
+    /// ```
+    /// let client = nestor_client::Client::with_token("http://127.0.0.1:8080", "s3cret").unwrap();
+    /// assert_eq!(client.base_url(), "http://127.0.0.1:8080");
+    /// assert!(nestor_client::Client::with_token("http://127.0.0.1:8080", "bad\ntoken").is_err());
+    /// ```
+    pub fn with_token(base_url: &str, token: &str) -> Result<Self, Error> {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| Error::BaseUrl {
+                url: base_url.into(),
+                message: "the token is not a valid header value".into(),
+            })?;
+        value.set_sensitive(true);
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+        Self::build(base_url, Some(headers))
+    }
+
+    fn build(base_url: &str, headers: Option<reqwest::header::HeaderMap>) -> Result<Self, Error> {
         let base = base_url.trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) || base.len() < 8 {
             return Err(Error::BaseUrl {
@@ -214,6 +238,7 @@ impl Client {
         let http = reqwest::Client::builder()
             .user_agent(concat!("nestor-client/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(CONNECT_TIMEOUT)
+            .default_headers(headers.unwrap_or_default())
             .build()
             .map_err(|e| Error::BaseUrl {
                 url: base_url.into(),

@@ -270,6 +270,36 @@ pub async fn sync_command(
     Ok(all_ok)
 }
 
+/// Access control from `auth:`; tokens are checked here so that a bad entry stops start-up.
+pub fn auth_config(config: &Config) -> anyhow::Result<nestor_api::AuthConfig> {
+    let tokens = config
+        .auth
+        .tokens
+        .iter()
+        .map(|t| nestor_api::Token::new(&t.name, &t.sha256, &t.scopes))
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|e| anyhow::anyhow!("auth.tokens: {e}"))?;
+    if tokens.is_empty() {
+        if !config.auth.anonymous_read {
+            bail!("auth.anonymous_read is false but auth.tokens is empty: nothing could read");
+        }
+        tracing::warn!("auth.tokens is empty: access control is off, anyone can publish");
+    }
+    let write_rate_limit = config
+        .auth
+        .write_rate_limit
+        .as_ref()
+        .map(|r| nestor_api::RateLimit {
+            per_minute: r.per_minute.max(1),
+            burst: r.burst.unwrap_or(r.per_minute / 6).max(1),
+        });
+    Ok(nestor_api::AuthConfig {
+        anonymous_read: config.auth.anonymous_read,
+        tokens,
+        write_rate_limit,
+    })
+}
+
 /// Runs the server until SIGINT/SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = config.listen_addr()?;
@@ -355,6 +385,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             retry: parse_duration(&events.retry)?,
         },
         shutdown: nestor_api::CancellationToken::new(),
+        auth: auth_config(&config)?,
+        cors_origins: config.http.cors_origins.clone(),
     };
     let streams = api.shutdown.clone();
     let router = nestor_api::router_with_sync(catalog, Some(sync), api);

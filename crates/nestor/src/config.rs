@@ -170,6 +170,8 @@ pub struct AuthConfig {
     pub anonymous_read: bool,
     /// Bearer tokens, by the hex SHA-256 of their value.
     pub tokens: Vec<TokenConfig>,
+    /// Per-token limit on writes (publish, deprecate, yank, sync, engine registration).
+    pub write_rate_limit: Option<RateLimitConfig>,
 }
 
 impl Default for AuthConfig {
@@ -177,8 +179,20 @@ impl Default for AuthConfig {
         AuthConfig {
             anonymous_read: true,
             tokens: Vec::new(),
+            write_rate_limit: None,
         }
     }
+}
+
+/// `auth.write_rate_limit:`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Sustained writes per minute.
+    pub per_minute: u32,
+    /// Writes allowed at once (default: per_minute / 6, at least 1).
+    #[serde(default)]
+    pub burst: Option<u32>,
 }
 
 /// One entry of `auth.tokens:`.
@@ -202,6 +216,8 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Request timeout (`30s`).
     pub request_timeout: String,
+    /// Origins allowed to call the API from a browser (CORS); `["*"]` allows any.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -209,6 +225,7 @@ impl Default for HttpConfig {
         HttpConfig {
             max_body_bytes: 1024 * 1024,
             request_timeout: "30s".into(),
+            cors_origins: Vec::new(),
         }
     }
 }

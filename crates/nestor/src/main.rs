@@ -79,6 +79,14 @@ enum Command {
         /// ownership is checked as a push to that source would be. Without it, as an API publish.
         #[arg(long, requires = "server")]
         source: Option<String>,
+        /// With --server: a bearer token, for servers that do not allow anonymous reads.
+        #[arg(
+            long,
+            env = "NESTOR_TOKEN",
+            requires = "server",
+            hide_env_values = true
+        )]
+        token: Option<String>,
     },
     /// Sync the configured sources now, once, and print each run (exit status 1 when a run
     /// failed or left definitions unpublished).
@@ -211,6 +219,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             catalog,
             server,
             source,
+            token,
         } => {
             let config = Config::load(config.as_deref())?;
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -218,7 +227,10 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 .build()?;
             runtime.block_on(async {
                 if let Some(url) = server {
-                    let client = nestor_client::Client::new(&url)?;
+                    let client = match &token {
+                        Some(t) => nestor_client::Client::with_token(&url, t)?,
+                        None => nestor_client::Client::new(&url)?,
+                    };
                     return validate_cmd::run(&paths, format, validate_cmd::Against::Server(&client, source.as_deref())).await;
                 }
                 let store: std::sync::Arc<dyn nestor_storage::CatalogStore> =
