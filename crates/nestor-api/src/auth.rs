@@ -238,6 +238,11 @@ pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
 }
 
 fn unauthorized(detail: String, error: &'static str) -> Response {
+    crate::metrics::auth_refused(match error {
+        "invalid_request" => "malformed",
+        "invalid_token" => "unknown_token",
+        _ => "missing_token",
+    });
     let mut res = ApiError::from(Problem::new(ErrorCode::Unauthorized, detail)).into_response();
     res.headers_mut().insert(
         header::WWW_AUTHENTICATE,
@@ -299,6 +304,7 @@ pub(crate) async fn authenticate(
         return unauthorized("unknown token".to_owned(), "invalid_token");
     };
     if !token.grants(needed) {
+        crate::metrics::auth_refused("scope");
         return ApiError::from(
             Problem::new(
                 ErrorCode::Forbidden,
@@ -319,6 +325,7 @@ pub(crate) async fn authenticate(
     if needed >= Scope::Publish
         && let Err(wait) = auth.take_write(&token.name)
     {
+        crate::metrics::auth_refused("rate_limited");
         let seconds = wait.as_secs().max(1);
         let mut res = ApiError::from(
             Problem::new(

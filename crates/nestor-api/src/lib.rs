@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod error;
 mod extract;
+pub mod metrics;
 mod routes;
 
 use std::{sync::Arc, time::Duration};
@@ -119,6 +120,7 @@ pub fn router_with_sync(
     let auth = auth::Auth::new(config.auth.clone());
     let router = api_router
         .route("/api/v1/openapi.json", axum::routing::get(openapi_document))
+        .route("/metrics", axum::routing::get(metrics::metrics_endpoint))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -126,6 +128,7 @@ pub fn router_with_sync(
             auth,
             auth::authenticate,
         ))
+        .layer(axum::middleware::from_fn(metrics::record_http))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

@@ -12,6 +12,7 @@ mod error;
 mod feed;
 mod git;
 mod manager;
+mod metrics;
 mod source;
 mod sync;
 mod validation;

@@ -286,6 +286,7 @@ impl Catalog {
             match result {
                 Ok((outcome, event)) => {
                     tracing::info!(revision = %event.revision, ?outcome, "published");
+                    crate::metrics::event_published(event.event_type.as_str());
                     let component = event.component.clone();
                     self.broadcast(crate::SharedEvent::new(event.clone()));
                     return Ok(PublishResult {
@@ -377,6 +378,7 @@ impl Catalog {
             match self.store.update_version(c, expected, event_type).await {
                 Ok(event) => {
                     tracing::info!(revision = %event.revision, event = event_type.as_str(), "patched");
+                    crate::metrics::event_published(event_type.as_str());
                     self.broadcast(crate::SharedEvent::new(event.clone()));
                     return Ok((event.component.clone(), Some(event)));
                 }

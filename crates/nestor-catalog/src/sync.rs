@@ -361,6 +361,7 @@ impl SyncManager {
             Err(e) => self.finish_failed(entry, run, e.to_string()).await,
         };
         let _ = store.release_lease(&lease, &self.holder).await;
+        crate::metrics::sync_run(&source_id, run.status);
         tracing::info!(
             source = %source_id, run = run.id, status = ?run.status, created = run.created,
             updated = run.updated, unchanged = run.unchanged, failed = run.failed,

@@ -176,7 +176,9 @@ impl Catalog {
         line: Option<u32>,
     ) -> Result<ValidationReport, CatalogError> {
         let snapshot = self.snapshot_for(&[spec], &[], origin).await?;
-        Ok(self.validate_in(&Candidate { spec, file, line }, &snapshot, origin))
+        let report = self.validate_in(&Candidate { spec, file, line }, &snapshot, origin);
+        crate::metrics::findings(&[&report]);
+        Ok(report)
     }
 
     /// Validates a batch whose members may depend on each other's new versions: each member is
@@ -210,6 +212,7 @@ impl Catalog {
                 }
             }
             if !changed {
+                crate::metrics::findings(&reports.iter().collect::<Vec<_>>());
                 return Ok(reports);
             }
         }

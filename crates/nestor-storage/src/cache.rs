@@ -24,6 +24,10 @@ use moka::sync::Cache;
 use nestor_model::{
     ChangeEvent, Component, ComponentFilter, EventType, Revision, SearchHit, SourceState, SyncRun,
 };
+use opentelemetry::{
+    KeyValue,
+    metrics::{Counter, Histogram},
+};
 use semver::Version;
 
 use crate::{
@@ -44,6 +48,40 @@ struct CachedVersion {
     component: Arc<Component>,
     /// Canonical JSON, encoded on first use and shared from then on.
     json: OnceLock<Bytes>,
+}
+
+/// The cache's and the store's instruments (OpenTelemetry API; no-ops until the server
+/// installs an exporter).
+struct Instruments {
+    hits: Counter<u64>,
+    misses: Counter<u64>,
+    latency: Histogram<f64>,
+}
+
+fn instruments() -> &'static Instruments {
+    static I: OnceLock<Instruments> = OnceLock::new();
+    I.get_or_init(|| {
+        let meter = opentelemetry::global::meter("nestor");
+        Instruments {
+            hits: meter
+                .u64_counter("nestor.cache.hits")
+                .with_description("Component reads answered from the cache")
+                .build(),
+            misses: meter
+                .u64_counter("nestor.cache.misses")
+                .with_description("Component reads that went to the store")
+                .build(),
+            latency: meter
+                .f64_histogram("nestor.store.operation.duration")
+                .with_unit("s")
+                .with_description("Store calls, by backend, operation and outcome")
+                .with_boundaries(vec![
+                    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                    0.5, 1.0, 2.5,
+                ])
+                .build(),
+        }
+    })
 }
 
 /// Hit and miss counters, for metrics and for proving that repeated reads stay off the store.
@@ -99,17 +137,49 @@ impl CachedStore {
         }
     }
 
+    /// Runs one call of the wrapped store in a `store` span, recording its latency.
+    async fn timed<T>(
+        &self,
+        operation: &'static str,
+        call: impl std::future::Future<Output = StoreResult<T>>,
+    ) -> StoreResult<T> {
+        use tracing::Instrument;
+        let backend = self.inner.backend_name();
+        let started = std::time::Instant::now();
+        let result = call
+            .instrument(tracing::debug_span!("store", backend, operation))
+            .await;
+        instruments().latency.record(
+            started.elapsed().as_secs_f64(),
+            &[
+                KeyValue::new("backend", backend),
+                KeyValue::new("operation", operation),
+                KeyValue::new("outcome", if result.is_ok() { "ok" } else { "error" }),
+            ],
+        );
+        result
+    }
+
     async fn entry(&self, name: &str) -> StoreResult<Arc<NameEntry>> {
         if let Some(e) = self.names.get(name) {
             self.hits.fetch_add(1, Ordering::Relaxed);
+            instruments().hits.add(1, &[]);
             return Ok(e);
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
+        instruments().misses.add(1, &[]);
         let epoch = self.epoch.load(Ordering::SeqCst);
         // The owner is read first: it is set by a name's first write and never changes, so it
         // cannot be older than the versions read after it.
-        let owner = self.inner.name_owner(name).await?;
-        let snap = self.inner.list_versions_shared(name).await?;
+        let owner = self
+            .timed("name_owner", self.inner.name_owner(name))
+            .await?;
+        let snap = self
+            .timed(
+                "list_versions_shared",
+                self.inner.list_versions_shared(name),
+            )
+            .await?;
         let versions = snap
             .value
             .into_iter()
@@ -181,7 +251,8 @@ impl ComponentReader for CachedStore {
     }
 
     async fn list_latest(&self, query: &LatestQuery) -> StoreResult<Snapshot<LatestPage>> {
-        self.inner.list_latest(query).await
+        self.timed("list_latest", self.inner.list_latest(query))
+            .await
     }
 
     async fn name_owner(&self, name: &str) -> StoreResult<Option<String>> {
@@ -189,7 +260,7 @@ impl ComponentReader for CachedStore {
     }
 
     async fn list_all(&self) -> StoreResult<Snapshot<Vec<Component>>> {
-        self.inner.list_all().await
+        self.timed("list_all", self.inner.list_all()).await
     }
 }
 
@@ -197,7 +268,12 @@ impl ComponentReader for CachedStore {
 impl ComponentWriter for CachedStore {
     async fn insert_version(&self, component: Component, owner: &str) -> StoreResult<ChangeEvent> {
         let name = component.spec.name.clone();
-        let result = self.inner.insert_version(component, owner).await;
+        let result = self
+            .timed(
+                "insert_version",
+                self.inner.insert_version(component, owner),
+            )
+            .await;
         self.invalidate(&name);
         result
     }
@@ -210,8 +286,10 @@ impl ComponentWriter for CachedStore {
     ) -> StoreResult<ChangeEvent> {
         let name = component.spec.name.clone();
         let result = self
-            .inner
-            .update_version(component, expected, event_type)
+            .timed(
+                "update_version",
+                self.inner.update_version(component, expected, event_type),
+            )
             .await;
         self.invalidate(&name);
         result
@@ -221,11 +299,14 @@ impl ComponentWriter for CachedStore {
 #[async_trait]
 impl ChangeFeed for CachedStore {
     async fn current_revision(&self) -> StoreResult<Revision> {
-        self.inner.current_revision().await
+        self.timed("current_revision", self.inner.current_revision())
+            .await
     }
 
     async fn events_since(&self, after: Revision, limit: usize) -> StoreResult<Vec<ChangeEvent>> {
-        let events = self.inner.events_since(after, limit).await?;
+        let events = self
+            .timed("events_since", self.inner.events_since(after, limit))
+            .await?;
         // Changes not yet applied here may have been written by another process: drop what is
         // cached of their names. (This process's own writes were invalidated as they committed;
         // seeing them again costs one extra miss.)
@@ -237,11 +318,13 @@ impl ChangeFeed for CachedStore {
     }
 
     async fn retained_after(&self) -> StoreResult<Revision> {
-        self.inner.retained_after().await
+        self.timed("retained_after", self.inner.retained_after())
+            .await
     }
 
     async fn prune_events(&self, retention: Retention) -> StoreResult<Pruned> {
-        self.inner.prune_events(retention).await
+        self.timed("prune_events", self.inner.prune_events(retention))
+            .await
     }
 }
 
@@ -253,7 +336,8 @@ impl ComponentSearch for CachedStore {
         filter: &ComponentFilter,
         limit: usize,
     ) -> StoreResult<Snapshot<Vec<SearchHit>>> {
-        self.inner.search(query, filter, limit).await
+        self.timed("search", self.inner.search(query, filter, limit))
+            .await
     }
 }
 
@@ -264,22 +348,24 @@ impl CatalogStore for CachedStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        self.inner.ping().await
+        self.timed("ping", self.inner.ping()).await
     }
 }
 
 #[async_trait]
 impl SyncStore for CachedStore {
     async fn insert_sync_run(&self, run: SyncRun) -> StoreResult<SyncRun> {
-        self.inner.insert_sync_run(run).await
+        self.timed("insert_sync_run", self.inner.insert_sync_run(run))
+            .await
     }
 
     async fn update_sync_run(&self, run: &SyncRun) -> StoreResult<()> {
-        self.inner.update_sync_run(run).await
+        self.timed("update_sync_run", self.inner.update_sync_run(run))
+            .await
     }
 
     async fn sync_run(&self, id: u64) -> StoreResult<Option<SyncRun>> {
-        self.inner.sync_run(id).await
+        self.timed("sync_run", self.inner.sync_run(id)).await
     }
 
     async fn sync_runs(
@@ -288,15 +374,18 @@ impl SyncStore for CachedStore {
         before: Option<u64>,
         limit: usize,
     ) -> StoreResult<Vec<SyncRun>> {
-        self.inner.sync_runs(source_id, before, limit).await
+        self.timed("sync_runs", self.inner.sync_runs(source_id, before, limit))
+            .await
     }
 
     async fn source_state(&self, source_id: &str) -> StoreResult<Option<SourceState>> {
-        self.inner.source_state(source_id).await
+        self.timed("source_state", self.inner.source_state(source_id))
+            .await
     }
 
     async fn set_source_state(&self, state: &SourceState) -> StoreResult<()> {
-        self.inner.set_source_state(state).await
+        self.timed("set_source_state", self.inner.set_source_state(state))
+            .await
     }
 
     async fn try_lease(
@@ -305,15 +394,18 @@ impl SyncStore for CachedStore {
         holder: &str,
         ttl: std::time::Duration,
     ) -> StoreResult<bool> {
-        self.inner.try_lease(name, holder, ttl).await
+        self.timed("try_lease", self.inner.try_lease(name, holder, ttl))
+            .await
     }
 
     async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()> {
-        self.inner.release_lease(name, holder).await
+        self.timed("release_lease", self.inner.release_lease(name, holder))
+            .await
     }
 
     async fn remember_delivery(&self, key: &str, ttl: std::time::Duration) -> StoreResult<bool> {
-        self.inner.remember_delivery(key, ttl).await
+        self.timed("remember_delivery", self.inner.remember_delivery(key, ttl))
+            .await
     }
 }
 

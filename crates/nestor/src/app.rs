@@ -302,6 +302,8 @@ pub fn auth_config(config: &Config) -> anyhow::Result<nestor_api::AuthConfig> {
 
 /// Runs the server until SIGINT/SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    // Before any instrument is used: they bind to the provider installed when first used.
+    let _ = nestor_api::metrics::install();
     let addr = config.listen_addr()?;
     let store = open_store(&config)?;
     let backend = store.backend_name().to_owned();

@@ -167,12 +167,18 @@ pub(crate) async fn events(
         tick.tick().await;
         Some((Some(Bytes::from_static(b": keep-alive\n\n")), tick))
     });
+    let gauge = crate::metrics::SubscriberGuard::new();
     let frames = feed
         .map(move |item| {
-            // The permit lives as long as the stream.
-            let _held = &permit;
+            // The permit and the gauge's count live as long as the stream.
+            let _held = (&permit, &gauge);
             Some(match item {
-                Ok(item) => frame(item),
+                Ok(item) => {
+                    if matches!(item, FeedItem::Change(_)) {
+                        crate::metrics::events_sent(1);
+                    }
+                    frame(item)
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "event stream ended by a store error");
                     Bytes::from(format!(": error: {e}; reconnect to resume\n\n"))

@@ -306,6 +306,17 @@ struct GithubPush {
     repository: GithubRepository,
 }
 
+/// Counts a delivery by its outcome (`accepted`, `ignored`, `duplicate`) or error code.
+fn record_delivery(
+    provider: &'static str,
+    result: &Result<(StatusCode, Json<WebhookOutcome>), ApiError>,
+) {
+    match result {
+        Ok((_, outcome)) => crate::metrics::webhook_delivery(provider, outcome.outcome),
+        Err(e) => crate::metrics::webhook_delivery(provider, e.0.code.as_str()),
+    }
+}
+
 /// GitHub push webhook: `X-Hub-Signature-256` (HMAC-SHA256 of the body with a source's secret,
 /// compared in constant time), `ping` and `push` events, deliveries de-duplicated by
 /// `X-GitHub-Delivery`. Answers at once; the sync runs in the background.
@@ -317,6 +328,16 @@ struct GithubPush {
         (status = 401, description = "Missing or wrong signature", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn github(
+    state: State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<WebhookOutcome>), ApiError> {
+    let result = github_delivery(state, headers, body).await;
+    record_delivery("github", &result);
+    result
+}
+
+async fn github_delivery(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Bytes,
@@ -446,6 +467,16 @@ struct GitlabPush {
         (status = 401, description = "Missing or wrong token", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn gitlab(
+    state: State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<WebhookOutcome>), ApiError> {
+    let result = gitlab_delivery(state, headers, body).await;
+    record_delivery("gitlab", &result);
+    result
+}
+
+async fn gitlab_delivery(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Bytes,
