@@ -26,6 +26,10 @@ pub use registry::{
     RegistrySettings,
 };
 
+/// The change-feed event (`event:` of `GET /api/v1/events`) that carries an [`EngineStatus`]
+/// when it changes (see [`Registry::subscribe`]).
+pub const STATUS_EVENT: &str = "engine.status";
+
 /// Health of one engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -248,8 +252,9 @@ pub(crate) fn fmt_duration(d: Duration) -> String {
     }
 }
 
-/// RFC 3339, as the API writes timestamps.
+/// RFC 3339 to the second, for messages.
 pub(crate) fn fmt_time(t: OffsetDateTime) -> String {
+    let t = t.replace_nanosecond(0).unwrap_or(t);
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| t.to_string())
 }
