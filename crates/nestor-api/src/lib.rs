@@ -37,6 +37,10 @@ pub struct ApiConfig {
     /// shutdown is not held open by clients that would stream forever. Whoever drives
     /// [`serve`]'s shutdown must cancel it (as `nestor serve` does).
     pub shutdown: CancellationToken,
+    /// The engine registry served under `/api/v1/engines` (the same one the catalog validates
+    /// against, if it does), whose status changes are `engine.status` events on the change
+    /// feed. `None`: the list is empty and registration answers 404.
+    pub engines: Option<Arc<nestor_engines::Registry>>,
 }
 
 impl Default for ApiConfig {
@@ -47,6 +51,7 @@ impl Default for ApiConfig {
             storage_backend: "unknown".into(),
             events: EventsConfig::default(),
             shutdown: CancellationToken::new(),
+            engines: None,
         }
     }
 }
@@ -77,6 +82,7 @@ pub struct AppState {
         (name = "validation", description = "Dry-run validation"),
         (name = "events", description = "The change feed (Server-Sent Events)"),
         (name = "sync", description = "Sources, sync runs and push webhooks"),
+        (name = "engines", description = "Deployment engines: registry, health and self-registration"),
         (name = "operations", description = "Health, readiness and build information"),
     ),
     components(schemas(Problem, ErrorCode))
