@@ -188,7 +188,10 @@ async fn a_signed_github_push_reaches_an_sse_subscriber() {
     assert_eq!(sources["items"][0]["id"], "infra");
     assert_eq!(sources["items"][0]["last_synced_commit"], head);
     assert_eq!(sources["items"][0]["webhooks"], true);
-    assert_eq!(sources["items"][0]["head_commit"], head, "the pushed commit is the head");
+    assert_eq!(
+        sources["items"][0]["head_commit"], head,
+        "the pushed commit is the head"
+    );
     assert_eq!(sources["items"][0]["lag_seconds"], 0.0, "{sources}");
     assert!(sources["items"][0]["head_seen_at"].is_string(), "{sources}");
     drop(sse);
