@@ -49,6 +49,10 @@ pub struct ApiConfig {
     pub auth: AuthConfig,
     /// Origins allowed to call the API from a browser (CORS); empty: none, `*`: any.
     pub cors_origins: Vec<String>,
+    /// The engine registry served under `/api/v1/engines` (the same one the catalog validates
+    /// against, if it does), whose status changes are `engine.status` events on the change
+    /// feed. `None`: the list is empty and registration answers 404.
+    pub engines: Option<Arc<nestor_engines::Registry>>,
 }
 
 impl Default for ApiConfig {
@@ -61,6 +65,7 @@ impl Default for ApiConfig {
             shutdown: CancellationToken::new(),
             auth: AuthConfig::default(),
             cors_origins: Vec::new(),
+            engines: None,
         }
     }
 }
@@ -91,6 +96,7 @@ pub struct AppState {
         (name = "validation", description = "Dry-run validation"),
         (name = "events", description = "The change feed (Server-Sent Events)"),
         (name = "sync", description = "Sources, sync runs and push webhooks"),
+        (name = "engines", description = "Deployment engines: registry, health and self-registration"),
         (name = "operations", description = "Health, readiness and build information"),
     ),
     components(schemas(Problem, ErrorCode))

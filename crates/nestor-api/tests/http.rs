@@ -621,6 +621,8 @@ async fn operations_endpoints_and_openapi_cover_every_route() {
         ("/api/v1/sync-runs/{id}", &["get"]),
         ("/api/v1/webhooks/github", &["post"]),
         ("/api/v1/webhooks/gitlab", &["post"]),
+        ("/api/v1/engines", &["get"]),
+        ("/api/v1/engines/{name}", &["get", "put"]),
         ("/health", &["get"]),
         ("/health/ready", &["get"]),
         ("/version", &["get"]),

@@ -154,7 +154,12 @@ fn check_engines(spec: &ComponentSpec, ctx: &Context<'_>, f: &mut Findings) {
         if let Some(registry) = ctx.engines {
             match registry.status(engine) {
                 None => {
-                    let known: Vec<String> = registry.list().into_iter().map(|s| s.name).collect();
+                    let known: Vec<String> = registry
+                        .list()
+                        .into_iter()
+                        .filter(|s| s.health != nestor_engines::EngineHealth::Expired)
+                        .map(|s| s.name)
+                        .collect();
                     f.error(
                         ENGINE_UNKNOWN,
                         path,
@@ -164,13 +169,23 @@ fn check_engines(spec: &ComponentSpec, ctx: &Context<'_>, f: &mut Findings) {
                         ),
                     )
                 }
+                // A registration whose heartbeat stopped: unknown, with why.
+                Some(s) if s.health == nestor_engines::EngineHealth::Expired => f.error(
+                    ENGINE_UNKNOWN,
+                    path,
+                    format!(
+                        "engine {engine:?} is no longer registered: {}",
+                        s.reason.as_deref().unwrap_or("its registration expired")
+                    ),
+                ),
                 Some(s) if !s.is_usable() => f.error(
                     ENGINE_UNHEALTHY,
                     path,
                     format!(
                         "engine {engine:?} is unhealthy: {}",
-                        s.last_error
+                        s.reason
                             .as_deref()
+                            .or(s.last_error.as_deref())
                             .unwrap_or("failing its health checks")
                     ),
                 ),

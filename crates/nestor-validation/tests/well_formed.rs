@@ -265,6 +265,65 @@ fn engines_are_checked_against_the_registry_when_given() {
     );
 }
 
+/// A registry whose engines are in fixed states.
+struct Fixed(Vec<nestor_engines::EngineStatus>);
+
+impl nestor_engines::EngineRegistry for Fixed {
+    fn status(&self, name: &str) -> Option<nestor_engines::EngineStatus> {
+        self.0.iter().find(|s| s.name == name).cloned()
+    }
+    fn list(&self) -> Vec<nestor_engines::EngineStatus> {
+        self.0.clone()
+    }
+}
+
+#[test]
+fn unusable_engines_are_rejected_with_the_reason() {
+    use nestor_engines::{EngineHealth, EngineSource, EngineStatus};
+    let docs = parse_definitions(BASE, SourceFormat::Yaml);
+    let spec = docs[0].result.as_ref().unwrap();
+    let with = |health, reason: &str| EngineStatus {
+        health,
+        usable: false,
+        reason: Some(reason.to_owned()),
+        ..EngineStatus::new("pulumi", EngineSource::Registered)
+    };
+    let engines = |pulumi| {
+        Fixed(vec![
+            EngineStatus::new("terraform", EngineSource::Config),
+            pulumi,
+        ])
+    };
+    let finding = |engines: Fixed| {
+        let ctx = Context {
+            engines: Some(&engines),
+            ..Default::default()
+        };
+        let f = Validator::well_formed().validate(spec, &ctx).findings[0].clone();
+        (f.rule, f.message)
+    };
+    assert_eq!(
+        finding(engines(with(
+            EngineHealth::Unhealthy,
+            "health check failed 3 times in a row: HTTP 503 Service Unavailable"
+        ))),
+        (
+            "ENGINE_UNHEALTHY".to_owned(),
+            "engine \"pulumi\" is unhealthy: health check failed 3 times in a row: HTTP 503 Service Unavailable".to_owned()
+        )
+    );
+    assert_eq!(
+        finding(engines(with(
+            EngineHealth::Expired,
+            "registration expired: no heartbeat since 2025-01-01T00:00:00Z (ttl 60s)"
+        ))),
+        (
+            "ENGINE_UNKNOWN".to_owned(),
+            "engine \"pulumi\" is no longer registered: registration expired: no heartbeat since 2025-01-01T00:00:00Z (ttl 60s)".to_owned()
+        )
+    );
+}
+
 #[test]
 fn findings_carry_file_and_line() {
     let docs = parse_definitions(

@@ -6,7 +6,7 @@ use std::{path::Path, sync::Arc, time::Duration};
 use anyhow::{Context, bail};
 use nestor_api::ApiConfig;
 use nestor_catalog::{Catalog, DirectorySource};
-use nestor_engines::{EngineRegistry, StaticEngines};
+use nestor_engines::{EngineRegistry, Registry, StaticEngines};
 use nestor_storage::{CachedStore, CatalogStore, MemoryStore, SqliteStore};
 use nestor_validation::Validator;
 use tokio::{sync::watch, task::JoinSet};
@@ -37,18 +37,33 @@ pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn CatalogStore>> {
     )))
 }
 
-/// The engine registry, when engines are configured. With none configured, engine names are not
-/// checked (a bare `nestor serve` accepts any engine).
-pub fn engines(config: &Config) -> Option<Arc<dyn EngineRegistry>> {
-    if config.engines.is_empty() {
-        return None;
-    }
-    Some(Arc::new(StaticEngines::new(
-        config.engines.iter().map(|e| e.name.clone()),
-    )))
+/// The server's engine registry: the configured engines, plus those that register over the
+/// API while it serves.
+pub fn engine_registry(config: &Config) -> anyhow::Result<Arc<Registry>> {
+    let registry = Registry::new(config.engine_definitions()?, config.registry_settings()?)
+        .context("engines")?;
+    Ok(Arc::new(registry))
 }
 
-/// Builds the catalog for `store`.
+/// What commands other than `serve` check engine names against: the configured engines, when
+/// the configuration lists any (and `engine_registry.check` is not `never`). Registrations
+/// live in a serving process, so they are not known here; health is not probed (`unknown`,
+/// usable). With no engine configured, engine names are not checked.
+pub fn engines(config: &Config) -> Option<Arc<dyn EngineRegistry>> {
+    if config.engines.is_empty() || !config.engines_enforced() {
+        return None;
+    }
+    match engine_registry(config) {
+        Ok(registry) => Some(registry),
+        Err(e) => {
+            // `Config::load` checked the entries; a configuration built otherwise fails closed.
+            tracing::error!(error = %format!("{e:#}"), "invalid engines configuration; every engine name is rejected");
+            Some(Arc::new(StaticEngines::default()))
+        }
+    }
+}
+
+/// Builds the catalog for `store` (commands other than `serve`; see [`engines`]).
 pub fn catalog(config: &Config, store: Arc<dyn CatalogStore>) -> Catalog {
     Catalog::new(store, Validator::full(), engines(config))
 }
@@ -307,7 +322,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = config.listen_addr()?;
     let store = open_store(&config)?;
     let backend = store.backend_name().to_owned();
-    let catalog = Arc::new(catalog(&config, store));
+    // Engines: publishes are checked against the registry when `engine_registry.check` says so;
+    // the API serves it (and takes registrations) either way.
+    let engines = engine_registry(&config)?;
+    let checked: Option<Arc<dyn EngineRegistry>> =
+        config.engines_enforced().then(|| engines.clone() as _);
+    let catalog = Arc::new(Catalog::new(store, Validator::full(), checked));
     let (sync, polls) = sync_manager(&config, catalog.clone())?;
 
     // Load every source before answering, so the first request sees the catalog.
@@ -320,6 +340,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let background = nestor_api::CancellationToken::new();
     let mut tasks = JoinSet::new();
+    // Health probes and registration expiry. Engines are `unknown` (usable) until their first
+    // probe, so the start-up sync above did not wait for them.
+    tasks.spawn(engines.clone().run(background.clone()));
     for worker in sync.spawn_workers(background.clone()) {
         tasks.spawn(async move {
             let _ = worker.await;
@@ -389,6 +412,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         shutdown: nestor_api::CancellationToken::new(),
         auth: auth_config(&config)?,
         cors_origins: config.http.cors_origins.clone(),
+        engines: Some(engines),
     };
     let streams = api.shutdown.clone();
     let router = nestor_api::router_with_sync(catalog, Some(sync), api);

@@ -14,7 +14,14 @@ use serde::{Deserialize, Serialize};
 /// Top-level keys that environment variables may set. Other `NESTOR_*` variables (secrets named
 /// by `*_env` keys, for instance) are left alone.
 const ENV_KEYS: &[&str] = &[
-    "listen", "data_dir", "storage", "auth", "http", "events", "log",
+    "listen",
+    "data_dir",
+    "storage",
+    "engine_registry",
+    "auth",
+    "http",
+    "events",
+    "log",
 ];
 
 /// The whole configuration.
@@ -31,6 +38,8 @@ pub struct Config {
     pub sources: Vec<SourceConfig>,
     /// Deployment engines definitions may name.
     pub engines: Vec<EngineConfig>,
+    /// Engine checks and self-registration.
+    pub engine_registry: EngineRegistryConfig,
     /// Access control.
     pub auth: AuthConfig,
     /// HTTP limits.
@@ -49,6 +58,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             sources: Vec::new(),
             engines: Vec::new(),
+            engine_registry: EngineRegistryConfig::default(),
             auth: AuthConfig::default(),
             http: HttpConfig::default(),
             events: EventsConfig::default(),
@@ -157,9 +167,65 @@ fn default_paths() -> Vec<String> {
 pub struct EngineConfig {
     /// Engine name as definitions write it.
     pub name: String,
-    /// Health endpoint (probed once health checking lands).
+    /// Health endpoint (`http`/`https`), probed every `health_interval`: a 2xx answer within
+    /// `health_timeout` passes.
     #[serde(default)]
     pub health_url: Option<String>,
+    /// Time between probes (default `10s`).
+    #[serde(default)]
+    pub health_interval: Option<String>,
+    /// A probe taking longer fails (default `2s`).
+    #[serde(default)]
+    pub health_timeout: Option<String>,
+    /// Consecutive failures that make a healthy engine unhealthy (default 3).
+    #[serde(default)]
+    pub unhealthy_threshold: Option<u32>,
+    /// Consecutive successes that make an unhealthy engine healthy again (default 2).
+    #[serde(default)]
+    pub healthy_threshold: Option<u32>,
+}
+
+/// When definitions' engines are checked against the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineCheck {
+    /// When `engines:` lists any engine.
+    Auto,
+    /// Always: with no configured engine, only registered engines are accepted.
+    Always,
+    /// Never (the registry is still served).
+    Never,
+}
+
+/// `engine_registry:`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineRegistryConfig {
+    /// When publishes are checked against the registry.
+    pub check: EngineCheck,
+    /// TTL of a registration that names none.
+    pub default_ttl: String,
+    /// Shortest TTL a registration may ask for.
+    pub min_ttl: String,
+    /// Longest TTL a registration may ask for.
+    pub max_ttl: String,
+    /// How long an expired registration stays listed before it is forgotten.
+    pub expired_retention: String,
+    /// Most registered engines at once.
+    pub max_registered: usize,
+}
+
+impl Default for EngineRegistryConfig {
+    fn default() -> Self {
+        EngineRegistryConfig {
+            check: EngineCheck::Auto,
+            default_ttl: "60s".into(),
+            min_ttl: "5s".into(),
+            max_ttl: "1h".into(),
+            expired_retention: "10m".into(),
+            max_registered: 1000,
+        }
+    }
 }
 
 /// `auth:`.
@@ -360,6 +426,9 @@ impl Config {
         if self.events.max_subscribers == 0 {
             bail!("events.max_subscribers: must be at least 1");
         }
+        // Builds the registry once, so that a bad engine entry fails at load.
+        nestor_engines::Registry::new(self.engine_definitions()?, self.registry_settings()?)
+            .context("engines")?;
         let mut ids = std::collections::HashSet::new();
         for s in &self.sources {
             if !ids.insert(&s.id) {
@@ -370,6 +439,91 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// Whether publishes are checked against the engine registry.
+    pub fn engines_enforced(&self) -> bool {
+        match self.engine_registry.check {
+            EngineCheck::Auto => !self.engines.is_empty(),
+            EngineCheck::Always => true,
+            EngineCheck::Never => false,
+        }
+    }
+
+    /// `engines:` as registry definitions.
+    pub fn engine_definitions(&self) -> anyhow::Result<Vec<nestor_engines::EngineDefinition>> {
+        use nestor_engines::HealthCheck;
+        self.engines
+            .iter()
+            .map(|e| {
+                let key = |k: &str| format!("engines[{}].{k}", e.name);
+                let health = match &e.health_url {
+                    None => {
+                        for (k, set) in [
+                            ("health_interval", e.health_interval.is_some()),
+                            ("health_timeout", e.health_timeout.is_some()),
+                            ("unhealthy_threshold", e.unhealthy_threshold.is_some()),
+                            ("healthy_threshold", e.healthy_threshold.is_some()),
+                        ] {
+                            if set {
+                                bail!("{}: only applies with a health_url", key(k));
+                            }
+                        }
+                        None
+                    }
+                    Some(url) => {
+                        let mut check = HealthCheck::new(url.clone());
+                        if let Some(d) = &e.health_interval {
+                            check.interval =
+                                parse_duration(d).with_context(|| key("health_interval"))?;
+                        }
+                        if let Some(d) = &e.health_timeout {
+                            check.timeout =
+                                parse_duration(d).with_context(|| key("health_timeout"))?;
+                        }
+                        if let Some(n) = e.unhealthy_threshold {
+                            check.unhealthy_threshold = n;
+                        }
+                        if let Some(n) = e.healthy_threshold {
+                            check.healthy_threshold = n;
+                        }
+                        Some(check)
+                    }
+                };
+                Ok(nestor_engines::EngineDefinition {
+                    name: e.name.clone(),
+                    health,
+                })
+            })
+            .collect()
+    }
+
+    /// `engine_registry:` as registry settings.
+    pub fn registry_settings(&self) -> anyhow::Result<nestor_engines::RegistrySettings> {
+        let r = &self.engine_registry;
+        let d = |key: &str, value: &str| {
+            parse_duration(value).with_context(|| format!("engine_registry.{key}"))
+        };
+        let settings = nestor_engines::RegistrySettings {
+            enforced: self.engines_enforced(),
+            default_ttl: d("default_ttl", &r.default_ttl)?,
+            min_ttl: d("min_ttl", &r.min_ttl)?,
+            max_ttl: d("max_ttl", &r.max_ttl)?,
+            expired_retention: d("expired_retention", &r.expired_retention)?,
+            max_registered: r.max_registered,
+            ..Default::default()
+        };
+        if settings.min_ttl > settings.max_ttl
+            || !(settings.min_ttl..=settings.max_ttl).contains(&settings.default_ttl)
+        {
+            bail!(
+                "engine_registry: need min_ttl <= default_ttl <= max_ttl (got {}, {}, {})",
+                r.min_ttl,
+                r.default_ttl,
+                r.max_ttl
+            );
+        }
+        Ok(settings)
     }
 
     /// `listen` as a socket address.
@@ -463,6 +617,72 @@ mod tests {
         let err = Config::load(Some(&p)).unwrap_err().to_string();
         assert!(err.contains("backnd"), "{err}");
         assert!(Config::load(Some(&dir.path().join("missing.yaml"))).is_err());
+    }
+
+    #[test]
+    fn engines_and_their_health_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.yaml");
+        let load = |yaml: &str| {
+            std::fs::write(&p, yaml).unwrap();
+            Config::load(Some(&p))
+        };
+        let c = load(
+            "engines:\n  - name: terraform\n    health_url: http://127.0.0.1:9/healthz\n    health_interval: 30s\n    health_timeout: 500ms\n    unhealthy_threshold: 5\n  - name: helm\nengine_registry:\n  max_ttl: 10m\n",
+        )
+        .unwrap();
+        let defs = c.engine_definitions().unwrap();
+        let check = defs[0].health.as_ref().unwrap();
+        assert_eq!(check.interval, Duration::from_secs(30));
+        assert_eq!(check.timeout, Duration::from_millis(500));
+        assert_eq!((check.unhealthy_threshold, check.healthy_threshold), (5, 2));
+        assert!(defs[1].health.is_none());
+        let settings = c.registry_settings().unwrap();
+        assert_eq!(settings.max_ttl, Duration::from_secs(600));
+        assert!(
+            settings.enforced,
+            "auto: checked when engines are configured"
+        );
+
+        for (yaml, says) in [
+            (
+                "engines:\n  - name: helm\n    health_timeout: 1s\n",
+                "engines[helm].health_timeout: only applies with a health_url",
+            ),
+            (
+                "engines:\n  - name: Helm\n",
+                "must start with a lowercase letter",
+            ),
+            (
+                "engines:\n  - name: helm\n  - name: helm\n",
+                "listed more than once",
+            ),
+            (
+                "engines:\n  - name: helm\n    health_url: ftp://x/\n",
+                "health_url",
+            ),
+            (
+                "engines:\n  - name: helm\n    health_url: http://x/\n    health_interval: 10 s\n",
+                "engines[helm].health_interval",
+            ),
+            (
+                "engine_registry:\n  min_ttl: 2m\n",
+                "min_ttl <= default_ttl <= max_ttl",
+            ),
+            ("engine_registry:\n  check: sometimes\n", "sometimes"),
+        ] {
+            let err = format!("{:#}", load(yaml).unwrap_err());
+            assert!(err.contains(says), "{yaml}: {err}");
+        }
+
+        assert!(
+            !Config::default().engines_enforced(),
+            "a bare server accepts any engine"
+        );
+        let always = load("engine_registry:\n  check: always\n").unwrap();
+        assert!(always.engines_enforced());
+        let never = load("engines:\n  - name: helm\nengine_registry:\n  check: never\n").unwrap();
+        assert!(!never.engines_enforced());
     }
 
     #[test]

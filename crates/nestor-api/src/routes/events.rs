@@ -89,7 +89,7 @@ fn parse_revision(parameter: &str, value: &str) -> Result<Revision, ApiError> {
     params(EventParams,
         ("Last-Event-ID" = Option<String>, Header, description = "Resume strictly after this revision; sent by EventSource clients on reconnect")),
     responses(
-        (status = 200, description = "A text/event-stream of component.* changes (id = revision), component.snapshot, catalog.bookmark and catalog.reset events; see docs/api.md", body = String, content_type = "text/event-stream"),
+        (status = 200, description = "A text/event-stream of component.* changes (id = revision), component.snapshot, catalog.bookmark and catalog.reset events, and live engine.status notifications (no id); see docs/api.md", body = String, content_type = "text/event-stream"),
         (status = 400, description = "Malformed Last-Event-ID, since or filter", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Too many concurrent streams (with Retry-After)", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -168,6 +168,7 @@ pub(crate) async fn events(
         Some((Some(Bytes::from_static(b": keep-alive\n\n")), tick))
     });
     let gauge = crate::metrics::SubscriberGuard::new();
+    let engines = engine_frames(&state);
     let frames = feed
         .map(move |item| {
             // The permit and the gauge's count live as long as the stream.
@@ -188,7 +189,7 @@ pub(crate) async fn events(
         // A `None` marks the end of the feed, so that keep-alives stop with it.
         .chain(stream::once(async { None }));
     let body = stream::once(async move { Some(retry) })
-        .chain(stream::select(frames, keep_alive))
+        .chain(stream::select(frames, stream::select(keep_alive, engines)))
         .take_while(|frame| std::future::ready(frame.is_some()))
         .filter_map(std::future::ready)
         .map(Ok::<_, Infallible>)
@@ -209,6 +210,36 @@ pub(crate) async fn events(
         Body::from_stream(body),
     )
         .into_response())
+}
+
+/// `engine.status` frames: the registry's status changes as they happen, without `id:` (they
+/// are live notifications, not part of the replayable log). A stream that falls too far behind
+/// skips the oldest; `GET /api/v1/engines` has the current state.
+fn engine_frames(state: &AppState) -> futures_util::stream::BoxStream<'static, Option<Bytes>> {
+    use tokio::sync::broadcast::error::RecvError;
+    let Some(registry) = state.config.engines.as_ref() else {
+        return stream::empty().boxed();
+    };
+    stream::unfold(registry.subscribe(), |mut changes| async move {
+        loop {
+            match changes.recv().await {
+                Ok(status) => {
+                    let frame = match serde_json::to_string(&status) {
+                        Ok(data) => {
+                            format!("event: {}\ndata: {data}\n\n", nestor_engines::STATUS_EVENT)
+                        }
+                        Err(e) => format!(": error: engine status not encodable: {e}\n\n"),
+                    };
+                    return Some((Some(Bytes::from(frame)), changes));
+                }
+                Err(RecvError::Lagged(skipped)) => {
+                    tracing::debug!(skipped, "event stream skipped engine status changes");
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    })
+    .boxed()
 }
 
 /// One SSE frame: `id:` (when the item has one), `event:`, one `data:` line, a blank line.

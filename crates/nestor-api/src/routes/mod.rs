@@ -1,6 +1,7 @@
 //! Route table: one module per resource, handlers named after their action.
 
 mod components;
+mod engines;
 mod events;
 mod ops;
 mod sync;
@@ -33,6 +34,8 @@ pub(crate) fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(sync::sync_run))
         .routes(routes!(sync::github))
         .routes(routes!(sync::gitlab))
+        .routes(routes!(engines::list))
+        .routes(routes!(engines::get, engines::register))
         .routes(routes!(ops::health))
         .routes(routes!(ops::ready))
         .routes(routes!(ops::version))
