@@ -111,10 +111,58 @@ enum StorageArg {
     Dynamodb,
 }
 
-fn init_logging(config: &Config) {
+/// Traces go to an OTLP/HTTP collector when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (the standard
+/// `OTEL_*` variables configure the exporter and its batching); the provider is flushed when
+/// the process ends.
+struct Tracing(Option<opentelemetry_sdk::trace::SdkTracerProvider>);
+
+impl Drop for Tracing {
+    fn drop(&mut self) {
+        if let Some(provider) = self.0.take()
+            && let Err(e) = provider.shutdown()
+        {
+            eprintln!("warning: flushing traces failed: {e}");
+        }
+    }
+}
+
+fn otlp_tracer() -> Option<opentelemetry_sdk::trace::SdkTracerProvider> {
+    let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+        .ok()
+        .filter(|e| !e.is_empty())?;
+    let exporter = match opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .build()
+    {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("warning: OTLP export to {endpoint} is off: {e}");
+            return None;
+        }
+    };
+    let service = std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| "nestor".into());
+    Some(
+        opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(
+                opentelemetry_sdk::Resource::builder()
+                    .with_service_name(service)
+                    .build(),
+            )
+            .build(),
+    )
+}
+
+fn init_logging(config: &Config) -> Tracing {
+    use opentelemetry::trace::TracerProvider as _;
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
-    let registry = tracing_subscriber::registry().with(filter);
+    let provider = otlp_tracer();
+    let otel = provider
+        .as_ref()
+        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("nestor")));
+    let registry = tracing_subscriber::registry().with(filter).with(otel);
     match config.log.format {
         LogFormat::Json => registry
             .with(fmt::layer().json().with_writer(std::io::stderr))
@@ -123,6 +171,7 @@ fn init_logging(config: &Config) {
             .with(fmt::layer().with_writer(std::io::stderr))
             .init(),
     }
+    Tracing(provider)
 }
 
 fn load(common: &Common) -> anyhow::Result<Config> {
@@ -134,6 +183,9 @@ fn load(common: &Common) -> anyhow::Result<Config> {
 }
 
 fn main() -> ExitCode {
+    // TLS for every HTTP client in the process (OTLP export, engine probes, nestor-client):
+    // reqwest is built without a default provider (see the workspace Cargo.toml).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     match run(Cli::parse()) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
@@ -156,7 +208,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             full,
         } => {
             let config = load(&common)?;
-            init_logging(&config);
+            let _tracing = init_logging(&config);
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
@@ -179,14 +231,14 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 });
             }
             config.check()?;
-            init_logging(&config);
+            let _tracing = init_logging(&config);
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime.block_on(app::serve(config))?;
             Ok(true)
         }
         Command::Migrate { common } => {
             let config = load(&common)?;
-            init_logging(&config);
+            let _tracing = init_logging(&config);
             match config.backend() {
                 Backend::Sqlite => {
                     let path = config.sqlite_path();
