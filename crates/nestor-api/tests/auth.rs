@@ -145,6 +145,31 @@ async fn tokens_and_scopes_decide_what_a_request_may_do() {
     // Webhooks are judged by their signatures, not by bearer tokens.
     let (status, _, body) = call(&s, Method::POST, "/api/v1/webhooks/github", None).await;
     assert_ne!(body["code"], "unauthorized", "{status} {body}");
+
+    // Refusals are visible in metrics, by reason (tests of this binary share the counters).
+    assert!(refused(&s, "malformed").await >= 5.0);
+    assert!(refused(&s, "unknown_token").await >= 1.0);
+    assert!(refused(&s, "missing_token").await >= 1.0);
+    assert!(refused(&s, "scope").await >= 2.0);
+}
+
+async fn refused(s: &Server, reason: &str) -> f64 {
+    let text = s
+        .http
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| {
+            l.starts_with("nestor_auth_refused_total{")
+                && l.contains(&format!(r#"reason="{reason}""#))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 #[tokio::test]
@@ -201,6 +226,7 @@ async fn anonymous_reads_and_the_write_rate_limit() {
         .0
         .is_success()
     );
+    assert!(refused(&s, "rate_limited").await >= 1.0);
     // Reads are not limited.
     for _ in 0..10 {
         assert_eq!(

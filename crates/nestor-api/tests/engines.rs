@@ -104,6 +104,7 @@ impl Drop for Fixture {
 /// local endpoint every 50 ms, 1 s timeout, 2 failures / 2 successes) and `pulumi` (no
 /// health URL), with the probe loop running.
 async fn fixture() -> Fixture {
+    common::install_metrics();
     let endpoint = Endpoint::start().await;
     let registry = Arc::new(
         Registry::new(
@@ -313,6 +314,34 @@ async fn slow_and_garbage_health_endpoints_are_unhealthy_with_the_reason() {
     f.endpoint.set(Mode::Healthy);
     wait_for_health(s, "terraform", "healthy").await;
     assert_eq!(publish(s, "db", "1.0.0", &["terraform"]).await.0, 201);
+
+    // Visible in metrics: failed and successful probes of the engine, and the rejections.
+    let text = s
+        .http
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let probes = |outcome: &str| {
+        text.lines()
+            .filter(|l| {
+                l.starts_with("nestor_engine_probes_total{")
+                    && l.contains(r#"engine="terraform""#)
+                    && l.contains(&format!(r#"outcome="{outcome}""#))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    assert!(probes("failed") >= 4.0 && probes("ok") >= 2.0, "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("nestor_validation_findings_total{")
+                && l.contains(r#"rule="ENGINE_UNHEALTHY""#)),
+        "{text}"
+    );
 }
 
 #[tokio::test]

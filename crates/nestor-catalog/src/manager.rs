@@ -221,7 +221,10 @@ impl Catalog {
                 {
                     v
                 }
-                _ => return Err(invalid(report, &spec, &snapshot)),
+                _ => {
+                    crate::metrics::findings(&[&report]);
+                    return Err(invalid(report, &spec, &snapshot));
+                }
             };
             let warnings: Vec<Finding> = report
                 .findings

@@ -250,6 +250,7 @@ impl SyncManager {
     }
 
     /// Carries out run `id`: takes the source's lease, syncs, records the outcome.
+    #[tracing::instrument(name = "sync_run", skip_all, fields(source = entry.managed.source.id(), run = id, full))]
     async fn execute(
         &self,
         entry: &Entry,

@@ -732,6 +732,7 @@ impl Registry {
         };
         e.probing = false;
         e.next_probe = outcome.started + check.interval;
+        probe_metrics(name, &outcome);
         let s = &mut e.status;
         s.latency_ms = Some((outcome.latency.as_secs_f64() * 1e6).round() / 1e3);
         s.last_probe_at = Some(wall);
@@ -861,4 +862,35 @@ fn seconds(field: &'static str, v: f64) -> Result<Duration, RegisterError> {
         field,
         message: format!("{v}: {e}"),
     })
+}
+
+/// Probe outcomes and latency, by engine (OpenTelemetry API; the server exports them).
+fn probe_metrics(name: &str, outcome: &ProbeOutcome) {
+    use opentelemetry::{
+        KeyValue,
+        metrics::{Counter, Histogram},
+    };
+    static I: std::sync::OnceLock<(Counter<u64>, Histogram<f64>)> = std::sync::OnceLock::new();
+    let (probes, latency) = I.get_or_init(|| {
+        let meter = opentelemetry::global::meter("nestor");
+        (
+            meter
+                .u64_counter("nestor.engine.probes")
+                .with_description("Engine health probes, by engine and outcome (ok, failed)")
+                .build(),
+            meter
+                .f64_histogram("nestor.engine.probe.duration")
+                .with_unit("s")
+                .with_description("Engine health probe latency, by engine")
+                .build(),
+        )
+    });
+    let engine = KeyValue::new("engine", name.to_owned());
+    latency.record(outcome.latency.as_secs_f64(), std::slice::from_ref(&engine));
+    let result = if outcome.result.is_ok() {
+        "ok"
+    } else {
+        "failed"
+    };
+    probes.add(1, &[engine, KeyValue::new("outcome", result)]);
 }

@@ -42,6 +42,7 @@ impl Server {
     /// Serves an already built router (its shutdown token is the default one: streams are
     /// not used by such tests).
     pub async fn start_router(router: axum::Router) -> Server {
+        install_metrics();
         let _ = rustls::crypto::ring::default_provider().install_default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -65,6 +66,7 @@ impl Server {
     }
 
     pub async fn start_with(store: Arc<dyn CatalogStore>, config: ApiConfig) -> Server {
+        install_metrics();
         // reqwest is built without a default TLS provider (see the workspace Cargo.toml).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let catalog = Arc::new(Catalog::new(store, Validator::full(), None));
@@ -141,6 +143,12 @@ impl Server {
             res.json().await.unwrap_or(serde_json::Value::Null),
         )
     }
+}
+
+/// Installs the metrics exporter, as `nestor serve` does first thing: instruments bind to the
+/// provider in place when they are first used, by whichever test of this binary comes first.
+pub fn install_metrics() {
+    nestor_api::metrics::install().expect("the metrics exporter starts");
 }
 
 pub fn spec(name: &str, version: &str) -> ComponentSpec {
