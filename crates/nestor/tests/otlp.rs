@@ -14,8 +14,11 @@ use std::{
 
 use common::{Served, get, nestor};
 
-/// Accepts OTLP/HTTP exports and keeps (path, content type, body) of each.
-fn collector() -> (u16, Arc<Mutex<Vec<(String, String, Vec<u8>)>>>) {
+/// What the collector received: (path, content type, body) of each request.
+type Exports = Arc<Mutex<Vec<(String, String, Vec<u8>)>>>;
+
+/// Accepts OTLP/HTTP exports and keeps each.
+fn collector() -> (u16, Exports) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen = Arc::new(Mutex::new(Vec::new()));
