@@ -289,13 +289,13 @@ pub async fn migrate_specs(
                 "{table}: only BillingMode PAY_PER_REQUEST is supported"
             )));
         }
+        let before = report.actions.len();
         let desc = match describe(client, &table).await? {
             Some(desc) => desc,
             None => {
                 create_table(client, &table, spec).await?;
                 report.actions.push(format!("created table {table}"));
-                report.changed = true;
-                wait_active(client, &table, None).await?
+                wait_active(client, &table, &[]).await?
             }
         };
         if !same_keys(desc.key_schema(), &spec.key_schema) {
@@ -314,13 +314,21 @@ pub async fn migrate_specs(
             if present {
                 continue;
             }
+            // One index at a time, on an active table: DynamoDB refuses anything else.
+            wait_active(client, &table, &[]).await?;
             add_index(client, &table, spec, index).await?;
             report
                 .actions
                 .push(format!("added index {} to {table}", index.index_name));
-            report.changed = true;
-            desc = wait_active(client, &table, Some(&index.index_name)).await?;
+            desc = wait_active(client, &table, &[index.index_name.as_str()]).await?;
         }
+        // Also what an earlier, interrupted run left creating.
+        let indexes: Vec<&str> = spec
+            .global_secondary_indexes
+            .iter()
+            .map(|i| i.index_name.as_str())
+            .collect();
+        wait_active(client, &table, &indexes).await?;
         if let Some(ttl) = &spec.time_to_live
             && enable_ttl(client, &table, &ttl.attribute_name).await?
         {
@@ -328,10 +336,11 @@ pub async fn migrate_specs(
                 "enabled time to live on {table} (attribute {})",
                 ttl.attribute_name
             ));
-            report.changed = true;
         }
-        if !report.actions.iter().any(|a| a.contains(&table)) {
+        if report.actions.len() == before {
             report.actions.push(format!("{table}: up to date"));
+        } else {
+            report.changed = true;
         }
     }
     Ok(report)
@@ -430,35 +439,39 @@ async fn enable_ttl(client: &Client, table: &str, attribute: &str) -> StoreResul
     Ok(true)
 }
 
-/// Waits until the table (and `index`, if given) is active; returns its description.
+/// Waits until the table and the named indexes are active; returns its description.
 async fn wait_active(
     client: &Client,
     table: &str,
-    index: Option<&str>,
+    indexes: &[&str],
 ) -> StoreResult<TableDescription> {
     let deadline = tokio::time::Instant::now() + ACTIVE_TIMEOUT;
     let mut delay = Duration::from_millis(100);
     loop {
         if let Some(desc) = describe(client, table).await? {
-            let table_active = desc.table_status() == Some(&TableStatus::Active);
             // DynamoDB Local leaves an index added to an existing table in CREATING for ever
             // (while serving it); its ARNs name the region `ddblocal`.
             let local = desc.table_arn().is_some_and(|a| a.contains(":ddblocal:"));
-            let index_active = index.is_none_or(|name| {
+            let table_active = desc.table_status() == Some(&TableStatus::Active);
+            let indexes_active = indexes.iter().all(|name| {
                 desc.global_secondary_indexes().iter().any(|i| {
-                    i.index_name() == Some(name)
+                    i.index_name() == Some(*name)
                         && (i.index_status() == Some(&IndexStatus::Active)
                             || (local && i.index_status() == Some(&IndexStatus::Creating)))
                 })
             });
-            if table_active && index_active {
+            if table_active && indexes_active {
                 return Ok(desc);
             }
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(migration_error(format!(
-                "{table}{} did not become ACTIVE within {} s",
-                index.map(|i| format!(" (index {i})")).unwrap_or_default(),
+                "{table}{} did not become ACTIVE within {} s; run `nestor migrate` again to go on waiting",
+                if indexes.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (indexes {})", indexes.join(", "))
+                },
                 ACTIVE_TIMEOUT.as_secs()
             )));
         }
