@@ -19,11 +19,12 @@
 //! When another writer won the counter or the name, the transaction is cancelled and retried
 //! with jittered backoff, a bounded number of times.
 //!
-//! **Reads** are strongly consistent. DynamoDB has no multi-item read snapshot, so a read that
-//! returns a revision reads the counter first (`r0`), then the data, and checks each item's own
-//! revision: items changed after `r0` are either rolled forward to a later revision with the
-//! events in between (`list_all`, `list_versions`) or make the read start again (`list_latest`).
-//! docs/storage.md has the reasoning.
+//! **Reads** are strongly consistent. DynamoDB has no multi-item read snapshot and applies a
+//! committed transaction's items one by one, so a read that returns a revision reads the
+//! counter first (`r0`), then the data, then the events of the last few commits: items older
+//! than those events (a commit still landing) or newer than `r0` (a commit during the read) are
+//! either rolled forward with the events (`list_all`, `list_versions`) or make the read start
+//! again (`list_latest`). docs/storage.md, *Snapshots*, has the reasoning.
 
 mod item;
 mod schema;
@@ -70,6 +71,12 @@ const NAMES: &str = "NAMES";
 const VERSION_PREFIX: &str = "C#";
 /// The one partition of the events table.
 const LOG: &str = "main";
+
+/// How many of the latest commits a snapshot read checks against the log: DynamoDB applies a
+/// committed transaction's items one by one, so a read may see a commit's counter and not yet
+/// its other items; the commits before those few have long finished landing (see
+/// docs/storage.md, *Snapshots*).
+const SETTLE_WINDOW: u64 = 8;
 
 /// How a [`DynamoStore`] reaches DynamoDB. Unset fields fall back to AWS's standard resolution
 /// (`AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`…, profiles, instance roles).
@@ -281,6 +288,46 @@ impl NameEntry {
     }
 }
 
+/// What one read of a `list_latest` page saw.
+struct PageRead {
+    page: LatestPage,
+    /// The highest revision among the items read.
+    seen: Revision,
+    /// Every name item read, with what it pointed at.
+    names: HashMap<String, NameRead>,
+    /// The last name the page depends on; `None`: every name after the cursor.
+    bound: Option<String>,
+}
+
+/// A name item as a `list_latest` read saw it.
+struct NameRead {
+    rev: Revision,
+    /// The latest version read for it, and that version's revision.
+    latest: Option<(String, Revision)>,
+}
+
+impl PageRead {
+    /// Whether the page reflects each of `events` (commits up to the page's revision) that
+    /// concerns a name in its range: a name item or latest version read older than such an
+    /// event means that commit was still landing.
+    fn reflects(&self, after: Option<&str>, events: &[ChangeEvent]) -> bool {
+        events.iter().all(|e| {
+            let name = e.name.as_str();
+            let in_range =
+                after.is_none_or(|a| name > a) && self.bound.as_deref().is_none_or(|b| name <= b);
+            if !in_range {
+                return true;
+            }
+            self.names.get(name).is_some_and(|n| {
+                n.rev >= e.revision
+                    && n.latest
+                        .as_ref()
+                        .is_none_or(|(v, rev)| *v != e.version || *rev >= e.revision)
+            })
+        })
+    }
+}
+
 /// A condition expression, its attribute names and its values.
 struct Condition<'a>(
     &'a str,
@@ -364,6 +411,11 @@ impl DynamoStore {
     }
 
     fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    /// The SDK client (for tooling, and tests that need to see or stage raw items).
+    pub fn sdk_client(&self) -> &Client {
         &self.inner.client
     }
 
@@ -635,34 +687,79 @@ impl DynamoStore {
 
     // ---- snapshot reads ---------------------------------------------------------------------
 
-    /// Brings `items`, read after the counter said `r0`, to one revision: when some were
-    /// changed after `r0`, applies the events from `r0` to the newest item's revision, so that
-    /// every item is as of that revision. `belongs` says which components the read covers.
-    /// `None` when those events cannot be read densely (pruned, or a commit still landing):
-    /// the caller reads again.
+    /// Every event in `(from, to]`, read after the data it vouches for. `None` when one is
+    /// missing: a commit still landing (the caller reads again). Events at or below the
+    /// retention floor may be missing: they were pruned, long after they landed.
+    async fn settled_events(
+        &self,
+        operation: &'static str,
+        from: Revision,
+        to: Revision,
+    ) -> StoreResult<Option<Vec<ChangeEvent>>> {
+        if to <= from {
+            return Ok(Some(Vec::new()));
+        }
+        let table = &self.inner.events;
+        let mut events: Vec<ChangeEvent> = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client()
+                .query()
+                .table_name(table)
+                .key_condition_expression("#log = :log AND #rev BETWEEN :lo AND :hi")
+                .expression_attribute_names("#log", "log")
+                .expression_attribute_names("#rev", "rev")
+                .expression_attribute_values(":log", s(LOG))
+                .expression_attribute_values(":lo", n(from.0 + 1))
+                .expression_attribute_values(":hi", n(to.0))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| sdk_error(operation, table, e))?;
+            for i in out.items() {
+                events.push(decode_event(i)?);
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        let contiguous = events
+            .windows(2)
+            .all(|w| w[1].revision == w[0].revision.next());
+        let first = match events.first() {
+            None => return Ok((self.retained_after().await? >= to).then_some(events)),
+            Some(e) => e.revision,
+        };
+        if !contiguous || events.last().map(|e| e.revision) != Some(to) {
+            return Ok(None);
+        }
+        if first != from.next() && first > self.retained_after().await?.next() {
+            return Ok(None);
+        }
+        Ok(Some(events))
+    }
+
+    /// Brings `items`, read after the counter said `r0`, to one revision `top` (the highest
+    /// item revision, at least `r0`): applies the events of the last few commits up to `r0`
+    /// (a commit still landing when an item was read) and every event from `r0` to `top` (a
+    /// commit during the read) to the items they concern, so that every item is as of `top`.
+    /// `belongs` says which components the read covers. `None` when those events cannot all be
+    /// read yet: the caller reads again.
     async fn roll_forward(
         &self,
+        operation: &'static str,
         r0: Revision,
         items: Vec<Component>,
         belongs: impl Fn(&Component) -> bool,
     ) -> StoreResult<Option<Snapshot<Vec<Component>>>> {
         let top = items.iter().map(|c| c.revision).max().unwrap_or(r0).max(r0);
-        if top == r0 {
-            return Ok(Some(Snapshot {
-                value: items,
-                revision: r0,
-            }));
-        }
-        let wanted = top.0 - r0.0;
-        let events = self
-            .events_since(r0, usize::try_from(wanted).unwrap_or(usize::MAX))
-            .await?;
-        let dense = events.len() as u64 == wanted
-            && events.first().map(|e| e.revision) == Some(r0.next())
-            && events.last().map(|e| e.revision) == Some(top);
-        if !dense {
+        let from = Revision(r0.0.saturating_sub(SETTLE_WINDOW));
+        let Some(events) = self.settled_events(operation, from, top).await? else {
             return Ok(None);
-        }
+        };
         let mut by_id: BTreeMap<(String, String), Component> = items
             .into_iter()
             .map(|c| ((c.spec.name.clone(), c.spec.version.clone()), c))
@@ -802,13 +899,14 @@ impl DynamoStore {
         Ok(found)
     }
 
-    /// One read of a `list_latest` page, and the highest revision among the items it read.
-    async fn read_latest_page(&self, q: &LatestQuery) -> StoreResult<(LatestPage, Revision)> {
+    /// One read of a `list_latest` page, with what it read.
+    async fn read_latest_page(&self, q: &LatestQuery) -> StoreResult<PageRead> {
         let table = &self.inner.catalog;
         let batch = (q.limit + 1).clamp(25, 500);
         let mut after = q.after.clone();
         let mut items = Vec::new();
         let mut seen = Revision(0);
+        let mut names: HashMap<String, NameRead> = HashMap::new();
         loop {
             let mut query = self
                 .client()
@@ -839,10 +937,12 @@ impl DynamoStore {
                 let name = Record::new(i, "catalog NAMES item").str("sk")?.to_owned();
                 let what = format!("catalog {NAMES}/{name}");
                 let r = Record::new(i, &what);
-                seen = seen.max(Revision(r.u64("rev")?));
+                let rev = Revision(r.u64("rev")?);
+                seen = seen.max(rev);
                 if let Some(v) = r.opt_str(pointer)? {
                     wanted.push((name.clone(), v.to_owned()));
                 }
+                names.insert(name.clone(), NameRead { rev, latest: None });
                 after = Some(name);
             }
             let exhausted = out.last_evaluated_key.is_none();
@@ -853,16 +953,29 @@ impl DynamoStore {
                     message: format!("its latest version {} has no item", key.1),
                 })?;
                 seen = seen.max(c.revision);
+                if let Some(n) = names.get_mut(&key.0) {
+                    n.latest = Some((key.1.clone(), c.revision));
+                }
                 if !q.filter.matches(c) {
                     continue;
                 }
                 if items.len() == q.limit {
-                    return Ok((LatestPage { items, more: true }, seen));
+                    return Ok(PageRead {
+                        page: LatestPage { items, more: true },
+                        seen,
+                        names,
+                        bound: Some(key.0),
+                    });
                 }
                 items.push(c.clone());
             }
             if exhausted {
-                return Ok((LatestPage { items, more: false }, seen));
+                return Ok(PageRead {
+                    page: LatestPage { items, more: false },
+                    seen,
+                    names,
+                    bound: None,
+                });
             }
         }
     }
@@ -998,7 +1111,7 @@ impl ComponentReader for DynamoStore {
             let r0 = self.counter("list versions").await?;
             let items = self.query_versions(name).await?;
             if let Some(mut snap) = self
-                .roll_forward(r0, items, |c| c.spec.name == name)
+                .roll_forward("list versions", r0, items, |c| c.spec.name == name)
                 .await?
             {
                 sort_newest_first(&mut snap.value);
@@ -1016,17 +1129,22 @@ impl ComponentReader for DynamoStore {
     }
 
     async fn list_latest(&self, q: &LatestQuery) -> StoreResult<Snapshot<LatestPage>> {
-        // A page is valid at `r0` when nothing it read changed after `r0`; otherwise read again
-        // (a page is a couple of requests: a write landing on one of its names in that window
-        // is rare, and the retry is cheap).
+        // A page is valid at `r0` when nothing it read changed after `r0` and it reflects the
+        // last commits up to `r0`; otherwise read again (a page is a few requests: a write
+        // landing on one of its names in that window is rare, and the retry is cheap).
         for attempt in 0..self.inner.write_attempts {
             let r0 = self.counter("list latest").await?;
-            let (page, seen) = self.read_latest_page(q).await?;
-            if seen <= r0 {
-                return Ok(Snapshot {
-                    value: page,
-                    revision: r0,
-                });
+            let read = self.read_latest_page(q).await?;
+            if read.seen <= r0 {
+                let from = Revision(r0.0.saturating_sub(SETTLE_WINDOW));
+                if let Some(recent) = self.settled_events("list latest", from, r0).await?
+                    && read.reflects(q.after.as_deref(), &recent)
+                {
+                    return Ok(Snapshot {
+                        value: read.page,
+                        revision: r0,
+                    });
+                }
             }
             tokio::time::sleep(backoff(attempt.min(3))).await;
         }
@@ -1047,7 +1165,7 @@ impl ComponentReader for DynamoStore {
         for attempt in 0..self.inner.write_attempts {
             let r0 = self.counter("list all").await?;
             let items = self.scan_versions().await?;
-            if let Some(mut snap) = self.roll_forward(r0, items, |_| true).await? {
+            if let Some(mut snap) = self.roll_forward("list all", r0, items, |_| true).await? {
                 snap.value.sort_by(|a, b| {
                     (&a.spec.name, &a.spec.version).cmp(&(&b.spec.name, &b.spec.version))
                 });
