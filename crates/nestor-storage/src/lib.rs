@@ -3,8 +3,9 @@
 //!
 //! * [`ComponentReader`], [`ComponentWriter`], [`ChangeFeed`] and [`ComponentSearch`] are the
 //!   seams; [`CatalogStore`] is all of them together, as `Arc<dyn CatalogStore>`.
-//! * Backends: [`MemoryStore`] (tests), [`SqliteStore`] (the embedded default). Every backend
-//!   passes the same contract suite (`tests/contract.rs`).
+//! * Backends: [`MemoryStore`] (tests), [`SqliteStore`] (the embedded default) and, with the
+//!   `dynamodb` feature (on by default), [`DynamoStore`] (production, several replicas). Every
+//!   backend passes the same contract suite (`tests/contract.rs`).
 //! * [`CachedStore`] wraps any backend with a `moka` cache and implements the same traits, so
 //!   no caller can tell it is there.
 //!
@@ -14,6 +15,8 @@
 //! validation) belong to `nestor-catalog` and `nestor-validation`.
 
 mod cache;
+#[cfg(feature = "dynamodb")]
+mod dynamodb;
 mod error;
 mod latest;
 mod memory;
@@ -22,6 +25,11 @@ mod sqlite;
 mod traits;
 
 pub use cache::{CacheStats, CachedStore};
+#[cfg(feature = "dynamodb")]
+pub use dynamodb::{
+    DynamoDbOptions, DynamoStore, MigrationReport as DynamoMigrationReport, StaticCredentials,
+    TableSpec as DynamoTableSpec,
+};
 pub use error::{StoreError, StoreResult};
 pub use latest::{pick_latest, sort_newest_first};
 pub use memory::MemoryStore;

@@ -31,6 +31,36 @@ fn sqlite() -> Fixture {
     }
 }
 
+#[cfg(feature = "dynamodb")]
+#[path = "support/dynamodb.rs"]
+mod dynamodb_support;
+
+/// DynamoDB Local on fresh tables; `None` (the test is skipped) without an endpoint.
+#[cfg(feature = "dynamodb")]
+async fn dynamodb() -> Option<Fixture> {
+    let store = dynamodb_support::fresh_store().await?;
+    Some(Fixture {
+        store: Arc::new(store),
+        _dir: None,
+    })
+}
+
+#[cfg(not(feature = "dynamodb"))]
+async fn dynamodb() -> Option<Fixture> {
+    eprintln!("SKIPPED: DynamoDB test (nestor-storage built without the `dynamodb` feature)");
+    None
+}
+
+/// The fixture, or return from the test (skipping it) when it is unavailable.
+macro_rules! or_skip {
+    ($fixture:expr) => {
+        match $fixture {
+            Some(f) => f,
+            None => return,
+        }
+    };
+}
+
 fn cached(f: Fixture) -> Fixture {
     Fixture {
         store: Arc::new(CachedStore::new(f.store, 1000)),
@@ -628,4 +658,6 @@ contract! {
     sqlite => sqlite(),
     cached_memory => cached(memory()),
     cached_sqlite => cached(sqlite()),
+    dynamodb => or_skip!(dynamodb().await),
+    cached_dynamodb => cached(or_skip!(dynamodb().await)),
 }

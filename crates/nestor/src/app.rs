@@ -7,14 +7,16 @@ use anyhow::{Context, bail};
 use nestor_api::ApiConfig;
 use nestor_catalog::{Catalog, DirectorySource};
 use nestor_engines::{EngineRegistry, Registry, StaticEngines};
-use nestor_storage::{CachedStore, CatalogStore, MemoryStore, SqliteStore};
+use nestor_storage::{
+    CachedStore, CatalogStore, DynamoDbOptions, DynamoStore, MemoryStore, SqliteStore,
+};
 use nestor_validation::Validator;
 use tokio::{sync::watch, task::JoinSet};
 
 use crate::config::{Backend, Config, parse_duration};
 
 /// Opens the configured store, wrapped in the read cache.
-pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn CatalogStore>> {
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn CatalogStore>> {
     let raw: Arc<dyn CatalogStore> = match config.backend() {
         Backend::Sqlite => {
             let path = config.sqlite_path();
@@ -27,14 +29,67 @@ pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn CatalogStore>> {
             tracing::warn!("using the in-memory store: everything is lost on exit");
             Arc::new(MemoryStore::new())
         }
-        Backend::Dynamodb => bail!(
-            "storage backend dynamodb is not available in this build yet; use sqlite (the default) or memory"
-        ),
+        Backend::Dynamodb => {
+            let options = dynamodb_options(config)?;
+            let store = DynamoStore::new(&options)
+                .await
+                .context("opening the DynamoDB store")?;
+            // Never creates tables (that is `nestor migrate`, usually run with more rights).
+            store
+                .check_tables()
+                .await
+                .context("opening the DynamoDB store")?;
+            tracing::info!(
+                tables = ?store.table_names(),
+                endpoint = options.endpoint.as_deref().unwrap_or("AWS"),
+                "opened dynamodb store"
+            );
+            Arc::new(store)
+        }
     };
     Ok(Arc::new(CachedStore::new(
         raw,
         config.storage.cache.max_components,
     )))
+}
+
+/// The DynamoDB client settings from `storage.dynamodb`; what is unset there comes from AWS's
+/// standard environment (`AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, profiles, roles).
+pub fn dynamodb_options(config: &Config) -> anyhow::Result<DynamoDbOptions> {
+    let d = config.storage.dynamodb.clone().unwrap_or_default();
+    let mut options = DynamoDbOptions {
+        endpoint: d.endpoint,
+        region: d.region,
+        ..Default::default()
+    };
+    if let Some(p) = d.table_prefix {
+        options.table_prefix = p;
+    }
+    for (key, value, field) in [
+        (
+            "connect_timeout",
+            &d.connect_timeout,
+            &mut options.connect_timeout,
+        ),
+        (
+            "attempt_timeout",
+            &d.attempt_timeout,
+            &mut options.attempt_timeout,
+        ),
+        (
+            "operation_timeout",
+            &d.operation_timeout,
+            &mut options.operation_timeout,
+        ),
+    ] {
+        if let Some(v) = value {
+            *field = parse_duration(v).with_context(|| format!("storage.dynamodb.{key}"))?;
+        }
+    }
+    if let Some(n) = d.max_attempts {
+        options.max_attempts = n;
+    }
+    Ok(options)
 }
 
 /// The server's engine registry: the configured engines, plus those that register over the
@@ -209,7 +264,7 @@ pub async fn sync_command(
     only: Option<String>,
     full: bool,
 ) -> anyhow::Result<bool> {
-    let store = open_store(&config)?;
+    let store = open_store(&config).await?;
     let catalog = Arc::new(catalog(&config, store));
     let (sync, _) = sync_manager(&config, catalog)?;
     let ids: Vec<String> = sync
@@ -320,7 +375,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // Before any instrument is used: they bind to the provider installed when first used.
     let _ = nestor_api::metrics::install();
     let addr = config.listen_addr()?;
-    let store = open_store(&config)?;
+    let store = open_store(&config).await?;
     let backend = store.backend_name().to_owned();
     // Engines: publishes are checked against the registry when `engine_registry.check` says so;
     // the API serves it (and takes registrations) either way.

@@ -99,8 +99,17 @@ pub struct DynamoDbConfig {
     pub endpoint: Option<String>,
     /// AWS region.
     pub region: Option<String>,
-    /// Prefix of the table names.
+    /// Prefix of the table names (`<prefix>-catalog`, `-events`, `-sync`); default `nestor`.
     pub table_prefix: Option<String>,
+    /// Time to open a connection (`3s`).
+    pub connect_timeout: Option<String>,
+    /// Time for one attempt of a request (`5s`).
+    pub attempt_timeout: Option<String>,
+    /// Time for a request, its retries included (`20s`).
+    pub operation_timeout: Option<String>,
+    /// Attempts of a request that failed transiently (throttling, 5xx, timeouts), the first
+    /// included (4).
+    pub max_attempts: Option<u32>,
 }
 
 /// `storage.cache:`.
@@ -422,6 +431,20 @@ impl Config {
             ),
         ] {
             parse_duration(value).with_context(|| key.to_owned())?;
+        }
+        if let Some(d) = &self.storage.dynamodb {
+            for (key, value) in [
+                ("storage.dynamodb.connect_timeout", &d.connect_timeout),
+                ("storage.dynamodb.attempt_timeout", &d.attempt_timeout),
+                ("storage.dynamodb.operation_timeout", &d.operation_timeout),
+            ] {
+                if let Some(v) = value {
+                    parse_duration(v).with_context(|| key.to_owned())?;
+                }
+            }
+            if d.max_attempts == Some(0) {
+                bail!("storage.dynamodb.max_attempts: must be at least 1");
+            }
         }
         if self.events.max_subscribers == 0 {
             bail!("events.max_subscribers: must be at least 1");

@@ -52,10 +52,14 @@ enum Command {
         #[arg(long, value_enum)]
         storage: Option<StorageArg>,
     },
-    /// Create or upgrade the store's schema.
+    /// Create or upgrade the store's schema: the sqlite schema, or the DynamoDB tables (created
+    /// when missing, then waited for until active). Safe to run again.
     Migrate {
         #[command(flatten)]
         common: Common,
+        /// Storage backend; overrides `storage.backend`.
+        #[arg(long, value_enum)]
+        storage: Option<StorageArg>,
     },
     /// Validate definition files offline (exit status 1 when any is invalid).
     Validate {
@@ -122,6 +126,16 @@ impl Drop for Tracing {
             && let Err(e) = provider.shutdown()
         {
             eprintln!("warning: flushing traces failed: {e}");
+        }
+    }
+}
+
+impl StorageArg {
+    fn backend(self) -> Backend {
+        match self {
+            StorageArg::Sqlite => Backend::Sqlite,
+            StorageArg::Memory => Backend::Memory,
+            StorageArg::Dynamodb => Backend::Dynamodb,
         }
     }
 }
@@ -224,11 +238,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 config.listen = l;
             }
             if let Some(s) = storage {
-                config.storage.backend = Some(match s {
-                    StorageArg::Sqlite => Backend::Sqlite,
-                    StorageArg::Memory => Backend::Memory,
-                    StorageArg::Dynamodb => Backend::Dynamodb,
-                });
+                config.storage.backend = Some(s.backend());
             }
             config.check()?;
             let _tracing = init_logging(&config);
@@ -236,8 +246,11 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             runtime.block_on(app::serve(config))?;
             Ok(true)
         }
-        Command::Migrate { common } => {
-            let config = load(&common)?;
+        Command::Migrate { common, storage } => {
+            let mut config = load(&common)?;
+            if let Some(s) = storage {
+                config.storage.backend = Some(s.backend());
+            }
             let _tracing = init_logging(&config);
             match config.backend() {
                 Backend::Sqlite => {
@@ -260,7 +273,19 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                     Ok(true)
                 }
                 Backend::Dynamodb => {
-                    anyhow::bail!("storage backend dynamodb is not available in this build yet")
+                    let options = app::dynamodb_options(&config)?;
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    runtime.block_on(async {
+                        let store = nestor_storage::DynamoStore::new(&options).await?;
+                        let report = store
+                            .migrate()
+                            .await
+                            .context("migrating the DynamoDB tables")?;
+                        println!("{report}");
+                        anyhow::Ok(true)
+                    })
                 }
             }
         }
