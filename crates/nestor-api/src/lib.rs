@@ -82,6 +82,10 @@ pub struct AppState {
     pub(crate) subscribers: Arc<tokio::sync::Semaphore>,
     /// Sources and sync runs, when sources are configured.
     pub(crate) sync: Option<Arc<nestor_catalog::SyncManager>>,
+    /// When the router was built (uptime in `/health/detailed`).
+    pub(crate) started: std::time::Instant,
+    /// The same, as a date.
+    pub(crate) started_at: time::OffsetDateTime,
 }
 
 #[derive(OpenApi)]
@@ -122,6 +126,8 @@ pub fn router_with_sync(
         openapi_json,
         subscribers: Arc::new(tokio::sync::Semaphore::new(config.events.max_subscribers)),
         sync,
+        started: std::time::Instant::now(),
+        started_at: time::OffsetDateTime::now_utc(),
     });
     let auth = auth::Auth::new(config.auth.clone());
     let router = api_router

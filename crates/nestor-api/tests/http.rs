@@ -625,6 +625,7 @@ async fn operations_endpoints_and_openapi_cover_every_route() {
         ("/api/v1/engines/{name}", &["get", "put"]),
         ("/health", &["get"]),
         ("/health/ready", &["get"]),
+        ("/health/detailed", &["get"]),
         ("/version", &["get"]),
     ];
     assert_eq!(
