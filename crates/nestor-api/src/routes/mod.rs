@@ -40,4 +40,6 @@ pub(crate) fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(ops::ready))
         .routes(routes!(ops::detailed))
         .routes(routes!(ops::version))
+        .routes(routes!(crate::metrics::metrics_endpoint))
+        .routes(routes!(ops::openapi_document))
 }

@@ -1,8 +1,14 @@
-//! Operations endpoints: liveness, readiness, detailed health, build information.
+//! Operations endpoints: liveness, readiness, detailed health, build information, and the
+//! OpenAPI document.
 
 use std::{sync::Arc, time::Duration};
 
-use axum::{Json, extract::State, http::StatusCode};
+use axum::{
+    Json,
+    extract::State,
+    http::{StatusCode, header},
+    response::IntoResponse,
+};
 use nestor_engines::{EngineHealth, EngineRegistry, EngineSource};
 use nestor_model::{HealthStatus, Revision, SyncStatus, VersionInfo};
 use nestor_storage::{CatalogStore, SchemaStatus, StoreError};
@@ -383,4 +389,14 @@ pub(crate) async fn version(State(state): State<Arc<AppState>>) -> Json<VersionI
         version: env!("CARGO_PKG_VERSION").into(),
         storage_backend: state.config.storage_backend.clone(),
     })
+}
+
+/// This OpenAPI document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "documentation",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this server", body = Object, content_type = "application/json")))]
+pub(crate) async fn openapi_document(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        state.openapi_json.clone(),
+    )
 }
