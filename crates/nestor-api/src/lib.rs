@@ -6,6 +6,7 @@
 //! in [`error`].
 
 pub mod auth;
+mod docs;
 pub mod error;
 mod extract;
 pub mod metrics;
@@ -132,9 +133,11 @@ pub fn router_with_sync(
         started_at: time::OffsetDateTime::now_utc(),
     });
     let auth = auth::Auth::new(config.auth.clone());
-    // Every route is documented (registered through `routes::router`): see
-    // `UNDOCUMENTED_ROUTES`.
+    // Every route is documented (registered through `routes::router`), except the documentation
+    // UI's own files: see `UNDOCUMENTED_ROUTES`.
     let router = api_router
+        .route(docs::DOCS_FOLDER_PATH, axum::routing::get(docs::folder))
+        .route(docs::DOCS_ASSET_PATH, axum::routing::get(docs::asset))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -220,9 +223,10 @@ fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
     )
 }
 
-/// Routes the router serves that the OpenAPI document leaves out on purpose: none. Every route
+/// Routes the router serves that the OpenAPI document leaves out on purpose: the documentation
+/// UI's own files (the page at the folder URL, its scripts, styles and icons). Every other route
 /// is registered together with its documentation, so it cannot be served undocumented.
-pub const UNDOCUMENTED_ROUTES: &[&str] = &[];
+pub const UNDOCUMENTED_ROUTES: &[&str] = &[docs::DOCS_FOLDER_PATH, docs::DOCS_ASSET_PATH];
 
 /// The OpenAPI document the server serves at `/api/v1/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {

@@ -1,5 +1,6 @@
 //! The OpenAPI document against the router it describes (every route served is documented,
-//! every documented operation is served, security and problem responses as enforced).
+//! every documented operation is served, security and problem responses as enforced), and the
+//! documentation UI built into the binary.
 
 mod common;
 
@@ -170,12 +171,17 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
         in_router, expected,
         "routes served but not documented (or documented but not served)"
     );
-    for path in ["/metrics", "/api/v1/openapi.json", "/health/detailed"] {
+    for path in [
+        "/metrics",
+        "/api/v1/openapi.json",
+        "/api/v1/docs",
+        "/health/detailed",
+    ] {
         assert!(documented.contains_key(path), "{path} is documented");
     }
 
-    // On each path, the methods answered are exactly the documented ones (GET on the
-    // undocumented ones).
+    // On each path, the methods answered are exactly the documented ones (GET for the UI's
+    // files).
     for path in &in_router {
         let want = documented
             .get(path)
@@ -329,4 +335,71 @@ async fn every_error_response_is_a_problem() {
     assert!(rate_limited["headers"]["Retry-After"].is_object());
     let unauthorized = &doc["components"]["responses"]["Unauthorized"];
     assert!(unauthorized["headers"]["WWW-Authenticate"].is_object());
+}
+
+/// `src="…"` and `href="…"` values of an HTML page.
+fn links(html: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for attr in ["src=\"", "href=\""] {
+        let mut rest = html;
+        while let Some(at) = rest.find(attr) {
+            rest = &rest[at + attr.len()..];
+            let end = rest.find('"').unwrap();
+            found.push(rest[..end].to_owned());
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn the_docs_ui_is_served_from_the_binary() {
+    // Public even when nothing else is.
+    let s = Server::start_with(memory(), locked_down()).await;
+    for page in ["/api/v1/docs", "/api/v1/docs/"] {
+        let res = s.http.get(s.url(page)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{page}");
+        let ct = res.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(ct.starts_with("text/html"), "{page}: {ct}");
+        let html = res.text().await.unwrap();
+        let links = links(&html);
+        let scripts: Vec<&String> = links.iter().filter(|l| l.ends_with(".js")).collect();
+        assert!(scripts.len() >= 2, "{page} loads its scripts: {links:?}");
+        for l in &links {
+            assert!(
+                !l.starts_with("http:") && !l.starts_with("https:") && !l.starts_with("//"),
+                "{page} loads {l} from elsewhere"
+            );
+        }
+        assert!(html.contains(r#"<base href="/api/v1/docs/" />"#), "{html}");
+        // Every script and stylesheet it links is served here.
+        for l in links.iter().filter(|l| !l.starts_with('/')) {
+            let url = format!("/api/v1/docs/{}", l.trim_start_matches("./"));
+            let res = s.http.get(s.url(&url)).send().await.unwrap();
+            assert_eq!(res.status(), 200, "{url}");
+            let ct = res.headers()["content-type"].to_str().unwrap().to_owned();
+            if url.ends_with(".js") {
+                assert!(ct.contains("javascript"), "{url}: {ct}");
+                let body = res.bytes().await.unwrap();
+                assert!(!body.is_empty(), "{url}");
+            } else if url.ends_with(".css") {
+                assert!(ct.starts_with("text/css"), "{url}: {ct}");
+            }
+        }
+    }
+    let init = s
+        .http
+        .get(s.url("/api/v1/docs/swagger-initializer.js"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(init.contains("/api/v1/openapi.json"), "{init}");
+    // The document it reads is public too.
+    let (status, _) = s.get("/api/v1/openapi.json").await;
+    assert_eq!(status, 200);
+    let (status, body) = s.get("/api/v1/docs/nothing.js").await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
+    s.stop().await;
 }

@@ -42,4 +42,5 @@ pub(crate) fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(ops::version))
         .routes(routes!(crate::metrics::metrics_endpoint))
         .routes(routes!(ops::openapi_document))
+        .routes(routes!(crate::docs::index))
 }
