@@ -3,7 +3,8 @@
 //!
 //! Tokens are configured by the SHA-256 of their value, never the value. Scopes nest:
 //! `admin` ⊃ `publish` ⊃ `read`. What a request needs is decided by [`required_scope`] from its
-//! method and path: health, version, metrics and the API documents are public; webhooks are
+//! method and path: liveness, readiness, version, metrics and the API documents are public
+//! (`/health/detailed` shows internals and needs `read`); webhooks are
 //! authenticated by their signatures; reads (and the dry-run `POST /validate`) need `read`
 //! unless anonymous reads are on; writes need `publish`; syncing a source and registering an
 //! engine need `admin`. With no tokens configured at all (a local `serve`), access control is
@@ -214,7 +215,7 @@ impl Auth {
 /// The scope a request needs, or `None` when it is public.
 pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
     let public = path == "/health"
-        || path.starts_with("/health/")
+        || path == "/health/ready"
         || path == "/version"
         || path == "/metrics"
         || path == "/api/v1/openapi.json"
@@ -358,7 +359,19 @@ mod tests {
     fn scopes_per_route() {
         let get = Method::GET;
         let post = Method::POST;
+        assert_eq!(required_scope(&get, "/health"), None);
         assert_eq!(required_scope(&get, "/health/ready"), None);
+        assert_eq!(
+            required_scope(&get, "/health/detailed"),
+            Some(Scope::Read),
+            "detailed health shows internals"
+        );
+        assert_eq!(required_scope(&get, "/api/v1/docs"), None);
+        assert_eq!(
+            required_scope(&get, "/api/v1/docs/swagger-ui-bundle.js"),
+            None
+        );
+        assert_eq!(required_scope(&get, "/metrics"), None);
         assert_eq!(required_scope(&post, "/api/v1/webhooks/github"), None);
         assert_eq!(
             required_scope(&get, "/api/v1/components"),

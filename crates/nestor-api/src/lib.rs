@@ -6,9 +6,11 @@
 //! in [`error`].
 
 pub mod auth;
+mod docs;
 pub mod error;
 mod extract;
 pub mod metrics;
+pub mod openapi;
 mod routes;
 
 use std::{sync::Arc, time::Duration};
@@ -82,6 +84,10 @@ pub struct AppState {
     pub(crate) subscribers: Arc<tokio::sync::Semaphore>,
     /// Sources and sync runs, when sources are configured.
     pub(crate) sync: Option<Arc<nestor_catalog::SyncManager>>,
+    /// When the router was built (uptime in `/health/detailed`).
+    pub(crate) started: std::time::Instant,
+    /// The same, as a date.
+    pub(crate) started_at: time::OffsetDateTime,
 }
 
 #[derive(OpenApi)]
@@ -97,7 +103,8 @@ pub struct AppState {
         (name = "events", description = "The change feed (Server-Sent Events)"),
         (name = "sync", description = "Sources, sync runs and push webhooks"),
         (name = "engines", description = "Deployment engines: registry, health and self-registration"),
-        (name = "operations", description = "Health, readiness and build information"),
+        (name = "operations", description = "Health, readiness, metrics and build information"),
+        (name = "documentation", description = "This document and its browsable UI"),
     ),
     components(schemas(Problem, ErrorCode))
 )]
@@ -122,11 +129,15 @@ pub fn router_with_sync(
         openapi_json,
         subscribers: Arc::new(tokio::sync::Semaphore::new(config.events.max_subscribers)),
         sync,
+        started: std::time::Instant::now(),
+        started_at: time::OffsetDateTime::now_utc(),
     });
     let auth = auth::Auth::new(config.auth.clone());
+    // Every route is documented (registered through `routes::router`), except the documentation
+    // UI's own files: see `UNDOCUMENTED_ROUTES`.
     let router = api_router
-        .route("/api/v1/openapi.json", axum::routing::get(openapi_document))
-        .route("/metrics", axum::routing::get(metrics::metrics_endpoint))
+        .route(docs::DOCS_FOLDER_PATH, axum::routing::get(docs::folder))
+        .route(docs::DOCS_ASSET_PATH, axum::routing::get(docs::asset))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -212,23 +223,22 @@ fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
     )
 }
 
+/// Routes the router serves that the OpenAPI document leaves out on purpose: the documentation
+/// UI's own files (the page at the folder URL, its scripts, styles and icons). Every other route
+/// is registered together with its documentation, so it cannot be served undocumented.
+pub const UNDOCUMENTED_ROUTES: &[&str] = &[docs::DOCS_FOLDER_PATH, docs::DOCS_ASSET_PATH];
+
+/// The OpenAPI document the server serves at `/api/v1/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     api_parts().1
 }
 
 fn api_parts() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::router())
-        .split_for_parts()
-}
-
-async fn openapi_document(
-    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
-) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        state.openapi_json.clone(),
-    )
+        .split_for_parts();
+    openapi::finish(&mut doc);
+    (router, doc)
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

@@ -76,7 +76,10 @@ impl Telemetry {
     }
 }
 
-/// `GET /metrics`.
+/// Prometheus metrics (text exposition format): HTTP requests, store calls, cache, sync, engines
+/// and the change feed.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Every metric, in the Prometheus text format", body = String, content_type = "text/plain; version=0.0.4")))]
 pub(crate) async fn metrics_endpoint() -> Response {
     match install().map(|t| t.render()) {
         Some(Ok(text)) => (

@@ -350,6 +350,15 @@ impl CatalogStore for CachedStore {
     async fn ping(&self) -> StoreResult<()> {
         self.timed("ping", self.inner.ping()).await
     }
+
+    async fn schema_status(&self) -> StoreResult<crate::SchemaStatus> {
+        self.timed("schema_status", self.inner.schema_status())
+            .await
+    }
+
+    fn cache_stats(&self) -> Option<CacheStats> {
+        Some(self.stats())
+    }
 }
 
 #[async_trait]
@@ -445,6 +454,15 @@ mod tests {
                 misses: 1
             }
         );
+    }
+
+    #[tokio::test]
+    async fn schema_status_and_counters_come_through_the_trait() {
+        let store: Arc<dyn CatalogStore> =
+            Arc::new(CachedStore::new(Arc::new(MemoryStore::new()), 100));
+        assert!(store.schema_status().await.unwrap().is_current());
+        assert_eq!(store.cache_stats(), Some(CacheStats::default()));
+        assert_eq!(MemoryStore::new().cache_stats(), None);
     }
 
     #[tokio::test]

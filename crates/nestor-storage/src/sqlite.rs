@@ -633,6 +633,19 @@ impl CatalogStore for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
         self.read("ping", |conn| revision(conn).map(|_| ())).await
     }
+
+    async fn schema_status(&self) -> StoreResult<crate::SchemaStatus> {
+        self.read("schema_status", |conn| {
+            let applied: u32 = conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(db_err("schema_status"))?;
+            Ok(crate::SchemaStatus {
+                applied: Some(applied),
+                expected: Some(SqliteStore::latest_schema_version()),
+            })
+        })
+        .await
+    }
 }
 
 fn now_ms() -> i64 {

@@ -218,6 +218,33 @@ pub trait CatalogStore:
 
     /// Checks that the backend answers (for readiness probes).
     async fn ping(&self) -> StoreResult<()>;
+
+    /// The store's schema version against the latest this build knows (readiness: migrations
+    /// applied). The default suits backends without versioned migrations: nothing to apply.
+    async fn schema_status(&self) -> StoreResult<SchemaStatus> {
+        Ok(SchemaStatus::default())
+    }
+
+    /// Hit and miss counts of a read cache in front of the store, if there is one.
+    fn cache_stats(&self) -> Option<crate::CacheStats> {
+        None
+    }
+}
+
+/// A store's schema version against the one this build expects.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SchemaStatus {
+    /// Schema version the store is at; `None` for backends without versioned migrations.
+    pub applied: Option<u32>,
+    /// Latest schema version this build knows; `None` likewise.
+    pub expected: Option<u32>,
+}
+
+impl SchemaStatus {
+    /// Whether every migration this build knows is applied, and no newer one.
+    pub fn is_current(&self) -> bool {
+        self.applied == self.expected
+    }
 }
 
 /// Search implemented on top of `list_latest`, for backends without a text index: pages through

@@ -81,3 +81,41 @@ async fn a_version_1_database_is_upgraded_in_place() {
         .unwrap();
     assert_eq!(run.id, 1);
 }
+
+#[tokio::test]
+async fn schema_status_reports_pending_migrations_through_the_cache() {
+    use nestor_storage::{CachedStore, CatalogStore, SchemaStatus};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nestor.db");
+    let latest = SqliteStore::latest_schema_version();
+    let store: Arc<dyn CatalogStore> = Arc::new(CachedStore::new(
+        Arc::new(SqliteStore::open(&path).unwrap()),
+        10,
+    ));
+    let status = store.schema_status().await.unwrap();
+    assert_eq!(
+        status,
+        SchemaStatus {
+            applied: Some(latest),
+            expected: Some(latest)
+        }
+    );
+    assert!(status.is_current());
+    assert!(
+        store.cache_stats().is_some(),
+        "the cache reports its counters"
+    );
+
+    // Someone rolled the schema back under a running server (or restored an old backup).
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", latest - 1)
+        .unwrap();
+    drop(conn);
+    let status = store.schema_status().await.unwrap();
+    assert_eq!(status.applied, Some(latest - 1));
+    assert!(!status.is_current());
+
+    let plain = SqliteStore::open(dir.path().join("other.db")).unwrap();
+    assert!(plain.cache_stats().is_none(), "no cache, no counters");
+}

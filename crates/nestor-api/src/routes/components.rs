@@ -408,10 +408,9 @@ pub(crate) fn read_definition(
         (status = 201, description = "Published", body = PublishResponse),
         (status = 200, description = "Already published: identical (unchanged) or same interface with new descriptive fields (updated)", body = PublishResponse),
         (status = 400, description = "Not valid JSON/YAML", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Version exists with a different interface", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The version exists with a different interface (`version_conflict`), or the name belongs to another source (`name_conflict`)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Unsupported content type", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The name belongs to another source (name_conflict)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid definition; details.findings lists every problem", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn publish(

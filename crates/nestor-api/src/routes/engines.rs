@@ -102,7 +102,7 @@ pub(crate) async fn get(
         (status = 404, description = "This server has no engine registry", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The name is an engine of the server's configuration", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "The registry is full; retry once registrations expire", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The registry is full (retry once registrations expire), or the token is over its write rate limit (`rate_limited`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn register(
     State(state): State<Arc<AppState>>,

@@ -91,7 +91,7 @@ fn parse_revision(parameter: &str, value: &str) -> Result<Revision, ApiError> {
     responses(
         (status = 200, description = "A text/event-stream of component.* changes (id = revision), component.snapshot, catalog.bookmark and catalog.reset events, and live engine.status notifications (no id); see docs/api.md", body = String, content_type = "text/event-stream"),
         (status = 400, description = "Malformed Last-Event-ID, since or filter", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Too many concurrent streams (with Retry-After)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many concurrent streams (`too_many_subscribers`, with Retry-After), or the store is unavailable (`store_unavailable`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn events(
     State(state): State<Arc<AppState>>,

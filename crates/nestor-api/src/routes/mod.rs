@@ -4,7 +4,7 @@ mod components;
 mod engines;
 mod events;
 mod ops;
-mod sync;
+pub(crate) mod sync;
 mod validate;
 
 use std::sync::Arc;
@@ -38,5 +38,9 @@ pub(crate) fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(engines::get, engines::register))
         .routes(routes!(ops::health))
         .routes(routes!(ops::ready))
+        .routes(routes!(ops::detailed))
         .routes(routes!(ops::version))
+        .routes(routes!(crate::metrics::metrics_endpoint))
+        .routes(routes!(ops::openapi_document))
+        .routes(routes!(crate::docs::index))
 }

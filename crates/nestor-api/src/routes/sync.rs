@@ -29,7 +29,7 @@ fn manager(state: &AppState) -> Result<&Arc<SyncManager>, ApiError> {
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct SourceView {
     /// Source id.
-    id: String,
+    pub(crate) id: String,
     /// Repository URL or folder.
     url: String,
     /// Branch, for git sources.
@@ -50,13 +50,13 @@ pub(crate) struct SourceView {
     /// Seconds the head has been waiting to be synced: 0 when the last synced commit is the
     /// head; absent when no head is known yet (or for sources without commits).
     #[serde(skip_serializing_if = "Option::is_none")]
-    lag_seconds: Option<f64>,
+    pub(crate) lag_seconds: Option<f64>,
     /// Commit of the last successful or partial run.
     #[serde(skip_serializing_if = "Option::is_none")]
     last_synced_commit: Option<String>,
     /// The last run.
     #[serde(skip_serializing_if = "Option::is_none")]
-    last_run: Option<SyncRun>,
+    pub(crate) last_run: Option<SyncRun>,
 }
 
 /// Configured sources.
@@ -71,46 +71,54 @@ pub(crate) struct SourceList {
 pub(crate) async fn sources(
     State(state): State<Arc<AppState>>,
 ) -> Result<Json<SourceList>, ApiError> {
-    let mut items = Vec::new();
-    if let Some(m) = &state.sync {
-        let store = m.catalog().store();
-        for s in m.sources() {
-            let id = s.source.id().to_owned();
-            let st: Option<SourceState> = store
-                .source_state(&id)
-                .await
-                .map_err(nestor_catalog::CatalogError::from)?;
-            let last_run = match st.as_ref().and_then(|s| s.last_run) {
-                Some(run) => store
-                    .sync_run(run)
-                    .await
-                    .map_err(nestor_catalog::CatalogError::from)?,
-                None => None,
-            };
-            let st = st.unwrap_or_default();
-            let lag_seconds = match (&st.head_commit, st.head_seen_at) {
-                (Some(head), _) if st.last_synced_commit.as_ref() == Some(head) => Some(0.0),
-                (Some(_), Some(seen)) => Some(
-                    (time::OffsetDateTime::now_utc() - seen)
-                        .as_seconds_f64()
-                        .max(0.0),
-                ),
-                _ => None,
-            };
-            items.push(SourceView {
-                id,
-                url: s.url.clone(),
-                branch: s.branch.clone(),
-                webhooks: s.webhook_secret.is_some(),
-                head_commit: st.head_commit,
-                head_seen_at: st.head_seen_at,
-                lag_seconds,
-                last_synced_commit: st.last_synced_commit,
-                last_run,
-            });
-        }
-    }
+    let items = match &state.sync {
+        Some(m) => source_views(m).await?,
+        None => Vec::new(),
+    };
     Ok(Json(SourceList { items }))
+}
+
+/// Every configured source of `m` and where it stands: head, last synced commit, lag, last run
+/// (also shown by `/health/detailed`).
+pub(crate) async fn source_views(m: &SyncManager) -> Result<Vec<SourceView>, ApiError> {
+    let mut items = Vec::new();
+    let store = m.catalog().store();
+    for s in m.sources() {
+        let id = s.source.id().to_owned();
+        let st: Option<SourceState> = store
+            .source_state(&id)
+            .await
+            .map_err(nestor_catalog::CatalogError::from)?;
+        let last_run = match st.as_ref().and_then(|s| s.last_run) {
+            Some(run) => store
+                .sync_run(run)
+                .await
+                .map_err(nestor_catalog::CatalogError::from)?,
+            None => None,
+        };
+        let st = st.unwrap_or_default();
+        let lag_seconds = match (&st.head_commit, st.head_seen_at) {
+            (Some(head), _) if st.last_synced_commit.as_ref() == Some(head) => Some(0.0),
+            (Some(_), Some(seen)) => Some(
+                (time::OffsetDateTime::now_utc() - seen)
+                    .as_seconds_f64()
+                    .max(0.0),
+            ),
+            _ => None,
+        };
+        items.push(SourceView {
+            id,
+            url: s.url.clone(),
+            branch: s.branch.clone(),
+            webhooks: s.webhook_secret.is_some(),
+            head_commit: st.head_commit,
+            head_seen_at: st.head_seen_at,
+            lag_seconds,
+            last_synced_commit: st.last_synced_commit,
+            last_run,
+        });
+    }
+    Ok(items)
 }
 
 /// Requests a sync run of one source now (202 with the run; a pending run is joined).
@@ -118,7 +126,7 @@ pub(crate) async fn sources(
     params(("id" = String, Path, description = "Source id")),
     responses(
         (status = 202, description = "The run, pending", body = SyncRun),
-        (status = 404, description = "Unknown source", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown source, or this server has no configured sources", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn sync_source(
     State(state): State<Arc<AppState>>,
@@ -326,6 +334,7 @@ fn record_delivery(
         (status = 202, description = "Accepted (with the runs), ignored (with the reason) or a duplicate", body = WebhookOutcome),
         (status = 400, description = "Malformed payload or content type", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or wrong signature", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "This server has no configured sources", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn github(
     state: State<Arc<AppState>>,
@@ -465,6 +474,7 @@ struct GitlabPush {
         (status = 202, description = "Accepted (with the runs) or ignored (with the reason)", body = WebhookOutcome),
         (status = 400, description = "Malformed payload or content type", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or wrong token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "This server has no configured sources", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn gitlab(
     state: State<Arc<AppState>>,
