@@ -180,8 +180,11 @@ async fn migrate_is_idempotent_and_serve_checks_the_tables() {
         .unwrap();
     let err = store.check_tables().await.unwrap_err();
     assert!(err.to_string().contains("nestor migrate"), "{err}");
+    // Readiness sees the missing tables as migrations not applied.
+    assert!(!store.schema_status().await.unwrap().is_current());
 
     let first = store.migrate().await.unwrap();
+    assert!(store.schema_status().await.unwrap().is_current());
     assert!(first.changed);
     for t in store.table_names() {
         assert!(
