@@ -15,6 +15,8 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
+mod replicas;
+
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 use futures_util::StreamExt;
@@ -28,6 +30,10 @@ enum Cli {
     /// Push → webhook → SSE: commit one file, send a signed GitHub push webhook, time until the
     /// published component arrives on the event stream.
     Webhook(Webhook),
+    /// Publish through one replica, time until the event arrives on another's stream.
+    Replicas(replicas::Replicas),
+    /// DynamoDB requests per API operation, from a replica's /metrics.
+    Costs(replicas::Costs),
 }
 
 #[derive(clap::Args)]
@@ -515,6 +521,8 @@ async fn fanout(f: Fanout) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // reqwest is built without a default TLS provider (see the workspace Cargo.toml).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     match Cli::parse() {
         Cli::Webhook(w) => {
             if w.pushes == 0 {
@@ -522,6 +530,13 @@ async fn main() -> anyhow::Result<()> {
             }
             webhook(w).await
         }
+        Cli::Replicas(r) => {
+            if r.count == 0 {
+                bail!("--count must be at least 1");
+            }
+            replicas::replicas(r).await
+        }
+        Cli::Costs(c) => replicas::costs(c).await,
         Cli::Fanout(f) => {
             if f.rate == 0 {
                 bail!("--rate must be at least 1");

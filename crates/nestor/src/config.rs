@@ -330,7 +330,7 @@ impl Default for EventsConfig {
             bookmark_interval: "10s".into(),
             keep_alive: "15s".into(),
             retry: "2s".into(),
-            log_poll_interval: "1s".into(),
+            log_poll_interval: "200ms".into(),
             retention: RetentionConfig::default(),
         }
     }
