@@ -23,6 +23,11 @@ pub struct Replicas {
     /// Publishes, one at a time.
     #[arg(long, default_value_t = 100)]
     pub count: usize,
+    /// A random pause of up to this many milliseconds before each publish, so that publishes
+    /// do not fall into step with the replicas' log polling (a closed loop would otherwise
+    /// always publish just after a poll and measure a whole interval every time).
+    #[arg(long, default_value_t = 0)]
+    pub jitter_ms: u64,
 }
 
 /// Arguments of `costs`.
@@ -74,7 +79,17 @@ pub async fn replicas(r: Replicas) -> anyhow::Result<()> {
     let mut stream = res.bytes_stream();
     let mut buf = String::new();
     let mut latencies = Vec::with_capacity(r.count);
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64 | 1);
     for i in 0..r.count {
+        if r.jitter_ms > 0 {
+            // xorshift: enough to spread the pauses uniformly.
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            tokio::time::sleep(Duration::from_millis(seed % (r.jitter_ms + 1))).await;
+        }
         let name = format!("rep-{run}-{i}");
         let needle = format!("\"name\":\"{name}\"");
         let sent = Instant::now();
