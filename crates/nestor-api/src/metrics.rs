@@ -183,25 +183,35 @@ fn feed() -> &'static FeedInstruments {
     })
 }
 
-/// Counts an open event stream while it lives.
-pub(crate) struct SubscriberGuard(());
+/// Counts an open event stream while it lives, and the change events written to it. Events
+/// are added to the shared counter 64 at a time (and the rest when the stream ends): with
+/// thousands of streams, one shared atomic per event per stream would be a hot cache line.
+pub(crate) struct SubscriberGuard {
+    unsent: u64,
+}
 
 impl SubscriberGuard {
     pub(crate) fn new() -> Self {
         feed().subscribers.add(1, &[]);
-        SubscriberGuard(())
+        SubscriberGuard { unsent: 0 }
+    }
+
+    /// One change event written to this stream.
+    pub(crate) fn sent(&mut self) {
+        self.unsent += 1;
+        if self.unsent >= 64 {
+            feed().sent.add(std::mem::take(&mut self.unsent), &[]);
+        }
     }
 }
 
 impl Drop for SubscriberGuard {
     fn drop(&mut self) {
+        if self.unsent > 0 {
+            feed().sent.add(self.unsent, &[]);
+        }
         feed().subscribers.add(-1, &[]);
     }
-}
-
-/// Counts change events written to a stream.
-pub(crate) fn events_sent(n: u64) {
-    feed().sent.add(n, &[]);
 }
 
 /// Counts a webhook delivery by provider (`github`, `gitlab`) and outcome.

@@ -167,16 +167,16 @@ pub(crate) async fn events(
         tick.tick().await;
         Some((Some(Bytes::from_static(b": keep-alive\n\n")), tick))
     });
-    let gauge = crate::metrics::SubscriberGuard::new();
+    let mut gauge = crate::metrics::SubscriberGuard::new();
     let engines = engine_frames(&state);
     let frames = feed
         .map(move |item| {
             // The permit and the gauge's count live as long as the stream.
-            let _held = (&permit, &gauge);
+            let _held = &permit;
             Some(match item {
                 Ok(item) => {
                     if matches!(item, FeedItem::Change(_)) {
-                        crate::metrics::events_sent(1);
+                        gauge.sent();
                     }
                     frame(item)
                 }
