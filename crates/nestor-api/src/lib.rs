@@ -12,6 +12,7 @@ mod extract;
 pub mod metrics;
 pub mod openapi;
 mod routes;
+mod sse;
 
 use std::{sync::Arc, time::Duration};
 
@@ -285,15 +286,21 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = hyper_util::service::TowerToHyperService::new(router.clone());
-        let connection = hyper::server::conn::http1::Builder::new()
-            .max_buf_size(CONNECTION_BUFFER_BYTES)
-            .timer(TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(30))
-            .serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+        let (router, watcher) = (router.clone(), graceful.watcher());
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            // Event streams skip hyper's connection machinery (see `sse`): with 10,000
+            // subscribers its two 8 KiB buffers per connection were most of the memory.
+            if sse::is_event_stream_request(&stream).await {
+                sse::serve_event_stream(stream, router).await;
+                return;
+            }
+            let service = hyper_util::service::TowerToHyperService::new(router);
+            let connection = hyper::server::conn::http1::Builder::new()
+                .max_buf_size(CONNECTION_BUFFER_BYTES)
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(30))
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = watcher.watch(connection).await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });

@@ -268,3 +268,44 @@ async fn beyond_max_subscribers_is_503_with_retry_after_and_shutdown_ends_stream
         .expect("shutdown does not wait for event streams");
     assert!(second.next().await.is_none(), "the stream ended cleanly");
 }
+
+/// Event streams are served on the raw socket (not through hyper's connection state): a
+/// close-delimited body with the same headers, request ids and problems as any route.
+#[tokio::test]
+async fn event_streams_are_close_delimited_and_keep_the_routers_behaviour() {
+    let s = start(EventsConfig::default()).await;
+    let res = s
+        .http
+        .get(s.url("/api/v1/events?snapshot=true"))
+        .header("x-request-id", "sse-raw-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["connection"], "close");
+    assert!(res.headers().get("transfer-encoding").is_none());
+    assert!(res.headers().get("content-length").is_none());
+    assert_eq!(res.headers()["x-request-id"], "sse-raw-1");
+    assert_eq!(res.headers()["x-accel-buffering"], "no");
+    let mut reader = SseReader::new(res);
+    let bookmark = reader.next().await.unwrap();
+    assert_eq!(bookmark.event, "catalog.bookmark");
+
+    // A bad parameter is a whole problem response with its length.
+    let res = open(&s, "?since=banana", None).await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    assert!(
+        res.headers()["content-length"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            > 0
+    );
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "invalid_parameter");
+    // Other paths that merely start alike still go through the normal server.
+    assert_eq!(s.get("/api/v1/eventsx").await.0, 404);
+    s.stop().await;
+}
