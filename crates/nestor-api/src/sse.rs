@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use axum::{Router, body::Body, http};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use tokio::{io::AsyncWriteExt, net::TcpStream};
 use tower::ServiceExt;
 
@@ -23,6 +23,8 @@ const PREFIX: &[u8] = b"GET /api/v1/events";
 const MAX_HEAD: usize = 16 * 1024;
 /// How long a client may take to send its request head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most bytes of ready frames written at once by a stream that fell behind.
+const MAX_BATCH: usize = 16 * 1024;
 /// Largest non-stream response body written here (problems are small).
 const MAX_PLAIN_BODY: usize = 64 * 1024;
 
@@ -176,9 +178,34 @@ pub(crate) async fn serve_event_stream(mut stream: TcpStream, router: Router) {
     loop {
         tokio::select! {
             frame = frames.next() => match frame {
-                Some(Ok(data)) => {
-                    if writer.write_all(&data).await.is_err() {
+                Some(Ok(first)) => {
+                    // A stream that fell behind has several frames ready: they go out in one
+                    // write (up to MAX_BATCH bytes), as hyper's queued writes did.
+                    // Allocated only when frames are waiting, and freed after the write, so an
+                    // idle stream holds no buffer.
+                    let mut ended = false;
+                    let mut batch = Vec::new();
+                    while batch.len() + first.len() < MAX_BATCH {
+                        match frames.next().now_or_never() {
+                            Some(Some(Ok(more))) => {
+                                if batch.is_empty() {
+                                    batch.extend_from_slice(&first);
+                                }
+                                batch.extend_from_slice(&more);
+                            }
+                            Some(Some(Err(_))) | Some(None) => {
+                                ended = true;
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                    let out: &[u8] = if batch.is_empty() { &first } else { &batch };
+                    if writer.write_all(out).await.is_err() {
                         return;
+                    }
+                    if ended {
+                        break;
                     }
                 }
                 Some(Err(_)) | None => break,
