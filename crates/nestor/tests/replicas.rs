@@ -269,8 +269,36 @@ async fn two_replicas_on_one_dynamodb_share_one_ordered_feed_and_survive_an_outa
 
     // A's DynamoDB goes away: cached reads still answer, writes are refused as retriable,
     // readiness turns false.
+    // First make sure the version is in A's cache: a load that races with an invalidation (A's
+    // log tail applying B's last changes) is not kept, so read until a read is a cache hit.
     let cached = format!("{}/api/v1/components/first/versions/1.0.0", a.base);
-    assert_eq!(http.get(&cached).send().await.unwrap().status(), 200);
+    let hits = || async {
+        let text = http
+            .get(format!("{}/metrics", a.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .filter(|l| l.starts_with("nestor_cache_hits_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let before = hits().await;
+        assert_eq!(http.get(&cached).send().await.unwrap().status(), 200);
+        if hits().await > before {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the version never stayed in A's cache"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     proxy.cut();
     let res = http.get(&cached).send().await.unwrap();
     assert_eq!(res.status(), 200, "served from A's cache");
