@@ -11,7 +11,9 @@
 //! its name. The server tails the shared log through that call (`Catalog::follow_log`, every
 //! `events.log_poll_interval`), so no replica serves a value another replica changed for longer
 //! than the feed's lag. [`CachedStore::apply_event`] does the same for one event. A miss that was loading while a write happened does not populate the cache
-//! (the write epoch changed), so a stale load can never be pinned after its invalidation.
+//! (the write epoch of its name's shard changed), so a stale load can never be pinned after its
+//! invalidation. Epochs are kept per shard of names (64 of them), so that the steady stream of
+//! other names' invalidations that replicas bring does not keep every load out of the cache.
 
 use std::sync::{
     Arc, OnceLock,
@@ -84,6 +86,17 @@ fn instruments() -> &'static Instruments {
     })
 }
 
+/// Shards of write epochs.
+const EPOCH_SHARDS: usize = 64;
+
+/// The epoch shard of a name (a name always maps to the same one; different names may share).
+fn shard(name: &str) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    name.hash(&mut h);
+    (h.finish() % EPOCH_SHARDS as u64) as usize
+}
+
 /// Hit and miss counters, for metrics and for proving that repeated reads stay off the store.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct CacheStats {
@@ -97,7 +110,8 @@ pub struct CacheStats {
 pub struct CachedStore {
     inner: Arc<dyn CatalogStore>,
     names: Cache<String, Arc<NameEntry>>,
-    epoch: AtomicU64,
+    /// Write epochs by shard of names (see [`shard`]).
+    epochs: [AtomicU64; EPOCH_SHARDS],
     /// The highest revision whose event invalidated its name here.
     applied: AtomicU64,
     hits: AtomicU64,
@@ -110,7 +124,7 @@ impl CachedStore {
         CachedStore {
             inner,
             names: Cache::new(max_names),
-            epoch: AtomicU64::new(0),
+            epochs: std::array::from_fn(|_| AtomicU64::new(0)),
             applied: AtomicU64::new(0),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -119,7 +133,7 @@ impl CachedStore {
 
     /// Drops what is cached for `name`.
     pub fn invalidate(&self, name: &str) {
-        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.epochs[shard(name)].fetch_add(1, Ordering::SeqCst);
         self.names.invalidate(name);
     }
 
@@ -168,7 +182,7 @@ impl CachedStore {
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
         instruments().misses.add(1, &[]);
-        let epoch = self.epoch.load(Ordering::SeqCst);
+        let epoch = self.epochs[shard(name)].load(Ordering::SeqCst);
         // The owner is read first: it is set by a name's first write and never changes, so it
         // cannot be older than the versions read after it.
         let owner = self
@@ -196,7 +210,7 @@ impl CachedStore {
             owner,
             versions,
         });
-        if self.epoch.load(Ordering::SeqCst) == epoch {
+        if self.epochs[shard(name)].load(Ordering::SeqCst) == epoch {
             self.names.insert(name.to_owned(), entry.clone());
         }
         Ok(entry)
