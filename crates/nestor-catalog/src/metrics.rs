@@ -68,10 +68,10 @@ pub(crate) fn findings(reports: &[&nestor_model::ValidationReport]) {
                 KeyValue::new("rule", f.rule.clone()),
                 KeyValue::new(
                     "severity",
-                    serde_json::to_value(f.severity)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default(),
+                    match f.severity {
+                        nestor_model::Severity::Warning => "warning",
+                        nestor_model::Severity::Error => "error",
+                    },
                 ),
             ],
         );

@@ -1,6 +1,8 @@
 //! A git source over smart HTTP with a token: the remote is `git http-backend` (git's own
 //! server side) behind a small HTTP server on 127.0.0.1 that demands basic authentication.
 
+mod support;
+
 use std::{
     io::{BufRead, BufReader, Read, Write},
     net::{TcpListener, TcpStream},
@@ -10,7 +12,6 @@ use std::{
 };
 
 use base64::Engine;
-use git2::{Repository, Signature};
 use nestor_catalog::{Catalog, CatalogError, DefinitionSource, GitCredentials, GitSource};
 use nestor_storage::MemoryStore;
 use nestor_validation::Validator;
@@ -188,24 +189,7 @@ async fn a_token_authenticates_fetches_over_smart_http() {
     if !git_available() {
         return;
     }
-    let remote = tempfile::tempdir().unwrap();
-    let repo = Repository::init(remote.path()).unwrap();
-    std::fs::create_dir_all(remote.path().join("components")).unwrap();
-    std::fs::write(
-        remote.path().join("components/vpc.yaml"),
-        "name: vpc\nversion: 1.0.0\ndescription: The vpc\nprovider: aws\ncategory: network\n\
-         resource_type: aws_vpc\ndeployment_engines: [terraform]\n",
-    )
-    .unwrap();
-    let mut index = repo.index().unwrap();
-    index
-        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
-        .unwrap();
-    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
-    let sig = Signature::now("Test", "test@example.com").unwrap();
-    let head = repo
-        .commit(Some("refs/heads/main"), &sig, &sig, "first", &tree, &[])
-        .unwrap();
+    let (remote, head) = support::remote_with_vpc();
 
     let seen = Arc::new(Mutex::new(Vec::new()));
     let port = serve(remote.path().to_owned(), seen.clone());

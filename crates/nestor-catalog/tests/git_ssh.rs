@@ -2,6 +2,8 @@
 //! this test with its own host key and authorized key): the key authenticates, the host key is
 //! checked against the source's known hosts.
 
+mod support;
+
 use std::{
     path::Path,
     process::{Child, Command, Stdio},
@@ -9,7 +11,6 @@ use std::{
     time::Duration,
 };
 
-use git2::{Repository, Signature};
 use nestor_catalog::{Catalog, CatalogError, GitCredentials, GitSource};
 use nestor_storage::MemoryStore;
 use nestor_validation::Validator;
@@ -101,24 +102,7 @@ async fn a_private_key_fetches_over_ssh_and_the_host_key_is_checked() {
     .unwrap();
     let (_sshd, port) = start_sshd(keys.path());
 
-    let remote = tempfile::tempdir().unwrap();
-    let repo = Repository::init(remote.path()).unwrap();
-    std::fs::create_dir_all(remote.path().join("components")).unwrap();
-    std::fs::write(
-        remote.path().join("components/vpc.yaml"),
-        "name: vpc\nversion: 1.0.0\ndescription: The vpc\nprovider: aws\ncategory: network\n\
-         resource_type: aws_vpc\ndeployment_engines: [terraform]\n",
-    )
-    .unwrap();
-    let mut index = repo.index().unwrap();
-    index
-        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
-        .unwrap();
-    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
-    let sig = Signature::now("Test", "test@example.com").unwrap();
-    let head = repo
-        .commit(Some("refs/heads/main"), &sig, &sig, "first", &tree, &[])
-        .unwrap();
+    let (remote, head) = support::remote_with_vpc();
 
     let url = format!(
         "ssh://{}@127.0.0.1:{port}{}",

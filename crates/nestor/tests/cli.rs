@@ -278,20 +278,7 @@ fn validate_against_a_running_server() {
 #[test]
 fn serves_a_git_source_and_requires_the_credentials_it_names() {
     let repo = tempfile::tempdir().unwrap();
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
-            .args(args)
-            .current_dir(repo.path())
-            .output()
-            .expect("git is installed");
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    };
+    let git = |args: &[&str]| git_in(repo.path(), args);
     git(&["init", "-q", "-b", "main"]);
     std::fs::create_dir_all(repo.path().join("components")).unwrap();
     std::fs::write(
@@ -357,15 +344,7 @@ fn serves_a_git_source_and_requires_the_credentials_it_names() {
 #[test]
 fn nestor_sync_reports_runs_and_polling_heals_a_missed_webhook() {
     let repo = tempfile::tempdir().unwrap();
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
-            .args(args)
-            .current_dir(repo.path())
-            .output()
-            .expect("git is installed");
-        assert!(out.status.success(), "git {args:?}");
-    };
+    let git = |args: &[&str]| git_in(repo.path(), args);
     let write = |name: &str, body: &str| {
         std::fs::create_dir_all(repo.path().join("components")).unwrap();
         std::fs::write(repo.path().join(format!("components/{name}.yaml")), body).unwrap();
@@ -448,6 +427,22 @@ fn nestor_sync_reports_runs_and_polling_heals_a_missed_webhook() {
     );
 }
 
+/// Runs git in `dir` as a test user; returns its trimmed stdout.
+fn git_in(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git is installed");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 /// Every component of a paginated list.
 fn list_all(base: &str) -> (Vec<serde_json::Value>, u64) {
     let mut items = Vec::new();
@@ -467,15 +462,7 @@ fn list_all(base: &str) -> (Vec<serde_json::Value>, u64) {
 fn a_sync_killed_midway_converges_when_run_again() {
     const N: usize = 2_000;
     let repo = tempfile::tempdir().unwrap();
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
-            .args(args)
-            .current_dir(repo.path())
-            .output()
-            .expect("git is installed");
-        assert!(out.status.success(), "git {args:?}");
-    };
+    let git = |args: &[&str]| git_in(repo.path(), args);
     git(&["init", "-q", "-b", "main"]);
     std::fs::create_dir_all(repo.path().join("components")).unwrap();
     for i in 0..N {
