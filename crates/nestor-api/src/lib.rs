@@ -9,6 +9,7 @@ pub mod auth;
 mod docs;
 pub mod error;
 mod extract;
+mod fanout;
 pub mod metrics;
 pub mod openapi;
 mod routes;
@@ -89,6 +90,42 @@ pub struct AppState {
     pub(crate) started: std::time::Instant,
     /// The same, as a date.
     pub(crate) started_at: time::OffsetDateTime,
+    /// The event streams' writers, started with the first stream (`None` inside: they could
+    /// not start, and streams are served by their own tasks).
+    fanout: std::sync::OnceLock<Option<Arc<fanout::Fanout>>>,
+}
+
+impl AppState {
+    /// The fan-out, started on first use (from within the runtime).
+    pub(crate) fn fanout(&self) -> Option<Arc<fanout::Fanout>> {
+        self.fanout
+            .get_or_init(|| {
+                let events = &self.config.events;
+                let threads = match events.fanout_threads {
+                    0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+                    n => n,
+                };
+                let config = fanout::FanoutConfig {
+                    threads,
+                    journal_events: events.journal_events,
+                    keep_alive: events.keep_alive,
+                    bookmark_interval: events.bookmark_interval,
+                };
+                match fanout::Fanout::start(
+                    self.catalog.clone(),
+                    self.config.engines.clone(),
+                    config,
+                    self.config.shutdown.clone(),
+                ) {
+                    Ok(f) => Some(Arc::new(f)),
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not start the event-stream writers; each stream gets its own task");
+                        None
+                    }
+                }
+            })
+            .clone()
+    }
 }
 
 #[derive(OpenApi)]
@@ -132,6 +169,7 @@ pub fn router_with_sync(
         sync,
         started: std::time::Instant::now(),
         started_at: time::OffsetDateTime::now_utc(),
+        fanout: std::sync::OnceLock::new(),
     });
     let auth = auth::Auth::new(config.auth.clone());
     // Every route is documented (registered through `routes::router`), except the documentation

@@ -10,12 +10,57 @@
 //! what EventSource clients expect). Any other response (a 400, 401, 503…) is written whole with
 //! its length. Everything else goes to hyper unchanged.
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, Mutex, atomic::AtomicBool},
+    time::{Duration, Instant},
+};
 
 use axum::{Router, body::Body, http};
+use bytes::Bytes;
 use futures_util::{FutureExt, StreamExt};
-use tokio::{io::AsyncWriteExt, net::TcpStream};
+use nestor_catalog::{Catalog, FeedCursor, FeedFilter, FeedRequest};
+use tokio::{
+    io::AsyncWriteExt,
+    net::{TcpStream, tcp::OwnedWriteHalf},
+};
+use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
+
+use crate::fanout::{Fanout, Position};
+
+/// Marks a request that arrived on a connection served here: the events handler then leaves
+/// the stream to [`RawStream`] instead of a response body.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawConnection;
+
+/// An event stream as the handler opened it: where it starts, what it wants, and what it
+/// holds (its subscriber place, its gauge) for as long as it lasts.
+pub(crate) struct RawStream {
+    pub cursor: FeedCursor,
+    pub filter: Arc<FeedFilter>,
+    pub retry: Bytes,
+    pub notice_seq: u64,
+    pub fanout: Arc<Fanout>,
+    pub catalog: Arc<Catalog>,
+    pub shutdown: CancellationToken,
+    pub bookmark_interval: Duration,
+    pub permit: tokio::sync::OwnedSemaphorePermit,
+    pub gauge: crate::metrics::SubscriberGuard,
+}
+
+/// A [`RawStream`] in a response's extensions (which must be `Clone`).
+#[derive(Clone)]
+pub(crate) struct RawStreamSlot(Arc<Mutex<Option<RawStream>>>);
+
+impl RawStreamSlot {
+    pub(crate) fn new(stream: RawStream) -> Self {
+        RawStreamSlot(Arc::new(Mutex::new(Some(stream))))
+    }
+
+    fn take(&self) -> Option<RawStream> {
+        self.0.lock().ok()?.take()
+    }
+}
 
 /// The request line prefix that selects this path (`?` or a space must follow).
 const PREFIX: &[u8] = b"GET /api/v1/events";
@@ -133,6 +178,8 @@ pub(crate) async fn serve_event_stream(mut stream: TcpStream, router: Router) {
         return;
     };
     drop(head);
+    let mut request = request;
+    request.extensions_mut().insert(RawConnection);
     let Ok(response) = router.oneshot(request).await;
     let (parts, body) = response.into_parts();
     let streaming = parts
@@ -155,6 +202,15 @@ pub(crate) async fn serve_event_stream(mut stream: TcpStream, router: Router) {
         return;
     }
     if stream.write_all(&head_bytes(&parts, None)).await.is_err() {
+        return;
+    }
+    if let Some(raw) = parts
+        .extensions
+        .get::<RawStreamSlot>()
+        .and_then(|s| s.take())
+    {
+        drop(body);
+        run(stream, raw).await;
         return;
     }
     // Each frame is written as it comes: one write per frame while the socket has room. A
@@ -214,6 +270,227 @@ pub(crate) async fn serve_event_stream(mut stream: TcpStream, router: Router) {
         }
     }
     let _ = writer.shutdown().await;
+}
+
+/// Runs a stream handed over by the handler: the snapshot or catch-up its cursor has, then live
+/// changes from the fan-out's writers; whenever a writer gives it back (its reader is slow),
+/// it waits for the socket, catches up from the journal or the log, and goes back.
+async fn run(stream: TcpStream, raw: RawStream) {
+    let RawStream {
+        mut cursor,
+        filter,
+        retry,
+        notice_seq,
+        fanout,
+        catalog,
+        shutdown,
+        bookmark_interval,
+        permit,
+        mut gauge,
+    } = raw;
+    let _permit = permit;
+    let (mut reader, mut writer) = stream.into_split();
+    let gone = Arc::new(AtomicBool::new(false));
+    // The client's side: nothing more is expected from it; the end means it has gone.
+    let closed = async {
+        use tokio::io::AsyncReadExt;
+        let mut scratch = [0u8; 64];
+        while let Ok(1..) = reader.read(&mut scratch).await {}
+    };
+    tokio::pin!(closed);
+    let ended = async {
+        tokio::select! {
+            () = &mut closed => {}
+            () = shutdown.cancelled() => {}
+        }
+    };
+    tokio::pin!(ended);
+
+    let mut out = retry.to_vec();
+    let mut error = None;
+    loop {
+        let item = tokio::select! {
+            item = cursor.next_before_live() => item,
+            () = &mut ended => return,
+        };
+        match item {
+            Some(Ok(item)) => {
+                if matches!(item, nestor_catalog::FeedItem::Change(_)) {
+                    gauge.sent();
+                }
+                out.extend_from_slice(&crate::routes::events::frame(item));
+                if out.len() < crate::fanout::MAX_WRITE {
+                    continue;
+                }
+            }
+            Some(Err(e)) => error = Some(e),
+            None => {}
+        }
+        if let Some(e) = &error {
+            tracing::warn!(error = %e, "event stream ended by a store error");
+            out.extend_from_slice(format!(": error: {e}; reconnect to resume\n\n").as_bytes());
+        }
+        let done = error.is_some() || out.len() < crate::fanout::MAX_WRITE;
+        if !write(&mut writer, &out, &mut ended).await || error.is_some() {
+            return;
+        }
+        out.clear();
+        if done {
+            break;
+        }
+    }
+    let mut position = Position {
+        writer,
+        everything: filter.is_everything(),
+        filter,
+        last: cursor.last(),
+        told: cursor.told(),
+        notice_seq,
+        last_write: Instant::now(),
+        closed: gone.clone(),
+    };
+    drop(cursor);
+    loop {
+        // Catch up with the journal (or the log) on this task until nothing is due at once.
+        loop {
+            match fanout.gather(&position) {
+                Some(g) if g.frames.is_empty() => {
+                    position.advance(&g);
+                    break;
+                }
+                Some(g) => {
+                    let bytes: Vec<u8> = g.frames.concat();
+                    if !write(&mut position.writer, &bytes, &mut ended).await {
+                        return;
+                    }
+                    for _ in 0..g.changes {
+                        gauge.sent();
+                    }
+                    position.advance(&g);
+                }
+                None => {
+                    if !catch_up_from_log(
+                        &catalog,
+                        &mut position,
+                        bookmark_interval,
+                        &mut ended,
+                        &mut gauge,
+                    )
+                    .await
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+        let back = fanout.hand_over(position);
+        tokio::select! {
+            returned = back => match returned {
+                Ok(returned) => {
+                    position = returned.position;
+                    if !write(&mut position.writer, &returned.pending, &mut ended).await {
+                        return;
+                    }
+                    position.last_write = Instant::now();
+                }
+                // The writers stopped (shutdown).
+                Err(_) => return,
+            },
+            () = &mut ended => {
+                gone.store(true, std::sync::atomic::Ordering::Relaxed);
+                return;
+            }
+        }
+    }
+}
+
+/// Writes `bytes` whole, unless the client goes or the server shuts down first.
+async fn write(
+    writer: &mut OwnedWriteHalf,
+    bytes: &[u8],
+    ended: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> bool {
+    if bytes.is_empty() {
+        return true;
+    }
+    tokio::select! {
+        written = writer.write_all(bytes) => written.is_ok(),
+        () = ended.as_mut() => false,
+    }
+}
+
+/// Reads the log after the stream's position (the journal no longer reaches back to it) and
+/// writes what it holds, as [`Catalog::cursor`] gives it: a stream resuming after the log's
+/// retention gets the reset and snapshot. Returns `false` when the stream is over.
+async fn catch_up_from_log(
+    catalog: &Catalog,
+    position: &mut Position,
+    bookmark_interval: Duration,
+    ended: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+    gauge: &mut crate::metrics::SubscriberGuard,
+) -> bool {
+    let from = position.last;
+    let mut cursor = match catalog
+        .cursor(FeedRequest {
+            since: Some(position.last),
+            snapshot: false,
+            filter: (*position.filter).clone(),
+            bookmark_interval,
+        })
+        .await
+    {
+        Ok(cursor) => cursor,
+        Err(e) => {
+            tracing::warn!(error = %e, "event stream ended by a store error");
+            let message = format!(": error: {e}; reconnect to resume\n\n");
+            let _ = write(&mut position.writer, message.as_bytes(), ended).await;
+            return false;
+        }
+    };
+    let mut out = Vec::new();
+    loop {
+        let item = tokio::select! {
+            item = cursor.next_before_live() => item,
+            () = ended.as_mut() => return false,
+        };
+        let last = match item {
+            Some(Ok(item)) => {
+                if matches!(item, nestor_catalog::FeedItem::Change(_)) {
+                    gauge.sent();
+                }
+                out.extend_from_slice(&crate::routes::events::frame(item));
+                false
+            }
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "event stream ended by a store error");
+                out.extend_from_slice(format!(": error: {e}; reconnect to resume\n\n").as_bytes());
+                let _ = write(&mut position.writer, &out, ended).await;
+                return false;
+            }
+            None => true,
+        };
+        if (last || out.len() >= crate::fanout::MAX_WRITE) && !out.is_empty() {
+            if !write(&mut position.writer, &out, ended).await {
+                return false;
+            }
+            out.clear();
+            position.last_write = Instant::now();
+        }
+        if last {
+            break;
+        }
+    }
+    position.last = cursor.last();
+    position.told = cursor.told();
+    if position.last == from {
+        // The journal starts later than the log ends: the hub is still filling it. Wait a
+        // little rather than spin.
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(50)) => {}
+            () = ended.as_mut() => return false,
+        }
+    }
+    true
 }
 
 #[cfg(test)]

@@ -112,6 +112,11 @@ pub struct FeedFilter {
 }
 
 impl FeedFilter {
+    /// Whether every change passes (no filter at all).
+    pub fn is_everything(&self) -> bool {
+        self.names.is_empty() && self.filter.is_empty()
+    }
+
     /// Whether a component version passes.
     pub fn matches(&self, c: &Component) -> bool {
         (self.names.is_empty() || self.names.contains(&c.spec.name)) && self.filter.matches(c)
@@ -187,6 +192,55 @@ struct Feed {
     ticks: tokio::time::Interval,
 }
 
+/// A change feed opened by [`Catalog::cursor`]: the items of [`Catalog::feed`], pulled one at a
+/// time, with the position reached. A transport that fans live changes out by other means (the
+/// API's socket writers) drains a cursor until it is live — the snapshot, the reset, the
+/// catch-up from the log — then continues from [`FeedCursor::last`] itself.
+pub struct FeedCursor(Feed);
+
+impl FeedCursor {
+    /// The next item, waiting for live changes when there are none yet. `None`: the catalog's
+    /// broadcast closed. After an error the cursor is finished.
+    pub async fn next(&mut self) -> Option<Result<FeedItem, CatalogError>> {
+        let item = self.0.next().await?;
+        if item.is_err() {
+            self.0.phase = Phase::Done;
+            self.0.queue.clear();
+        }
+        Some(item)
+    }
+
+    /// The next item while there is one without waiting for a live change: what is queued
+    /// (snapshot, reset, bookmarks) and what the log holds beyond the position. `None` once
+    /// the cursor is caught up with the log (or finished).
+    pub async fn next_before_live(&mut self) -> Option<Result<FeedItem, CatalogError>> {
+        loop {
+            if !self.0.queue.is_empty() {
+                return self.next().await;
+            }
+            match self.0.phase {
+                Phase::Live | Phase::Done => return None,
+                Phase::CatchUp => {
+                    if let Err(e) = self.0.catch_up().await {
+                        self.0.phase = Phase::Done;
+                        return Some(Err(e));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every matching change up to this revision has been returned.
+    pub fn last(&self) -> Revision {
+        self.0.last
+    }
+
+    /// The last revision returned as an event id or a bookmark.
+    pub fn told(&self) -> Revision {
+        self.0.told
+    }
+}
+
 impl Catalog {
     /// Opens the change feed described by `request`: where it starts (and the snapshot, if one
     /// is due) is settled now, so a failing store is an error here rather than in the stream.
@@ -196,6 +250,15 @@ impl Catalog {
         request: FeedRequest,
     ) -> Result<impl Stream<Item = Result<FeedItem, CatalogError>> + Send + 'static, CatalogError>
     {
+        let cursor = self.cursor(request).await?;
+        Ok(futures_util::stream::unfold(
+            cursor,
+            |mut cursor| async move { Some((cursor.next().await?, cursor)) },
+        ))
+    }
+
+    /// [`Catalog::feed`] as a cursor.
+    pub async fn cursor(&self, request: FeedRequest) -> Result<FeedCursor, CatalogError> {
         // Subscribe first: whatever is written from now on is either in the broadcast or, if
         // it was missed, in the log read below.
         let rx = self.subscribe();
@@ -214,14 +277,16 @@ impl Catalog {
             ticks,
         };
         feed.start().await?;
-        Ok(futures_util::stream::unfold(feed, |mut feed| async move {
-            let item = feed.next().await?;
-            if item.is_err() {
-                feed.phase = Phase::Done;
-                feed.queue.clear();
-            }
-            Some((item, feed))
-        }))
+        Ok(FeedCursor(feed))
+    }
+
+    /// The highest revision this process has broadcast (its own writes, and other processes'
+    /// through [`Catalog::follow_log`]).
+    pub fn broadcast_revision(&self) -> Revision {
+        Revision(
+            self.broadcast_revision
+                .load(std::sync::atomic::Ordering::SeqCst),
+        )
     }
 }
 

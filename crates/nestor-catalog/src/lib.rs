@@ -19,7 +19,7 @@ mod validation;
 
 pub use diff::{FieldDiff, interface_diff};
 pub use error::CatalogError;
-pub use feed::{FeedFilter, FeedItem, FeedRequest, SharedEvent};
+pub use feed::{FeedCursor, FeedFilter, FeedItem, FeedRequest, SharedEvent};
 pub use git::{GitCredentials, GitSource};
 pub use manager::{Catalog, ListRequest, Origin, PublishResult};
 pub use source::{

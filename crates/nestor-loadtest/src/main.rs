@@ -16,6 +16,7 @@ use std::{
 };
 
 mod replicas;
+mod sse;
 
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
@@ -219,11 +220,21 @@ impl Histogram {
         }
     }
 
-    fn record(&self, us: u64) {
-        let i = ((us / BUCKET_US) as usize).min(BUCKETS);
-        self.buckets[i].fetch_add(1, Ordering::Relaxed);
-        self.max_us.fetch_max(us, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
+    /// Records each latency (µs); returns how many there were. The shared count and maximum
+    /// are updated once per call, not once per value.
+    fn record_many(&self, latencies: impl Iterator<Item = u64>) -> u64 {
+        let (mut n, mut max) = (0, 0);
+        for us in latencies {
+            let i = ((us / BUCKET_US) as usize).min(BUCKETS);
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+            max = max.max(us);
+            n += 1;
+        }
+        if n > 0 {
+            self.max_us.fetch_max(max, Ordering::Relaxed);
+            self.count.fetch_add(n, Ordering::Relaxed);
+        }
+        n
     }
 
     /// The latency at quantile `q`, in microseconds (bucket upper bound).
@@ -251,39 +262,11 @@ fn now_us() -> u64 {
         .unwrap_or(0)
 }
 
-/// Finds every `@@T<digits>@@` in `buf`; returns how many bytes are done with (everything up
-/// to the last complete marker, keeping a possibly incomplete one at the end).
-fn scan(buf: &[u8], out: &mut Vec<u64>) -> usize {
-    let mut i = 0;
-    while let Some(pos) = buf[i..].windows(3).position(|w| w == b"@@T") {
-        let marker = i + pos;
-        let start = marker + 3;
-        let digits = buf[start..]
-            .iter()
-            .take_while(|b| b.is_ascii_digit())
-            .count();
-        if start + digits + 2 > buf.len() {
-            return marker;
-        }
-        if &buf[start + digits..start + digits + 2] == b"@@" {
-            if let Some(t) = std::str::from_utf8(&buf[start..start + digits])
-                .ok()
-                .and_then(|d| d.parse().ok())
-            {
-                out.push(t);
-            }
-            i = start + digits + 2;
-        } else {
-            i = start + digits;
-        }
-    }
-    // The last two bytes may begin a marker.
-    i.max(buf.len().saturating_sub(2))
-}
-
 struct Shared {
     histogram: Histogram,
     delivered: AtomicU64,
+    /// Reads that brought counted events (events per read show how the server batches).
+    reads: AtomicU64,
     /// Events published before this instant (µs) are not counted: subscribers were not all
     /// connected yet.
     measure_from_us: AtomicU64,
@@ -291,28 +274,17 @@ struct Shared {
 }
 
 async fn subscriber(
-    http: reqwest::Client,
-    url: String,
+    addr: std::net::SocketAddr,
+    path: String,
     shared: Arc<Shared>,
     ready: tokio::sync::mpsc::Sender<()>,
     permits: Arc<Semaphore>,
 ) {
     let permit = permits.acquire_owned().await;
-    let res = match http
-        .get(&url)
-        .header("accept", "text/event-stream")
-        .send()
-        .await
-    {
-        Ok(r) if r.status().is_success() => r,
-        Ok(r) => {
-            eprintln!("subscribe: HTTP {}", r.status());
-            shared.failed.fetch_add(1, Ordering::Relaxed);
-            let _ = ready.send(()).await;
-            return;
-        }
+    let sub = match sse::subscribe(addr, &path).await {
+        Ok(sub) => sub,
         Err(e) => {
-            eprintln!("subscribe: {e}");
+            eprintln!("subscribe: {e:#}");
             shared.failed.fetch_add(1, Ordering::Relaxed);
             let _ = ready.send(()).await;
             return;
@@ -320,26 +292,28 @@ async fn subscriber(
     };
     drop(permit);
     let _ = ready.send(()).await;
-    let mut body = res.bytes_stream();
-    let mut buf: Vec<u8> = Vec::with_capacity(4096);
-    let mut stamps = Vec::new();
-    while let Some(chunk) = body.next().await {
-        let Ok(chunk) = chunk else {
-            shared.failed.fetch_add(1, Ordering::Relaxed);
-            return;
-        };
-        let received = now_us();
-        buf.extend_from_slice(&chunk);
-        stamps.clear();
-        let done = scan(&buf, &mut stamps);
-        buf.drain(..done);
-        let from = shared.measure_from_us.load(Ordering::Relaxed);
-        for &t in &stamps {
-            if from != 0 && t >= from {
-                shared.delivered.fetch_add(1, Ordering::Relaxed);
-                shared.histogram.record(received.saturating_sub(t));
+    let result = sub
+        .run(|stamps| {
+            let received = now_us();
+            let from = shared.measure_from_us.load(Ordering::Relaxed);
+            if from == 0 {
+                return;
             }
-        }
+            let counted = shared.histogram.record_many(
+                stamps
+                    .iter()
+                    .filter(|&&t| t >= from)
+                    .map(|&t| received.saturating_sub(t)),
+            );
+            if counted > 0 {
+                shared.delivered.fetch_add(counted, Ordering::Relaxed);
+                shared.reads.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+        .await;
+    if let Err(e) = result {
+        eprintln!("stream: {e:#}");
+        shared.failed.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -394,18 +368,83 @@ async fn publish(http: &reqwest::Client, f: &Fanout, seq: u64) -> anyhow::Result
     Ok(())
 }
 
-async fn fanout(f: Fanout) -> anyhow::Result<()> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(16)
+/// `http://host:port` → the address to connect to.
+async fn resolve(base: &str) -> anyhow::Result<std::net::SocketAddr> {
+    let authority = base
+        .strip_prefix("http://")
+        .with_context(|| format!("{base}: only http:// is supported"))?
+        .trim_end_matches('/');
+    tokio::net::lookup_host(authority)
+        .await
+        .with_context(|| format!("resolving {authority}"))?
+        .next()
+        .with_context(|| format!("{authority} resolves to nothing"))
+}
+
+/// What the publisher did.
+struct Published {
+    seconds: f64,
+    errors: u64,
+    /// How late the latest publish started compared with its schedule.
+    max_lag: Duration,
+}
+
+/// Publishes `total` events at the rate, open loop: each send starts on its schedule whether or
+/// not earlier ones were answered (up to `MAX_IN_FLIGHT` at once), so a slow server sees the
+/// load it is offered instead of a publisher that slows down with it. Runs on its own thread
+/// and runtime, not behind the subscribers' tasks.
+fn publish_at_rate(f: Arc<Fanout>, total: u64) -> anyhow::Result<Published> {
+    const MAX_IN_FLIGHT: usize = 256;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()?;
-    let url = match f.target {
-        Target::Nestor => format!("{}/api/v1/events", f.base),
-        Target::Nchan => format!("{}/sub/bench", f.base),
+    rt.block_on(async move {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(MAX_IN_FLIGHT)
+            .build()?;
+        let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+        let errors = Arc::new(AtomicU64::new(0));
+        let period = Duration::from_secs_f64(1.0 / f64::from(f.rate.max(1)));
+        let start = tokio::time::Instant::now();
+        let mut max_lag = Duration::ZERO;
+        let mut tasks = tokio::task::JoinSet::new();
+        for seq in 0..total {
+            let due = start + period * u32::try_from(seq).context("too many events")?;
+            tokio::time::sleep_until(due).await;
+            let permit = in_flight.clone().acquire_owned().await?;
+            max_lag = max_lag.max(due.elapsed());
+            let (http, fc, errors) = (http.clone(), f.clone(), errors.clone());
+            tasks.spawn(async move {
+                if let Err(e) = publish(&http, &fc, seq).await {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                    eprintln!("{e:#}");
+                }
+                drop(permit);
+            });
+            while tasks.try_join_next().is_some() {}
+            if seq % u64::from(f.rate * 10) == 0 && seq > 0 {
+                eprintln!("  {seq}/{total} published");
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+        Ok(Published {
+            seconds: start.elapsed().as_secs_f64(),
+            errors: errors.load(Ordering::Relaxed),
+            max_lag,
+        })
+    })
+}
+
+async fn fanout(f: Fanout) -> anyhow::Result<()> {
+    let addr = resolve(&f.base).await?;
+    let path = match f.target {
+        Target::Nestor => "/api/v1/events",
+        Target::Nchan => "/sub/bench",
     };
     let shared = Arc::new(Shared {
         histogram: Histogram::new(),
         delivered: AtomicU64::new(0),
+        reads: AtomicU64::new(0),
         measure_from_us: AtomicU64::new(0),
         failed: AtomicU64::new(0),
     });
@@ -416,8 +455,8 @@ async fn fanout(f: Fanout) -> anyhow::Result<()> {
     let permits = Arc::new(Semaphore::new(f.connect_concurrency));
     for _ in 0..f.subscribers {
         tokio::spawn(subscriber(
-            http.clone(),
-            url.clone(),
+            addr,
+            path.to_owned(),
             shared.clone(),
             ready_tx.clone(),
             permits.clone(),
@@ -453,25 +492,17 @@ async fn fanout(f: Fanout) -> anyhow::Result<()> {
     }
 
     let total = u64::from(f.rate) * f.duration;
-    let period = Duration::from_secs_f64(1.0 / f64::from(f.rate.max(1)));
-    let mut tick = tokio::time::interval(period);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let publishing = Instant::now();
-    let mut publish_errors = 0u64;
-    for seq in 0..total {
-        tick.tick().await;
-        if let Err(e) = publish(&http, &f, seq).await {
-            publish_errors += 1;
-            eprintln!("{e:#}");
-        }
-        if seq % u64::from(f.rate * 10) == 0 && seq > 0 {
-            eprintln!(
-                "  {seq}/{total} published, {} deliveries so far",
-                shared.delivered.load(Ordering::Relaxed)
-            );
-        }
-    }
-    let publish_secs = publishing.elapsed().as_secs_f64();
+    let f = Arc::new(f);
+    let publisher = {
+        let f = f.clone();
+        std::thread::spawn(move || publish_at_rate(f, total))
+    };
+    let published = tokio::task::spawn_blocking(move || publisher.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("the publisher panicked"))??;
+    let publish_secs = published.seconds;
+    let publish_errors = published.errors;
+    let published_lag_ms = published.max_lag.as_secs_f64() * 1000.0;
     let published = total - publish_errors;
     let connected = (f.subscribers as u64).saturating_sub(shared.failed.load(Ordering::Relaxed));
     let expected = published * f.subscribers as u64;
@@ -491,6 +522,12 @@ async fn fanout(f: Fanout) -> anyhow::Result<()> {
     let delivered = shared.delivered.load(Ordering::Relaxed);
     let h = &shared.histogram;
     let ms = |us: u64| us as f64 / 1000.0;
+    let reads = shared.reads.load(Ordering::Relaxed);
+    let events_per_read = if reads == 0 {
+        0.0
+    } else {
+        (delivered as f64 / reads as f64 * 100.0).round() / 100.0
+    };
     let summary = serde_json::json!({
         "target": match f.target { Target::Nestor => "nestor", Target::Nchan => "nchan" },
         "subscribers": f.subscribers,
@@ -498,12 +535,14 @@ async fn fanout(f: Fanout) -> anyhow::Result<()> {
         "rate_per_s": f.rate,
         "seconds": f.duration,
         "publish_seconds": (publish_secs * 10.0).round() / 10.0,
+        "publish_max_lag_ms": (published_lag_ms * 10.0).round() / 10.0,
         "payload_bytes": f.size,
         "published": published,
         "publish_errors": publish_errors,
         "expected": expected,
         "delivered": delivered,
         "delivered_ratio": if expected == 0 { 0.0 } else { delivered as f64 / expected as f64 },
+        "events_per_read": events_per_read,
         "latency_ms": {
             "p50": ms(h.quantile(0.50)),
             "p99": ms(h.quantile(0.99)),
@@ -551,27 +590,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scan_finds_markers_and_keeps_a_split_one() {
-        let mut out = Vec::new();
-        let buf = b"data: {\"d\":\"@@T123@@ x\"}\n\ndata: @@T456@@\n\ndata: @@T78";
-        let done = scan(buf, &mut out);
-        assert_eq!(out, [123, 456]);
-        assert_eq!(&buf[done..], b"@@T78");
-        // Nothing already counted is scanned again.
-        let mut rest = buf[done..].to_vec();
-        rest.extend_from_slice(b"9@@ tail @@");
-        out.clear();
-        let done = scan(&rest, &mut out);
-        assert_eq!(out, [789]);
-        assert_eq!(&rest[done..], b"@@");
-    }
-
-    #[test]
     fn quantiles_come_from_the_buckets() {
         let h = Histogram::new();
-        for us in [100, 200, 300, 400, 10_000] {
-            h.record(us);
-        }
+        assert_eq!(h.record_many([100, 200, 300, 400, 10_000].into_iter()), 5);
         assert_eq!(h.quantile(0.5), 310);
         assert_eq!(h.quantile(0.99), 10_010);
         assert_eq!(h.max_us.load(Ordering::Relaxed), 10_000);

@@ -463,6 +463,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             bookmark_interval: parse_duration(&events.bookmark_interval)?,
             keep_alive: parse_duration(&events.keep_alive)?,
             retry: parse_duration(&events.retry)?,
+            fanout_threads: events.fanout_threads,
+            journal_events: events.journal_events,
         },
         shutdown: nestor_api::CancellationToken::new(),
         auth: auth_config(&config)?,

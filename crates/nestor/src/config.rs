@@ -319,6 +319,11 @@ pub struct EventsConfig {
     pub retry: String,
     /// How often to look for changes other processes wrote to the store.
     pub log_poll_interval: String,
+    /// Threads writing live changes to event streams; 0: one per core.
+    pub fanout_threads: usize,
+    /// Most recent changes kept in memory for live streams (a stream further behind reads the
+    /// event log until it has caught up).
+    pub journal_events: usize,
     /// How long and how much of the event log is kept.
     pub retention: RetentionConfig,
 }
@@ -331,6 +336,8 @@ impl Default for EventsConfig {
             keep_alive: "15s".into(),
             retry: "2s".into(),
             log_poll_interval: "200ms".into(),
+            fanout_threads: 0,
+            journal_events: 4096,
             retention: RetentionConfig::default(),
         }
     }
@@ -448,6 +455,12 @@ impl Config {
         }
         if self.events.max_subscribers == 0 {
             bail!("events.max_subscribers: must be at least 1");
+        }
+        if self.events.journal_events == 0 {
+            bail!("events.journal_events: must be at least 1");
+        }
+        if self.events.fanout_threads > 256 {
+            bail!("events.fanout_threads: at most 256 (0 means one per core)");
         }
         // Builds the registry once, so that a bad engine entry fails at load.
         nestor_engines::Registry::new(self.engine_definitions()?, self.registry_settings()?)

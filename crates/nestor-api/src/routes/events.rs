@@ -36,6 +36,11 @@ pub struct EventsConfig {
     pub keep_alive: Duration,
     /// The reconnection delay suggested to clients (`retry:`).
     pub retry: Duration,
+    /// Threads writing live changes to event streams; 0: one per core.
+    pub fanout_threads: usize,
+    /// Most recent changes kept in memory for live streams; a stream further behind reads the
+    /// event log until it has caught up.
+    pub journal_events: usize,
 }
 
 impl Default for EventsConfig {
@@ -45,6 +50,8 @@ impl Default for EventsConfig {
             bookmark_interval: Duration::from_secs(10),
             keep_alive: Duration::from_secs(15),
             retry: Duration::from_secs(2),
+            fanout_threads: 0,
+            journal_events: 4096,
         }
     }
 }
@@ -96,6 +103,7 @@ fn parse_revision(parameter: &str, value: &str) -> Result<Revision, ApiError> {
 pub(crate) async fn events(
     State(state): State<Arc<AppState>>,
     Params(p): Params<EventParams>,
+    raw: Option<axum::Extension<crate::sse::RawConnection>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let last_event_id = match headers.get("last-event-id") {
@@ -147,6 +155,54 @@ pub(crate) async fn events(
     };
 
     let config = &state.config.events;
+    let headers = [
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        ),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        // Tell nginx-style proxies not to buffer the stream.
+        (
+            header::HeaderName::from_static("x-accel-buffering"),
+            HeaderValue::from_static("no"),
+        ),
+    ];
+    let retry = Bytes::from(format!("retry: {}\n\n", config.retry.as_millis()));
+    // A connection served on its own socket (`sse`) is written by the fan-out's writers once
+    // live; the stream's state goes to it in the response's extensions.
+    if raw.is_some()
+        && let Some(fanout) = state.fanout()
+    {
+        let notice_seq = fanout.notice_seq();
+        let shared_filter = Arc::new(filter.clone());
+        let cursor = state
+            .catalog
+            .cursor(FeedRequest {
+                since,
+                snapshot: p.snapshot.unwrap_or(false),
+                filter,
+                bookmark_interval: config.bookmark_interval,
+            })
+            .await?;
+        tracing::debug!(?since, "event stream opened");
+        let stream = crate::sse::RawStream {
+            cursor,
+            filter: shared_filter,
+            retry,
+            notice_seq,
+            fanout,
+            catalog: state.catalog.clone(),
+            shutdown: state.config.shutdown.clone(),
+            bookmark_interval: config.bookmark_interval,
+            permit,
+            gauge: crate::metrics::SubscriberGuard::new(),
+        };
+        let mut response = headers.into_response();
+        response
+            .extensions_mut()
+            .insert(crate::sse::RawStreamSlot::new(stream));
+        return Ok(response);
+    }
     let feed = state
         .catalog
         .feed(FeedRequest {
@@ -160,7 +216,6 @@ pub(crate) async fn events(
 
     // The body is written frame by frame: a change's frame is rendered once and shared by
     // every stream (a reference count per subscriber, not a copy and an encoding).
-    let retry = Bytes::from(format!("retry: {}\n\n", config.retry.as_millis()));
     let mut keep_alive = tokio::time::interval(config.keep_alive);
     keep_alive.reset(); // the first tick is not immediate
     let keep_alive = stream::unfold(keep_alive, |mut tick| async move {
@@ -194,22 +249,7 @@ pub(crate) async fn events(
         .filter_map(std::future::ready)
         .map(Ok::<_, Infallible>)
         .take_until(state.config.shutdown.clone().cancelled_owned());
-    Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/event-stream"),
-            ),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-            // Tell nginx-style proxies not to buffer the stream.
-            (
-                header::HeaderName::from_static("x-accel-buffering"),
-                HeaderValue::from_static("no"),
-            ),
-        ],
-        Body::from_stream(body),
-    )
-        .into_response())
+    Ok((headers, Body::from_stream(body)).into_response())
 }
 
 /// `engine.status` frames: the registry's status changes as they happen, without `id:` (they
@@ -223,15 +263,7 @@ fn engine_frames(state: &AppState) -> futures_util::stream::BoxStream<'static, O
     stream::unfold(registry.subscribe(), |mut changes| async move {
         loop {
             match changes.recv().await {
-                Ok(status) => {
-                    let frame = match serde_json::to_string(&status) {
-                        Ok(data) => {
-                            format!("event: {}\ndata: {data}\n\n", nestor_engines::STATUS_EVENT)
-                        }
-                        Err(e) => format!(": error: engine status not encodable: {e}\n\n"),
-                    };
-                    return Some((Some(Bytes::from(frame)), changes));
-                }
+                Ok(status) => return Some((Some(engine_frame(&status)), changes)),
                 Err(RecvError::Lagged(skipped)) => {
                     tracing::debug!(skipped, "event stream skipped engine status changes");
                 }
@@ -242,8 +274,16 @@ fn engine_frames(state: &AppState) -> futures_util::stream::BoxStream<'static, O
     .boxed()
 }
 
+/// The `engine.status` frame of a status change.
+pub(crate) fn engine_frame(status: &nestor_engines::EngineStatus) -> Bytes {
+    Bytes::from(match serde_json::to_string(status) {
+        Ok(data) => format!("event: {}\ndata: {data}\n\n", nestor_engines::STATUS_EVENT),
+        Err(e) => format!(": error: engine status not encodable: {e}\n\n"),
+    })
+}
+
 /// One SSE frame: `id:` (when the item has one), `event:`, one `data:` line, a blank line.
-fn frame(item: FeedItem) -> Bytes {
+pub(crate) fn frame(item: FeedItem) -> Bytes {
     let (event, id, data) = match item {
         FeedItem::Change(e) => return e.sse_frame(),
         FeedItem::Snapshot(component) => (

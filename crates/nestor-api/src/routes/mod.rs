@@ -2,7 +2,7 @@
 
 mod components;
 mod engines;
-mod events;
+pub(crate) mod events;
 mod ops;
 pub(crate) mod sync;
 mod validate;
