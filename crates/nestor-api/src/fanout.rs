@@ -94,6 +94,8 @@ impl Journal {
 /// revision, with their frames, taken under the lock and used without it.
 struct View {
     ready: bool,
+    /// The journal's version when taken.
+    version: u64,
     /// The journal's oldest revision.
     first: Revision,
     /// Revision of `events[0]`.
@@ -113,6 +115,7 @@ impl View {
         let frames = events.iter().map(|e| e.sse_frame()).collect();
         View {
             ready: journal.ready,
+            version: 0,
             first,
             base,
             events,
@@ -257,12 +260,31 @@ impl Writer {
 
 struct Shared {
     journal: RwLock<Journal>,
+    /// Bumped (under the journal's lock) whenever the journal changes.
+    version: std::sync::atomic::AtomicU64,
     writers: Vec<Writer>,
     next_writer: AtomicUsize,
     config: FanoutConfig,
 }
 
 impl Shared {
+    /// The journal's changes after `from` and notices after `notices_from`; `None` if its
+    /// lock is poisoned.
+    fn view(&self, from: Revision, notices_from: u64) -> Option<View> {
+        let journal = self.journal.read().ok()?;
+        let mut view = View::take(&journal, from, notices_from);
+        view.version = self.version.load(Ordering::Acquire);
+        Some(view)
+    }
+
+    /// Changes the journal, and its version with it.
+    fn change(&self, f: impl FnOnce(&mut Journal)) {
+        if let Ok(mut journal) = self.journal.write() {
+            f(&mut journal);
+            self.version.fetch_add(1, Ordering::Release);
+        }
+    }
+
     fn notify_all(&self, stop: bool) {
         for w in &self.writers {
             w.notify(stop);
@@ -292,6 +314,7 @@ impl Fanout {
     ) -> std::io::Result<Fanout> {
         let threads = config.threads.max(1);
         let shared = Arc::new(Shared {
+            version: std::sync::atomic::AtomicU64::new(0),
             journal: RwLock::new(Journal {
                 ready: false,
                 events: VecDeque::new(),
@@ -392,10 +415,10 @@ async fn hub(
             }
         }
     };
-    if let Ok(mut j) = shared.journal.write() {
+    shared.change(|j| {
         j.head = head;
         j.ready = true;
-    }
+    });
     let mut check = tokio::time::interval(Duration::from_secs(1));
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -405,9 +428,7 @@ async fn hub(
                 Ok(e) if e.revision <= head => continue,
                 Ok(e) if e.revision == head.next() => {
                     head = e.revision;
-                    if let Ok(mut j) = shared.journal.write() {
-                        j.push(e);
-                    }
+                    shared.change(|j| j.push(e));
                     shared.notify_all(false);
                 }
                 // A gap (writers broadcast out of order) or a lag: the log has it.
@@ -422,14 +443,14 @@ async fn hub(
             } => match status {
                 Ok(status) => {
                     let frame = crate::routes::events::engine_frame(&status);
-                    if let Ok(mut j) = shared.journal.write() {
+                    shared.change(|j| {
                         j.notice_seq += 1;
                         let seq = j.notice_seq;
                         j.notices.push_back((seq, frame));
                         while j.notices.len() > MAX_NOTICES {
                             j.notices.pop_front();
                         }
-                    }
+                    });
                     shared.notify_all(false);
                 }
                 Err(RecvError::Lagged(skipped)) => {
@@ -459,14 +480,14 @@ async fn fill_from_log(catalog: &Catalog, shared: &Shared, mut head: Revision) -
             }
         };
         let n = events.len();
-        if let Ok(mut j) = shared.journal.write() {
+        shared.change(|j| {
             for e in events {
                 if e.revision == head.next() {
                     head = e.revision;
                     j.push(SharedEvent::new(e));
                 }
             }
-        }
+        });
         shared.notify_all(false);
         if n < FILL_PAGE {
             return head;
@@ -516,21 +537,19 @@ fn write_loop(shared: &Shared, index: usize) {
         if bookmark {
             next_bookmark = now + config.bookmark_interval;
         }
-        let view = {
+        let (from, notices_from) = {
             let Ok(journal) = shared.journal.read() else {
                 return;
             };
-            let from = subs
-                .iter()
-                .map(|s| s.position.last)
-                .min()
-                .unwrap_or(journal.head);
-            let notices_from = subs
-                .iter()
-                .map(|s| s.position.notice_seq)
-                .min()
-                .unwrap_or(journal.notice_seq);
-            View::take(&journal, from, notices_from)
+            let from = subs.iter().map(|s| s.position.last).min();
+            let notices_from = subs.iter().map(|s| s.position.notice_seq).min();
+            (
+                from.unwrap_or(journal.head),
+                notices_from.unwrap_or(journal.notice_seq),
+            )
+        };
+        let Some(mut view) = shared.view(from, notices_from) else {
+            return;
         };
         if !view.ready {
             continue;
@@ -538,6 +557,15 @@ fn write_loop(shared: &Shared, index: usize) {
         let mut sent = 0;
         let mut i = 0;
         while i < subs.len() {
+            // A change that arrived during the pass goes to the streams not yet visited at
+            // once, rather than waiting for the next pass: a stream then waits at most one
+            // pass for any change, not up to two.
+            if shared.version.load(Ordering::Acquire) != view.version {
+                match shared.view(from, notices_from) {
+                    Some(v) => view = v,
+                    None => return,
+                }
+            }
             let sub = &mut subs[i];
             if sub.position.closed.load(Ordering::Relaxed) {
                 subs.swap_remove(i);
@@ -546,6 +574,7 @@ fn write_loop(shared: &Shared, index: usize) {
             let Some(mut g) = view.gather(&sub.position, bookmark) else {
                 // Behind the journal: its connection reads the log.
                 let sub = subs.swap_remove(i);
+                crate::metrics::slow_stream();
                 let _ = sub.back.send(Returned {
                     position: sub.position,
                     pending: Vec::new(),
@@ -584,6 +613,7 @@ fn write_loop(shared: &Shared, index: usize) {
                     sent += g.changes;
                     let mut sub = subs.swap_remove(i);
                     sub.position.advance(&g);
+                    crate::metrics::slow_stream();
                     let _ = sub.back.send(Returned {
                         position: sub.position,
                         pending,
@@ -591,6 +621,7 @@ fn write_loop(shared: &Shared, index: usize) {
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     let sub = subs.swap_remove(i);
+                    crate::metrics::slow_stream();
                     let _ = sub.back.send(Returned {
                         position: sub.position,
                         pending: Vec::new(),

@@ -325,11 +325,13 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let (router, watcher) = (router.clone(), graceful.watcher());
-        tokio::spawn(async move {
+        let fut = async move {
             // Event streams skip hyper's connection machinery (see `sse`): with 10,000
             // subscribers its two 8 KiB buffers per connection were most of the memory.
+            // Each branch is boxed, so that a connection's task holds the state of the one it
+            // takes, not the larger of both.
             if sse::is_event_stream_request(&stream).await {
-                sse::serve_event_stream(stream, router).await;
+                Box::pin(sse::serve_event_stream(stream, router)).await;
                 return;
             }
             let service = hyper_util::service::TowerToHyperService::new(router);
@@ -338,10 +340,11 @@ pub async fn serve(
                 .timer(TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(30))
                 .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = watcher.watch(connection).await {
+            if let Err(e) = Box::pin(watcher.watch(connection)).await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
-        });
+        };
+        tokio::spawn(fut);
     }
     drop(listener);
     graceful.shutdown().await;

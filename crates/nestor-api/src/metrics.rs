@@ -162,6 +162,7 @@ pub(crate) async fn record_http(request: Request, next: Next) -> Response {
 struct FeedInstruments {
     subscribers: UpDownCounter<i64>,
     sent: Counter<u64>,
+    slow: Counter<u64>,
 }
 
 fn feed() -> &'static FeedInstruments {
@@ -177,6 +178,12 @@ fn feed() -> &'static FeedInstruments {
                 .u64_counter("nestor.sse.events_sent")
                 .with_description(
                     "Change events written to event streams (one per event per stream)",
+                )
+                .build(),
+            slow: meter
+                .u64_counter("nestor.sse.slow_streams")
+                .with_description(
+                    "Times a live event stream left the shared writers to catch up on its own: its socket did not take a whole write, or it fell behind the in-memory journal",
                 )
                 .build(),
         }
@@ -203,6 +210,11 @@ impl SubscriberGuard {
             feed().sent.add(std::mem::take(&mut self.unsent), &[]);
         }
     }
+}
+
+/// An event stream left the fan-out's writers to catch up on its own.
+pub(crate) fn slow_stream() {
+    feed().slow.add(1, &[]);
 }
 
 /// Change events written to event streams by the fan-out's writers.

@@ -180,7 +180,7 @@ pub(crate) async fn serve_event_stream(mut stream: TcpStream, router: Router) {
     drop(head);
     let mut request = request;
     request.extensions_mut().insert(RawConnection);
-    let Ok(response) = router.oneshot(request).await;
+    let Ok(response) = Box::pin(router.oneshot(request)).await;
     let (parts, body) = response.into_parts();
     let streaming = parts
         .headers
@@ -204,13 +204,14 @@ pub(crate) async fn serve_event_stream(mut stream: TcpStream, router: Router) {
     if stream.write_all(&head_bytes(&parts, None)).await.is_err() {
         return;
     }
-    if let Some(raw) = parts
+    let raw = parts
         .extensions
         .get::<RawStreamSlot>()
-        .and_then(|s| s.take())
-    {
-        drop(body);
-        run(stream, raw).await;
+        .and_then(|s| s.take());
+    if let Some(raw) = raw {
+        // Nothing of the response is needed any more (its head is written).
+        drop((parts, body));
+        Box::pin(run(stream, raw)).await;
         return;
     }
     // Each frame is written as it comes: one write per frame while the socket has room. A
@@ -306,38 +307,17 @@ async fn run(stream: TcpStream, raw: RawStream) {
     };
     tokio::pin!(ended);
 
-    let mut out = retry.to_vec();
-    let mut error = None;
-    loop {
-        let item = tokio::select! {
-            item = cursor.next_before_live() => item,
-            () = &mut ended => return,
-        };
-        match item {
-            Some(Ok(item)) => {
-                if matches!(item, nestor_catalog::FeedItem::Change(_)) {
-                    gauge.sent();
-                }
-                out.extend_from_slice(&crate::routes::events::frame(item));
-                if out.len() < crate::fanout::MAX_WRITE {
-                    continue;
-                }
-            }
-            Some(Err(e)) => error = Some(e),
-            None => {}
-        }
-        if let Some(e) = &error {
-            tracing::warn!(error = %e, "event stream ended by a store error");
-            out.extend_from_slice(format!(": error: {e}; reconnect to resume\n\n").as_bytes());
-        }
-        let done = error.is_some() || out.len() < crate::fanout::MAX_WRITE;
-        if !write(&mut writer, &out, &mut ended).await || error.is_some() {
-            return;
-        }
-        out.clear();
-        if done {
-            break;
-        }
+    // Boxed, like the catch-up below: a cursor's state is large and short-lived.
+    if !Box::pin(drain(
+        &mut cursor,
+        &mut writer,
+        retry.to_vec(),
+        &mut ended,
+        &mut gauge,
+    ))
+    .await
+    {
+        return;
     }
     let mut position = Position {
         writer,
@@ -369,13 +349,15 @@ async fn run(stream: TcpStream, raw: RawStream) {
                     position.advance(&g);
                 }
                 None => {
-                    if !catch_up_from_log(
+                    // Boxed: rare, and its state (a cursor) would otherwise enlarge every
+                    // stream's task for its whole life.
+                    if !Box::pin(catch_up_from_log(
                         &catalog,
                         &mut position,
                         bookmark_interval,
                         &mut ended,
                         &mut gauge,
-                    )
+                    ))
                     .await
                     {
                         return;
@@ -419,6 +401,49 @@ async fn write(
     }
 }
 
+/// Writes `out`, then everything `cursor` has before it is live (snapshot, reset, bookmarks,
+/// the log after its position), in writes of up to `MAX_WRITE` bytes. `false`: the stream is
+/// over (the client went, the server is shutting down, or the store failed — said in a comment).
+async fn drain(
+    cursor: &mut FeedCursor,
+    writer: &mut OwnedWriteHalf,
+    mut out: Vec<u8>,
+    ended: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+    gauge: &mut crate::metrics::SubscriberGuard,
+) -> bool {
+    loop {
+        let item = tokio::select! {
+            item = cursor.next_before_live() => item,
+            () = ended.as_mut() => return false,
+        };
+        let live = match item {
+            Some(Ok(item)) => {
+                if matches!(item, nestor_catalog::FeedItem::Change(_)) {
+                    gauge.sent();
+                }
+                out.extend_from_slice(&crate::routes::events::frame(item));
+                false
+            }
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "event stream ended by a store error");
+                out.extend_from_slice(format!(": error: {e}; reconnect to resume\n\n").as_bytes());
+                let _ = write(writer, &out, ended).await;
+                return false;
+            }
+            None => true,
+        };
+        if live || out.len() >= crate::fanout::MAX_WRITE {
+            if !write(writer, &out, ended).await {
+                return false;
+            }
+            out.clear();
+        }
+        if live {
+            return true;
+        }
+    }
+}
+
 /// Reads the log after the stream's position (the journal no longer reaches back to it) and
 /// writes what it holds, as [`Catalog::cursor`] gives it: a stream resuming after the log's
 /// retention gets the reset and snapshot. Returns `false` when the stream is over.
@@ -447,39 +472,10 @@ async fn catch_up_from_log(
             return false;
         }
     };
-    let mut out = Vec::new();
-    loop {
-        let item = tokio::select! {
-            item = cursor.next_before_live() => item,
-            () = ended.as_mut() => return false,
-        };
-        let last = match item {
-            Some(Ok(item)) => {
-                if matches!(item, nestor_catalog::FeedItem::Change(_)) {
-                    gauge.sent();
-                }
-                out.extend_from_slice(&crate::routes::events::frame(item));
-                false
-            }
-            Some(Err(e)) => {
-                tracing::warn!(error = %e, "event stream ended by a store error");
-                out.extend_from_slice(format!(": error: {e}; reconnect to resume\n\n").as_bytes());
-                let _ = write(&mut position.writer, &out, ended).await;
-                return false;
-            }
-            None => true,
-        };
-        if (last || out.len() >= crate::fanout::MAX_WRITE) && !out.is_empty() {
-            if !write(&mut position.writer, &out, ended).await {
-                return false;
-            }
-            out.clear();
-            position.last_write = Instant::now();
-        }
-        if last {
-            break;
-        }
+    if !drain(&mut cursor, &mut position.writer, Vec::new(), ended, gauge).await {
+        return false;
     }
+    position.last_write = Instant::now();
     position.last = cursor.last();
     position.told = cursor.told();
     if position.last == from {

@@ -36,11 +36,10 @@ use crate::{Catalog, CatalogError};
 const CATCH_UP_PAGE: usize = 512;
 
 /// A change event as every subscriber shares it: one allocation however many streams carry it,
-/// and its JSON encoded once, by whichever stream needs it first.
+/// and its SSE frame rendered once, by whichever stream needs it first.
 #[derive(Debug)]
 pub struct SharedEvent {
     event: ChangeEvent,
-    json: OnceLock<String>,
     sse: OnceLock<bytes::Bytes>,
 }
 
@@ -49,35 +48,27 @@ impl SharedEvent {
     pub fn new(event: ChangeEvent) -> Arc<SharedEvent> {
         Arc::new(SharedEvent {
             event,
-            json: OnceLock::new(),
             sse: OnceLock::new(),
         })
     }
 
-    /// The event as JSON (the SSE `data:`).
-    pub fn json(&self) -> &str {
-        self.json.get_or_init(|| {
-            // A ChangeEvent is plain data; encoding it cannot fail.
-            serde_json::to_string(&self.event).unwrap_or_default()
-        })
-    }
-
-    /// The whole Server-Sent Events frame (`id:`, `event:`, `data:`), rendered once and shared
-    /// by every stream that sends it.
+    /// The whole Server-Sent Events frame (`id:`, `event:`, `data:` with the event as JSON),
+    /// rendered once and shared by every stream that sends it.
     pub fn sse_frame(&self) -> bytes::Bytes {
         self.sse
             .get_or_init(|| {
-                let json = self.json();
                 let kind = self.event.event_type.as_str();
-                let mut frame = String::with_capacity(json.len() + kind.len() + 40);
-                // Compact JSON has no line breaks, so one `data:` line carries it.
-                frame.push_str("id: ");
-                frame.push_str(&self.event.revision.to_string());
-                frame.push_str("\nevent: ");
-                frame.push_str(kind);
-                frame.push_str("\ndata: ");
-                frame.push_str(json);
-                frame.push_str("\n\n");
+                let mut frame = Vec::with_capacity(2048);
+                frame.extend_from_slice(b"id: ");
+                frame.extend_from_slice(self.event.revision.to_string().as_bytes());
+                frame.extend_from_slice(b"\nevent: ");
+                frame.extend_from_slice(kind.as_bytes());
+                frame.extend_from_slice(b"\ndata: ");
+                // A ChangeEvent is plain data; encoding it cannot fail. Compact JSON has no line
+                // breaks, so one `data:` line carries it.
+                let _ = serde_json::to_writer(&mut frame, &self.event);
+                frame.extend_from_slice(b"\n\n");
+                frame.shrink_to_fit();
                 bytes::Bytes::from(frame)
             })
             .clone()

@@ -337,7 +337,7 @@ impl Default for EventsConfig {
             retry: "2s".into(),
             log_poll_interval: "200ms".into(),
             fanout_threads: 0,
-            journal_events: 4096,
+            journal_events: 1024,
             retention: RetentionConfig::default(),
         }
     }

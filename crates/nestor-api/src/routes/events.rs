@@ -51,7 +51,7 @@ impl Default for EventsConfig {
             keep_alive: Duration::from_secs(15),
             retry: Duration::from_secs(2),
             fanout_threads: 0,
-            journal_events: 4096,
+            journal_events: 1024,
         }
     }
 }
