@@ -101,8 +101,13 @@ impl AppState {
         self.fanout
             .get_or_init(|| {
                 let events = &self.config.events;
+                // Half the cores by default: the writers' work is mostly the kernel's TCP send
+                // path, and the rest of the server (and the network stack's receive side) needs
+                // the other half. On 2 cores with the load tool beside it, 1 writer gave p99
+                // 138 ms at 10,000 streams, 2 gave 168 ms and 4 gave 398 ms
+                // (docs/benchmarks.md).
                 let threads = match events.fanout_threads {
-                    0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+                    0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
                     n => n,
                 };
                 let config = fanout::FanoutConfig {

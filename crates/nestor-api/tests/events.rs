@@ -309,3 +309,76 @@ async fn event_streams_are_close_delimited_and_keep_the_routers_behaviour() {
     assert_eq!(s.get("/api/v1/eventsx").await.0, 404);
     s.stop().await;
 }
+
+/// Reads a raw event stream until `want` more change ids have arrived; returns them.
+async fn read_ids(client: &mut tokio::net::TcpStream, want: usize) -> Vec<u64> {
+    use tokio::io::AsyncReadExt;
+    let mut text = String::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let ids = |text: &str| -> Vec<u64> {
+        text.split("\n\n")
+            .filter(|frame| frame.contains("event: component."))
+            .filter_map(|frame| frame.lines().find_map(|l| l.strip_prefix("id: ")))
+            .map(|id| id.parse().unwrap())
+            .collect()
+    };
+    loop {
+        let found = ids(&text);
+        if found.len() >= want {
+            return found;
+        }
+        let n = tokio::time::timeout(Duration::from_secs(20), client.read(&mut buf))
+            .await
+            .expect("the stream went quiet")
+            .unwrap();
+        assert!(n > 0, "the stream ended after {} events", found.len());
+        text.push_str(std::str::from_utf8(&buf[..n]).unwrap());
+    }
+}
+
+#[tokio::test]
+async fn a_stream_behind_its_socket_and_the_journal_catches_up_from_the_log_in_order() {
+    // A journal of 2 changes: a stream that stalls is soon behind it, and must read the log.
+    let s = start(EventsConfig {
+        journal_events: 2,
+        ..Default::default()
+    })
+    .await;
+    let addr: std::net::SocketAddr = s.base.trim_start_matches("http://").parse().unwrap();
+    // A client with a tiny receive window that reads nothing until every event is published:
+    // the writer's non-blocking write comes up short and hands the stream back.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut client = socket.connect(addr).await.unwrap();
+    use tokio::io::AsyncWriteExt;
+    client
+        .write_all(b"GET /api/v1/events?since=0 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    // A second stream that reads throughout is not held up.
+    let mut fast = stream(&s, "?since=0", None).await;
+    // More than the largest send buffer (4 MiB) can hold, so writes to the stalled socket
+    // come up short; meanwhile the journal moves far past it.
+    let total = 1000u64;
+    let reader = tokio::spawn(async move {
+        for expected in 1..=total {
+            let ev = tokio::time::timeout(Duration::from_secs(20), fast.next())
+                .await
+                .unwrap_or_else(|_| panic!("fast: nothing after {}", expected - 1));
+            assert_eq!(ev.unwrap().id, Some(expected.to_string()));
+        }
+    });
+    for i in 0..total {
+        let mut spec = spec(&format!("stall{i:04}"), "1.0.0");
+        spec.description = format!("{i} {}", "x".repeat(4000));
+        s.client.publish(&spec).await.unwrap();
+    }
+    reader.await.unwrap();
+    // Now the stalled client reads: every change, once, in order.
+    let ids = read_ids(&mut client, total as usize).await;
+    assert_eq!(ids, (1..=total).collect::<Vec<_>>());
+    // And it is live again afterwards.
+    s.client.publish(&spec("after", "1.0.0")).await.unwrap();
+    assert_eq!(read_ids(&mut client, 1).await, [total + 1]);
+    s.stop().await;
+}

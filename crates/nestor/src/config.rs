@@ -319,7 +319,7 @@ pub struct EventsConfig {
     pub retry: String,
     /// How often to look for changes other processes wrote to the store.
     pub log_poll_interval: String,
-    /// Threads writing live changes to event streams; 0: one per core.
+    /// Threads writing live changes to event streams; 0: half the cores (at least one).
     pub fanout_threads: usize,
     /// Most recent changes kept in memory for live streams (a stream further behind reads the
     /// event log until it has caught up).
@@ -460,7 +460,7 @@ impl Config {
             bail!("events.journal_events: must be at least 1");
         }
         if self.events.fanout_threads > 256 {
-            bail!("events.fanout_threads: at most 256 (0 means one per core)");
+            bail!("events.fanout_threads: at most 256 (0 means half the cores)");
         }
         // Builds the registry once, so that a bad engine entry fails at load.
         nestor_engines::Registry::new(self.engine_definitions()?, self.registry_settings()?)

@@ -36,7 +36,7 @@ pub struct EventsConfig {
     pub keep_alive: Duration,
     /// The reconnection delay suggested to clients (`retry:`).
     pub retry: Duration,
-    /// Threads writing live changes to event streams; 0: one per core.
+    /// Threads writing live changes to event streams; 0: half the cores (at least one).
     pub fanout_threads: usize,
     /// Most recent changes kept in memory for live streams; a stream further behind reads the
     /// event log until it has caught up.
