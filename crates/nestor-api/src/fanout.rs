@@ -140,15 +140,7 @@ impl View {
         if !self.covers(pos.last) {
             return None;
         }
-        let mut g = Gathered {
-            frames: Vec::new(),
-            len: 0,
-            last: pos.last,
-            told: pos.told,
-            notice_seq: pos.notice_seq,
-            changes: 0,
-            more: false,
-        };
+        let mut g = Gathered::nothing(pos);
         for (seq, frame) in &self.notices {
             if *seq > pos.notice_seq {
                 g.len += frame.len();
@@ -195,6 +187,21 @@ pub(crate) struct Gathered {
     pub more: bool,
 }
 
+impl Gathered {
+    /// Nothing due: `pos` stays where it is.
+    fn nothing(pos: &Position) -> Gathered {
+        Gathered {
+            frames: Vec::new(),
+            len: 0,
+            last: pos.last,
+            told: pos.told,
+            notice_seq: pos.notice_seq,
+            changes: 0,
+            more: false,
+        }
+    }
+}
+
 /// A stream's socket and position: owned by a writer while the stream is live, by its
 /// connection's task while it catches up.
 pub(crate) struct Position {
@@ -234,6 +241,17 @@ pub(crate) struct Returned {
 struct Sub {
     position: Position,
     back: tokio::sync::oneshot::Sender<Returned>,
+}
+
+impl Sub {
+    /// Gives the stream back to its connection's task, with what the socket did not take.
+    fn give_back(self, pending: Vec<u8>) {
+        crate::metrics::slow_stream();
+        let _ = self.back.send(Returned {
+            position: self.position,
+            pending,
+        });
+    }
 }
 
 #[derive(Default)]
@@ -357,23 +375,10 @@ impl Fanout {
     /// Frames due to `pos` from the journal, without waiting. `None`: the journal does not
     /// reach back to `pos.last` (read the log).
     pub fn gather(&self, pos: &Position) -> Option<Gathered> {
-        let view = {
-            let Ok(journal) = self.shared.journal.read() else {
-                return None;
-            };
-            View::take(&journal, pos.last, pos.notice_seq)
-        };
+        let view = self.shared.view(pos.last, pos.notice_seq)?;
         if !view.ready {
             // Nothing to give yet; the writer will wait for the hub.
-            return Some(Gathered {
-                frames: Vec::new(),
-                len: 0,
-                last: pos.last,
-                told: pos.told,
-                notice_seq: pos.notice_seq,
-                changes: 0,
-                more: false,
-            });
+            return Some(Gathered::nothing(pos));
         }
         view.gather(pos, false)
     }
@@ -573,12 +578,7 @@ fn write_loop(shared: &Shared, index: usize) {
             }
             let Some(mut g) = view.gather(&sub.position, bookmark) else {
                 // Behind the journal: its connection reads the log.
-                let sub = subs.swap_remove(i);
-                crate::metrics::slow_stream();
-                let _ = sub.back.send(Returned {
-                    position: sub.position,
-                    pending: Vec::new(),
-                });
+                subs.swap_remove(i).give_back(Vec::new());
                 continue;
             };
             if g.frames.is_empty() {
@@ -613,19 +613,10 @@ fn write_loop(shared: &Shared, index: usize) {
                     sent += g.changes;
                     let mut sub = subs.swap_remove(i);
                     sub.position.advance(&g);
-                    crate::metrics::slow_stream();
-                    let _ = sub.back.send(Returned {
-                        position: sub.position,
-                        pending,
-                    });
+                    sub.give_back(pending);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    let sub = subs.swap_remove(i);
-                    crate::metrics::slow_stream();
-                    let _ = sub.back.send(Returned {
-                        position: sub.position,
-                        pending: Vec::new(),
-                    });
+                    subs.swap_remove(i).give_back(Vec::new());
                 }
                 Err(_) => {
                     // The client is gone; its connection's task notices too.

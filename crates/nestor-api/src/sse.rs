@@ -425,8 +425,7 @@ async fn drain(
                 false
             }
             Some(Err(e)) => {
-                tracing::warn!(error = %e, "event stream ended by a store error");
-                out.extend_from_slice(format!(": error: {e}; reconnect to resume\n\n").as_bytes());
+                out.extend_from_slice(&crate::routes::events::store_error_frame(&e));
                 let _ = write(writer, &out, ended).await;
                 return false;
             }
@@ -466,9 +465,8 @@ async fn catch_up_from_log(
     {
         Ok(cursor) => cursor,
         Err(e) => {
-            tracing::warn!(error = %e, "event stream ended by a store error");
-            let message = format!(": error: {e}; reconnect to resume\n\n");
-            let _ = write(&mut position.writer, message.as_bytes(), ended).await;
+            let frame = crate::routes::events::store_error_frame(&e);
+            let _ = write(&mut position.writer, &frame, ended).await;
             return false;
         }
     };

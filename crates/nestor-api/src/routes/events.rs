@@ -235,10 +235,7 @@ pub(crate) async fn events(
                     }
                     frame(item)
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "event stream ended by a store error");
-                    Bytes::from(format!(": error: {e}; reconnect to resume\n\n"))
-                }
+                Err(e) => store_error_frame(&e),
             })
         })
         // A `None` marks the end of the feed, so that keep-alives stop with it.
@@ -272,6 +269,13 @@ fn engine_frames(state: &AppState) -> futures_util::stream::BoxStream<'static, O
         }
     })
     .boxed()
+}
+
+/// The comment that ends a stream the store failed (logged too): the client reconnects and
+/// resumes from its last id.
+pub(crate) fn store_error_frame(e: &nestor_catalog::CatalogError) -> Bytes {
+    tracing::warn!(error = %e, "event stream ended by a store error");
+    Bytes::from(format!(": error: {e}; reconnect to resume\n\n"))
 }
 
 /// The `engine.status` frame of a status change.
