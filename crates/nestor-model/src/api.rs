@@ -7,53 +7,6 @@ use utoipa::ToSchema;
 
 use crate::{Component, Deprecation, Maturity, ResourceLimits, Revision, SupportLevel};
 
-/// Filters on the latest version of each component. Empty fields match everything.
-///
-/// ```
-/// use nestor_model::ComponentFilter;
-/// let f = ComponentFilter { provider: Some("aws".into()), ..Default::default() };
-/// assert!(!f.is_empty());
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ComponentFilter {
-    /// Exact provider.
-    pub provider: Option<String>,
-    /// Exact category.
-    pub category: Option<String>,
-    /// Exact resource type.
-    pub resource_type: Option<String>,
-    /// Lists the engine among its deployment engines.
-    pub engine: Option<String>,
-    /// Exact maturity.
-    pub maturity: Option<Maturity>,
-    /// Every `(key, value)` label must be present.
-    pub labels: Vec<(String, String)>,
-}
-
-impl ComponentFilter {
-    /// Whether no filter is set.
-    pub fn is_empty(&self) -> bool {
-        *self == ComponentFilter::default()
-    }
-
-    /// Whether a component version passes every filter.
-    pub fn matches(&self, c: &Component) -> bool {
-        let s = &c.spec;
-        self.provider.as_ref().is_none_or(|p| *p == s.provider)
-            && self.category.as_ref().is_none_or(|p| *p == s.category)
-            && self
-                .resource_type
-                .as_ref()
-                .is_none_or(|p| *p == s.resource_type)
-            && self
-                .engine
-                .as_ref()
-                .is_none_or(|e| s.deployment_engines.contains(e))
-            && self.maturity.is_none_or(|m| m == s.maturity)
-            && self.labels.iter().all(|(k, v)| s.labels.get(k) == Some(v))
-    }
-}
-
 /// A page of components.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ComponentPage {

@@ -28,6 +28,41 @@ pub enum Maturity {
     Deprecated,
 }
 
+impl Maturity {
+    /// Every maturity, from the least to the most settled (then deprecated).
+    pub const ALL: [Maturity; 4] = [
+        Maturity::Alpha,
+        Maturity::Beta,
+        Maturity::Stable,
+        Maturity::Deprecated,
+    ];
+
+    /// The name used in definitions, JSON and query strings.
+    ///
+    /// ```
+    /// assert_eq!(nestor_model::Maturity::Beta.as_str(), "beta");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Maturity::Alpha => "alpha",
+            Maturity::Beta => "beta",
+            Maturity::Stable => "stable",
+            Maturity::Deprecated => "deprecated",
+        }
+    }
+
+    /// The maturity named `s` (as [`Maturity::as_str`] writes it).
+    ///
+    /// ```
+    /// use nestor_model::Maturity;
+    /// assert_eq!(Maturity::parse("stable"), Some(Maturity::Stable));
+    /// assert_eq!(Maturity::parse("ripe"), None);
+    /// ```
+    pub fn parse(s: &str) -> Option<Maturity> {
+        Maturity::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
 /// Who stands behind a component.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -23,6 +23,7 @@ mod definition;
 mod error;
 mod event;
 mod fast_yaml;
+mod filter;
 mod hash;
 mod name;
 mod sync;
@@ -40,6 +41,7 @@ pub use event::{
     BOOKMARK_EVENT, Bookmark, ChangeEvent, EventType, RESET_EVENT, Reset, ResetReason, Revision,
     SNAPSHOT_EVENT, SnapshotItem,
 };
+pub use filter::{ComponentFilter, FILTER_PARAMETERS, FilterError};
 pub use hash::CanonicalInterface;
 pub use name::{ComponentName, NameError};
 pub use sync::{SourceState, SyncFileError, SyncRun, SyncStatus, SyncTrigger};
