@@ -15,7 +15,7 @@ use axum::{
 use nestor_model::{ErrorCode, Problem};
 use utoipa_swagger_ui::Config;
 
-use crate::ApiError;
+use crate::error::ApiError;
 
 /// The page (`/api/v1/docs`, in [`index`]'s attribute) again, at the folder URL its relative asset links are written against.
 pub(crate) const DOCS_FOLDER_PATH: &str = "/api/v1/docs/";

@@ -1,16 +1,18 @@
 //! Extractors whose rejections are problems with stable codes, instead of axum's plain-text
-//! defaults: query strings (strict: unknown parameters and values are errors), path parameters,
-//! and request bodies (content type, size, syntax).
+//! defaults: query strings (strict: unknown parameters and values are errors; the filter
+//! vocabulary of `nestor_model::ComponentFilter` taken out first), path parameters, and request
+//! bodies (content type, size, syntax).
 
 use axum::{
     body::Bytes,
     extract::{FromRequest, FromRequestParts, Path, Request},
     http::{StatusCode, header, request::Parts},
 };
-use nestor_model::{ErrorCode, Problem};
+use nestor_model::{ComponentFilter, ErrorCode, Maturity, Problem};
 use serde::de::DeserializeOwned;
+use utoipa::IntoParams;
 
-use crate::ApiError;
+use crate::error::ApiError;
 
 /// Query parameters, parsed strictly (`serde_html_form`, so repeated keys become lists).
 pub struct Params<T>(pub T);
@@ -24,6 +26,60 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
             .map(Params)
             .map_err(|e| ApiError::invalid_parameter("query", e))
     }
+}
+
+/// Query parameters with the filter vocabulary taken out first: the keys of
+/// [`ComponentFilter`] (`name`, `provider`, `category`, `resource_type`, `engine`, `maturity`,
+/// `label`) make the filter, the others are parsed strictly into `T` as by [`Params`]. The same
+/// filter, and the same messages, on every endpoint that filters (list, search, events).
+pub struct Filtered<T>(pub ComponentFilter, pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Filtered<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let pairs: Vec<(String, String)> = serde_html_form::from_str(query)
+            .map_err(|e| ApiError::invalid_parameter("query", e))?;
+        let mut filter = ComponentFilter::default();
+        let mut rest = Vec::new();
+        for (key, value) in pairs {
+            let taken = filter
+                .set(&key, &value)
+                .map_err(|e| ApiError::invalid_parameter(&e.parameter, e.message))?;
+            if !taken {
+                rest.push((key, value));
+            }
+        }
+        let rest = serde_html_form::to_string(&rest)
+            .map_err(|e| ApiError::invalid_parameter("query", e))?;
+        let params = serde_html_form::from_str(&rest)
+            .map_err(|e| ApiError::invalid_parameter("query", e))?;
+        Ok(Filtered(filter, params))
+    }
+}
+
+/// The filter parameters as the OpenAPI document shows them (parsed by [`Filtered`], through
+/// `ComponentFilter::set`; never deserialized from this type).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct FilterParams {
+    /// Only these components (repeatable; any of them).
+    name: Vec<String>,
+    /// Exact provider, e.g. `aws`.
+    provider: Option<String>,
+    /// Exact category, e.g. `database`.
+    category: Option<String>,
+    /// Exact resource type.
+    resource_type: Option<String>,
+    /// Deployable with this engine.
+    engine: Option<String>,
+    /// Exact maturity.
+    #[param(inline)]
+    maturity: Option<Maturity>,
+    /// `key:value`; repeat for several (all must match).
+    label: Vec<String>,
 }
 
 /// Path parameters.

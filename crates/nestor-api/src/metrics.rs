@@ -90,12 +90,12 @@ pub(crate) async fn metrics_endpoint() -> Response {
             text,
         )
             .into_response(),
-        Some(Err(e)) => crate::ApiError::from(nestor_model::Problem::new(
+        Some(Err(e)) => crate::error::ApiError::from(nestor_model::Problem::new(
             nestor_model::ErrorCode::Internal,
             format!("cannot encode metrics: {e}"),
         ))
         .into_response(),
-        None => crate::ApiError::from(nestor_model::Problem::new(
+        None => crate::error::ApiError::from(nestor_model::Problem::new(
             nestor_model::ErrorCode::NotFound,
             "metrics are off (the exporter could not start; see the log)",
         ))

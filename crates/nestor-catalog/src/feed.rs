@@ -18,14 +18,14 @@
 //!   highest revision broadcast, and catches up from the log if it somehow missed one.
 
 use std::{
-    collections::{BTreeSet, VecDeque},
+    collections::VecDeque,
     sync::{Arc, OnceLock},
     time::Duration,
 };
 
 use futures_util::Stream;
 use nestor_model::{
-    Bookmark, ChangeEvent, Component, ComponentFilter, EventType, Reset, ResetReason, Revision,
+    Bookmark, ChangeEvent, Component, ComponentFilter, Reset, ResetReason, Revision,
 };
 use nestor_storage::CatalogStore;
 use tokio::sync::broadcast;
@@ -36,11 +36,12 @@ use crate::{Catalog, CatalogError};
 const CATCH_UP_PAGE: usize = 512;
 
 /// A change event as every subscriber shares it: one allocation however many streams carry it,
-/// and its SSE frame rendered once, by whichever stream needs it first.
+/// and a slot for its encoding on the wire, made once by whichever stream needs it first. The
+/// catalog knows no wire format: the transport (the API's event stream) supplies the encoder.
 #[derive(Debug)]
 pub struct SharedEvent {
     event: ChangeEvent,
-    sse: OnceLock<bytes::Bytes>,
+    encoded: OnceLock<bytes::Bytes>,
 }
 
 impl SharedEvent {
@@ -48,30 +49,14 @@ impl SharedEvent {
     pub fn new(event: ChangeEvent) -> Arc<SharedEvent> {
         Arc::new(SharedEvent {
             event,
-            sse: OnceLock::new(),
+            encoded: OnceLock::new(),
         })
     }
 
-    /// The whole Server-Sent Events frame (`id:`, `event:`, `data:` with the event as JSON),
-    /// rendered once and shared by every stream that sends it.
-    pub fn sse_frame(&self) -> bytes::Bytes {
-        self.sse
-            .get_or_init(|| {
-                let kind = self.event.event_type.as_str();
-                let mut frame = Vec::with_capacity(2048);
-                frame.extend_from_slice(b"id: ");
-                frame.extend_from_slice(self.event.revision.to_string().as_bytes());
-                frame.extend_from_slice(b"\nevent: ");
-                frame.extend_from_slice(kind.as_bytes());
-                frame.extend_from_slice(b"\ndata: ");
-                // A ChangeEvent is plain data; encoding it cannot fail. Compact JSON has no line
-                // breaks, so one `data:` line carries it.
-                let _ = serde_json::to_writer(&mut frame, &self.event);
-                frame.extend_from_slice(b"\n\n");
-                frame.shrink_to_fit();
-                bytes::Bytes::from(frame)
-            })
-            .clone()
+    /// The event's encoding, made by `encode` on the first call and shared by every later one.
+    /// A process has one wire encoding of change events; every caller passes the same encoder.
+    pub fn encoded(&self, encode: impl FnOnce(&ChangeEvent) -> bytes::Bytes) -> bytes::Bytes {
+        self.encoded.get_or_init(|| encode(&self.event)).clone()
     }
 
     /// The event itself.
@@ -93,48 +78,6 @@ impl PartialEq for SharedEvent {
     }
 }
 
-/// Which changes a subscriber wants.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FeedFilter {
-    /// Only these names (any of them); empty means every name.
-    pub names: BTreeSet<String>,
-    /// Provider, category and labels, as for lists.
-    pub filter: ComponentFilter,
-}
-
-impl FeedFilter {
-    /// Whether every change passes (no filter at all).
-    pub fn is_everything(&self) -> bool {
-        self.names.is_empty() && self.filter.is_empty()
-    }
-
-    /// Whether a component version passes.
-    pub fn matches(&self, c: &Component) -> bool {
-        (self.names.is_empty() || self.names.contains(&c.spec.name)) && self.filter.matches(c)
-    }
-
-    /// Whether a change goes to the stream. Labels are the one filtered field a published version
-    /// can change, so a label-filtered stream also gets the updates of versions that do not
-    /// match (any more): its client must drop them, or it would keep a stale copy.
-    pub fn passes(&self, e: &ChangeEvent) -> bool {
-        if self.matches(&e.component) {
-            return true;
-        }
-        if e.event_type != EventType::Updated || self.filter.labels.is_empty() {
-            return false;
-        }
-        let without_labels = FeedFilter {
-            names: BTreeSet::new(),
-            filter: ComponentFilter {
-                labels: Vec::new(),
-                ..self.filter.clone()
-            },
-        };
-        (self.names.is_empty() || self.names.contains(&e.name))
-            && without_labels.matches(&e.component)
-    }
-}
-
 /// Where a subscription starts.
 #[derive(Debug, Clone, Default)]
 pub struct FeedRequest {
@@ -143,7 +86,7 @@ pub struct FeedRequest {
     /// Without `since`: stream the current state first.
     pub snapshot: bool,
     /// What to deliver.
-    pub filter: FeedFilter,
+    pub filter: ComponentFilter,
     /// How often to send a bookmark when the resume point moved without a matching event, and
     /// to check the store for changes written by another process.
     pub bookmark_interval: Duration,

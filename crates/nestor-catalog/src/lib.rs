@@ -6,22 +6,39 @@
 //! source's files into a batch of publishes with a per-file report.
 //!
 //! This crate must not know about HTTP; the API layer maps [`CatalogError`] to problems.
+//!
+//! # Layout
+//!
+//! - [`catalog`](Catalog): the [`Catalog`] facade — reads, publish, patch, diff, dependencies.
+//! - `validation`: validate-before-write of one definition or a batch ([`Candidate`]).
+//! - `feed`: the change feed as items ([`FeedCursor`], [`FeedItem`]), transport-free.
+//! - `records`: the store's other records (sync runs, source state, deliveries) and health,
+//!   reached through the catalog.
+//! - `diff`: the classified interface difference between two versions.
+//! - `source`: definition sources (a directory) and turning files into a batch of publishes.
+//! - `git`: git sources (fetch into a bare cache, incremental diffs, credentials).
+//! - `sync`: sync runs, per-source leases, webhooks' requests and polling ([`SyncManager`]).
+//! - `error`: [`CatalogError`], with the stable error code of each case.
+//! - `metrics`: the catalog's counters.
 
+#![warn(missing_docs)]
+
+mod catalog;
 mod diff;
 mod error;
 mod feed;
 mod git;
-mod manager;
 mod metrics;
+mod records;
 mod source;
 mod sync;
 mod validation;
 
+pub use catalog::{Catalog, ListRequest, Origin, PublishResult};
 pub use diff::{FieldDiff, interface_diff};
 pub use error::CatalogError;
-pub use feed::{FeedCursor, FeedFilter, FeedItem, FeedRequest, SharedEvent};
+pub use feed::{FeedCursor, FeedItem, FeedRequest, SharedEvent};
 pub use git::{GitCredentials, GitSource};
-pub use manager::{Catalog, ListRequest, Origin, PublishResult};
 pub use source::{
     DefinitionSource, DirectorySource, FileOutcome, MAX_DEFINITION_FILE_BYTES, SourceFile,
     SourceSnapshot, SyncOptions, SyncProgress, SyncReport,

@@ -3,8 +3,8 @@
 use std::{sync::Arc, time::Duration};
 
 use futures_util::{Stream, StreamExt};
-use nestor_catalog::{Catalog, FeedFilter, FeedItem, FeedRequest, Origin};
-use nestor_model::{ComponentSpec, Input, ResetReason, Revision, ValueType};
+use nestor_catalog::{Catalog, FeedItem, FeedRequest, Origin};
+use nestor_model::{ComponentFilter, ComponentSpec, Input, ResetReason, Revision, ValueType};
 use nestor_storage::{ChangeFeed, ComponentWriter, MemoryStore, Retention};
 use nestor_validation::Validator;
 
@@ -48,7 +48,7 @@ fn request(since: Option<u64>, snapshot: bool) -> FeedRequest {
     FeedRequest {
         since: since.map(Revision),
         snapshot,
-        filter: FeedFilter::default(),
+        filter: ComponentFilter::default(),
         bookmark_interval: Duration::from_secs(3600),
     }
 }
@@ -164,8 +164,10 @@ async fn a_resume_point_that_was_pruned_or_is_ahead_gets_a_reset_and_a_snapshot(
 #[tokio::test]
 async fn filtered_streams_advance_by_bookmarks_and_see_other_writers() {
     let (c, store) = catalog();
-    let mut filter = FeedFilter::default();
-    filter.filter.provider = Some("gcp".into());
+    let filter = ComponentFilter {
+        provider: Some("gcp".into()),
+        ..Default::default()
+    };
     let mut feed = Box::pin(
         c.feed(FeedRequest {
             since: Some(Revision(0)),
@@ -224,8 +226,10 @@ async fn a_label_filtered_stream_hears_when_a_version_stops_matching() {
     let mut tagged = spec("db", "1.0.0");
     tagged.labels.insert("team".into(), "data".into());
     c.publish(tagged.clone(), &api()).await.unwrap();
-    let mut filter = FeedFilter::default();
-    filter.filter.labels = vec![("team".into(), "data".into())];
+    let filter = ComponentFilter {
+        labels: vec![("team".into(), "data".into())],
+        ..Default::default()
+    };
     let mut feed = Box::pin(
         c.feed(FeedRequest {
             since: Some(Revision(1)),

@@ -35,8 +35,9 @@ use std::{sync::Once, time::Duration};
 pub use mirror::{Mirror, MirrorError, MirrorOptions, MirrorUpdate};
 pub use nestor_model as model;
 use nestor_model::{
-    Component, ComponentPage, ComponentSpec, DependencyList, DependentList, ErrorCode, Maturity,
-    PatchRequest, Problem, PublishResponse, SearchResults, ValidationReport, VersionList,
+    Component, ComponentFilter, ComponentPage, ComponentSpec, DependencyList, DependentList,
+    ErrorCode, PatchRequest, Problem, PublishResponse, SearchResults, ValidationReport,
+    VersionList,
 };
 use serde::de::DeserializeOwned;
 pub use watch::{BackoffPolicy, FeedEvent, FeedFilter, Watch, WatchOptions};
@@ -104,26 +105,22 @@ impl Error {
     }
 }
 
-/// Filters and pagination for [`Client::list`].
+/// Filters and pagination for [`Client::list`]: the model's filter vocabulary
+/// ([`ComponentFilter`]) and the list's own options.
 ///
 /// ```
-/// let opts = nestor_client::ListOptions { provider: Some("aws".into()), limit: Some(10), ..Default::default() };
+/// use nestor_client::{ListOptions, model::ComponentFilter};
+/// let opts = ListOptions {
+///     filter: ComponentFilter { provider: Some("aws".into()), ..Default::default() },
+///     limit: Some(10),
+///     ..Default::default()
+/// };
 /// assert_eq!(opts.limit, Some(10));
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct ListOptions {
-    /// Exact provider.
-    pub provider: Option<String>,
-    /// Exact category.
-    pub category: Option<String>,
-    /// Exact resource type.
-    pub resource_type: Option<String>,
-    /// Deployable with this engine.
-    pub engine: Option<String>,
-    /// Exact maturity.
-    pub maturity: Option<Maturity>,
-    /// `(key, value)` labels, all required.
-    pub labels: Vec<(String, String)>,
+    /// Which components (provider, category, labels, …).
+    pub filter: ComponentFilter,
     /// Consider pre-releases for "latest".
     pub include_prerelease: bool,
     /// Page size.
@@ -134,26 +131,9 @@ pub struct ListOptions {
 
 impl ListOptions {
     fn query(&self) -> Vec<(&'static str, String)> {
-        let mut q = Vec::new();
-        let mut opt = |k: &'static str, v: &Option<String>| {
-            if let Some(v) = v {
-                q.push((k, v.clone()));
-            }
-        };
-        opt("provider", &self.provider);
-        opt("category", &self.category);
-        opt("resource_type", &self.resource_type);
-        opt("engine", &self.engine);
-        opt("cursor", &self.cursor);
-        if let Some(m) = self.maturity {
-            let m = serde_json::to_value(m)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            q.push(("maturity", m));
-        }
-        for (k, v) in &self.labels {
-            q.push(("label", format!("{k}:{v}")));
+        let mut q = self.filter.to_query();
+        if let Some(c) = &self.cursor {
+            q.push(("cursor", c.clone()));
         }
         if self.include_prerelease {
             q.push(("include_prerelease", "true".into()));
@@ -317,7 +297,10 @@ impl Client {
     ///
     /// ```no_run
     /// # async fn run(client: nestor_client::Client) -> Result<(), nestor_client::Error> {
-    /// let aws = nestor_client::ListOptions { provider: Some("aws".into()), ..Default::default() };
+    /// let aws = nestor_client::ListOptions {
+    ///     filter: nestor_client::model::ComponentFilter { provider: Some("aws".into()), ..Default::default() },
+    ///     ..Default::default()
+    /// };
     /// let all = client.list_all(&aws).await?;
     /// # Ok(()) }
     /// ```

@@ -161,10 +161,10 @@ struct MirrorCore {
     shared: Arc<Shared>,
     /// A snapshot being received; readers keep seeing the previous content until it ends.
     staging: Option<Versions>,
-    /// The mirror's label filter. Labels can change on a published version, so the feed also
-    /// sends label-filtered streams the updates of versions that no longer match; those leave
-    /// the mirror.
-    labels: Vec<(String, String)>,
+    /// The mirror's filter. Labels and maturity can change on a published version, so the
+    /// feed also sends such filtered streams the updates of versions that no longer match;
+    /// those leave the mirror.
+    filter: FeedFilter,
 }
 
 impl MirrorCore {
@@ -172,19 +172,13 @@ impl MirrorCore {
         MirrorCore {
             shared,
             staging: None,
-            labels: Vec::new(),
+            filter: FeedFilter::default(),
         }
     }
 
-    fn with_labels(mut self, labels: Vec<(String, String)>) -> Self {
-        self.labels = labels;
+    fn with_filter(mut self, filter: FeedFilter) -> Self {
+        self.filter = filter;
         self
-    }
-
-    fn matches_labels(&self, c: &Component) -> bool {
-        self.labels
-            .iter()
-            .all(|(k, v)| c.spec.labels.get(k) == Some(v))
     }
 
     /// Applies one event; returns the update to announce, if any.
@@ -230,7 +224,7 @@ impl MirrorCore {
                 if data.ready && change.revision <= data.revision {
                     return None;
                 }
-                if self.matches_labels(&change.component) {
+                if self.filter.matches(&change.component) {
                     insert(&mut data.versions, change.component.clone());
                 } else if let Some(versions) = data.versions.get_mut(&change.name) {
                     versions.remove(&VersionKey::new(&change.version));
@@ -314,7 +308,7 @@ impl Mirror {
     /// # Ok(()) }
     /// ```
     pub fn start(client: &Client, options: MirrorOptions) -> Mirror {
-        let labels = options.filter.labels.clone();
+        let filter = options.filter.clone();
         let watch = client.watch(WatchOptions {
             filter: options.filter,
             snapshot: true,
@@ -328,7 +322,7 @@ impl Mirror {
         let weak = updates.downgrade();
         let task = tokio::spawn(run(
             watch,
-            MirrorCore::new(shared.clone()).with_labels(labels),
+            MirrorCore::new(shared.clone()).with_filter(filter),
             status_tx,
             updates,
         ));
@@ -684,8 +678,10 @@ mod tests {
     #[test]
     fn a_version_whose_labels_stop_matching_leaves_a_label_filtered_mirror() {
         let shared = Arc::new(Shared::default());
-        let mut core =
-            MirrorCore::new(shared.clone()).with_labels(vec![("team".into(), "data".into())]);
+        let mut core = MirrorCore::new(shared.clone()).with_filter(FeedFilter {
+            labels: vec![("team".into(), "data".into())],
+            ..Default::default()
+        });
         let mut tagged = component("a", "1.0.0", 1);
         tagged.spec.labels.insert("team".into(), "data".into());
         core.apply(FeedEvent::Snapshot(tagged.clone()));

@@ -48,9 +48,9 @@ fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// Which components a feed carries. Empty fields match everything; set fields must all match.
-///
-/// These are the filters `GET /api/v1/events` understands (a subset of the list filters).
+/// Which components a feed carries: the model's one filter vocabulary,
+/// [`ComponentFilter`](nestor_model::ComponentFilter), the same as for lists and search.
+/// Empty fields match everything; set fields must all match.
 ///
 /// ```
 /// use nestor_client::FeedFilter;
@@ -62,43 +62,7 @@ fn chain(error: &dyn std::error::Error) -> String {
 /// assert!(!f.is_empty());
 /// assert!(FeedFilter::default().is_empty());
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FeedFilter {
-    /// Only these component names (any of them). Empty: every name.
-    pub names: Vec<String>,
-    /// Exact provider.
-    pub provider: Option<String>,
-    /// Exact category.
-    pub category: Option<String>,
-    /// `(key, value)` labels, all required.
-    pub labels: Vec<(String, String)>,
-}
-
-impl FeedFilter {
-    /// Whether no filter is set (the feed carries the whole catalog).
-    ///
-    /// ```
-    /// assert!(nestor_client::FeedFilter::default().is_empty());
-    /// ```
-    pub fn is_empty(&self) -> bool {
-        *self == FeedFilter::default()
-    }
-
-    fn query(&self) -> Vec<(&'static str, String)> {
-        let mut q: Vec<(&'static str, String)> =
-            self.names.iter().map(|n| ("name", n.clone())).collect();
-        if let Some(p) = &self.provider {
-            q.push(("provider", p.clone()));
-        }
-        if let Some(c) = &self.category {
-            q.push(("category", c.clone()));
-        }
-        for (k, v) in &self.labels {
-            q.push(("label", format!("{k}:{v}")));
-        }
-        q
-    }
-}
+pub type FeedFilter = nestor_model::ComponentFilter;
 
 /// How long to wait before reconnecting: exponential from `initial` up to `max`, with jitter
 /// (each wait is drawn between half and all of the current step). The steps start again from
@@ -555,7 +519,7 @@ async fn connect(
     options: &WatchOptions,
     resume: Resume,
 ) -> Result<SseStream, ConnectError> {
-    let mut query = options.filter.query();
+    let mut query = options.filter.to_query();
     if resume.snapshot {
         query.push(("snapshot", "true".into()));
     }
@@ -997,9 +961,10 @@ mod tests {
             provider: Some("aws".into()),
             category: Some("db".into()),
             labels: vec![("team".into(), "x".into()), ("tier".into(), "1".into())],
+            ..Default::default()
         };
         assert_eq!(
-            f.query(),
+            f.to_query(),
             vec![
                 ("name", "a".to_owned()),
                 ("name", "b".to_owned()),

@@ -11,7 +11,7 @@ use nestor_storage::{
     CachedStore, CatalogStore, DynamoDbOptions, DynamoStore, MemoryStore, SqliteStore,
 };
 use nestor_validation::Validator;
-use tokio::{sync::watch, task::JoinSet};
+use tokio::task::JoinSet;
 
 use crate::config::{Backend, Config, parse_duration};
 
@@ -392,8 +392,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .await?;
     }
 
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let background = nestor_api::CancellationToken::new();
+    // One stop signal for everything this process runs: a tree of cancellation tokens. Event
+    // streams (a child) end at the signal, so that graceful shutdown is not held open by
+    // clients that would stream forever; background tasks (another child) stop once the last
+    // request is answered, when the root is cancelled.
+    let stop = nestor_api::CancellationToken::new();
+    let background = stop.child_token();
     let mut tasks = JoinSet::new();
     // Health probes and registration expiry. Engines are `unknown` (usable) until their first
     // probe, so the start-up sync above did not wait for them.
@@ -406,7 +410,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // Polling is the safety net under webhooks: every poll asks the remote for the branch head
     // and syncs when it is not the commit last synced.
     for (id, every) in polls {
-        let (sync, mut stop) = (sync.clone(), shutdown_rx.clone());
+        let (sync, stop) = (sync.clone(), background.clone());
         tasks.spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.tick().await; // the first tick is immediate; the start-up sync already ran
@@ -417,7 +421,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                             tracing::warn!(source = %id, error = %e, "poll failed");
                         }
                     }
-                    _ = stop.changed() => break,
+                    () = stop.cancelled() => break,
                 }
             }
         });
@@ -428,13 +432,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let (max_events, max_age) = (retention.max_events, parse_duration(&retention.max_age)?);
     let prune_every = parse_duration(&retention.prune_interval)?;
     {
-        let (store, mut stop) = (catalog.store().clone(), shutdown_rx.clone());
+        let (store, stop) = (catalog.store().clone(), background.clone());
         tasks.spawn(async move {
             let mut tick = tokio::time::interval(prune_every);
             loop {
                 tokio::select! {
                     _ = tick.tick() => prune(store.as_ref(), max_events, max_age).await,
-                    _ = stop.changed() => break,
+                    () = stop.cancelled() => break,
                 }
             }
         });
@@ -442,15 +446,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
     // Changes written by other processes on the same store reach this one's event streams.
     {
-        let (catalog, mut stop) = (catalog.clone(), shutdown_rx.clone());
+        let (catalog, stop) = (catalog.clone(), background.clone());
         let every = parse_duration(&config.events.log_poll_interval)?;
-        tasks.spawn(async move {
-            catalog
-                .follow_log(every, async move {
-                    let _ = stop.changed().await;
-                })
-                .await
-        });
+        tasks.spawn(async move { catalog.follow_log(every, stop.cancelled_owned()).await });
     }
 
     let events = &config.events;
@@ -466,7 +464,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             fanout_threads: events.fanout_threads,
             journal_events: events.journal_events,
         },
-        shutdown: nestor_api::CancellationToken::new(),
+        shutdown: stop.child_token(),
         auth: auth_config(&config)?,
         cors_origins: config.http.cors_origins.clone(),
         engines: Some(engines),
@@ -488,8 +486,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     })
     .await
     .context("HTTP server failed")?;
-    let _ = shutdown_tx.send(true);
-    background.cancel();
+    stop.cancel();
     while tasks.join_next().await.is_some() {}
     tracing::info!("stopped");
     Ok(())

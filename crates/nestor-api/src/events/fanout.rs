@@ -21,7 +21,7 @@
 //!   again. A slow reader therefore costs only itself, and never loses an event.
 //!
 //! What a stream is sent, and in which order, is the same as on the per-task path
-//! (`routes::events`): the same frames, bookmarks and keep-alives.
+//! (`body`): the same frames, bookmarks and keep-alives.
 
 use std::{
     collections::VecDeque,
@@ -34,10 +34,12 @@ use std::{
 };
 
 use bytes::Bytes;
-use nestor_catalog::{Catalog, FeedFilter, FeedItem, SharedEvent};
-use nestor_model::{Bookmark, Revision};
+use nestor_catalog::{Catalog, SharedEvent};
+use nestor_model::{Bookmark, ComponentFilter, Revision};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio_util::sync::CancellationToken;
+
+use super::frame::{self, KEEP_ALIVE};
 
 /// Most bytes given to one stream in one write; a stream with more pending gets the rest on
 /// the next pass (which then starts at once).
@@ -48,7 +50,6 @@ const MAX_FRAMES: usize = 64;
 const MAX_NOTICES: usize = 64;
 /// Changes read from the log per store call when the journal fills a gap.
 const FILL_PAGE: usize = 512;
-const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
 
 /// Settings of the fan-out.
 #[derive(Debug, Clone)]
@@ -112,7 +113,7 @@ impl View {
         let base = Revision(after.0.saturating_add(1).max(first.0));
         let skip = (base.0 - first.0) as usize;
         let events: Vec<_> = journal.events.iter().skip(skip).cloned().collect();
-        let frames = events.iter().map(|e| e.sse_frame()).collect();
+        let frames = events.iter().map(|e| frame::change(e)).collect();
         View {
             ready: journal.ready,
             version: 0,
@@ -163,10 +164,10 @@ impl View {
             g.last = event.revision;
         }
         if bookmark && !g.more && g.last > g.told {
-            let frame = crate::routes::events::frame(FeedItem::Bookmark(Bookmark {
+            let frame = frame::bookmark(Bookmark {
                 revision: g.last,
                 snapshot_end: false,
-            }));
+            });
             g.len += frame.len();
             g.frames.push(frame);
             g.told = g.last;
@@ -206,7 +207,7 @@ impl Gathered {
 /// connection's task while it catches up.
 pub(crate) struct Position {
     pub writer: OwnedWriteHalf,
-    pub filter: Arc<FeedFilter>,
+    pub filter: Arc<ComponentFilter>,
     pub everything: bool,
     /// Every matching change up to here has been written.
     pub last: Revision,
@@ -409,7 +410,7 @@ async fn hub(
     use tokio::sync::broadcast::error::RecvError;
     // Where the log stands now: what is after it arrives through the broadcast.
     let mut head = loop {
-        match catalog.store().current_revision().await {
+        match catalog.current_revision().await {
             Ok(r) => break r,
             Err(e) => {
                 tracing::warn!(error = %e, "fan-out: reading the log's revision; retrying");
@@ -447,7 +448,7 @@ async fn hub(
                 }
             } => match status {
                 Ok(status) => {
-                    let frame = crate::routes::events::engine_frame(&status);
+                    let frame = frame::engine_status(&status);
                     shared.change(|j| {
                         j.notice_seq += 1;
                         let seq = j.notice_seq;
@@ -477,7 +478,7 @@ async fn hub(
 /// error leaves the rest for the next check.
 async fn fill_from_log(catalog: &Catalog, shared: &Shared, mut head: Revision) -> Revision {
     loop {
-        let events = match catalog.store().events_since(head, FILL_PAGE).await {
+        let events = match catalog.events_after(head, FILL_PAGE).await {
             Ok(events) => events,
             Err(e) => {
                 tracing::warn!(error = %e, %head, "fan-out: reading the log; retrying in 1 s");
@@ -675,7 +676,7 @@ mod tests {
         j
     }
 
-    async fn position(last: u64, filter: FeedFilter) -> (Position, tokio::net::TcpStream) {
+    async fn position(last: u64, filter: ComponentFilter) -> (Position, tokio::net::TcpStream) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
             .await
@@ -685,7 +686,7 @@ mod tests {
         (
             Position {
                 writer,
-                everything: filter.is_everything(),
+                everything: filter.is_empty(),
                 filter: Arc::new(filter),
                 last: Revision(last),
                 told: Revision(last),
@@ -716,7 +717,7 @@ mod tests {
     async fn gathering_gives_what_follows_the_position_and_moves_filtered_streams_on() {
         let j = journal(1, 10, 100);
         let view = View::take(&j, Revision(3), 0);
-        let (all, _c1) = position(5, FeedFilter::default()).await;
+        let (all, _c1) = position(5, ComponentFilter::default()).await;
         let g = view.gather(&all, false).unwrap();
         assert_eq!(g.changes, 5);
         assert_eq!(g.last, Revision(10));
@@ -725,8 +726,8 @@ mod tests {
         assert!(text.starts_with("id: 6\n"), "{text}");
         assert_eq!(text.matches("\n\n").count(), 5);
 
-        let mut odd = FeedFilter::default();
-        odd.names.insert("odd".into());
+        let mut odd = ComponentFilter::default();
+        odd.names.push("odd".into());
         let (filtered, _c2) = position(5, odd).await;
         let g = view.gather(&filtered, false).unwrap();
         assert_eq!(g.changes, 2, "7 and 9");
@@ -739,7 +740,7 @@ mod tests {
         );
         assert_eq!(g.told, Revision(10));
 
-        let (behind, _c3) = position(1, FeedFilter::default()).await;
+        let (behind, _c3) = position(1, ComponentFilter::default()).await;
         let small = View::take(&journal(1, 10, 4), Revision(0), 0);
         assert!(
             small.gather(&behind, false).is_none(),

@@ -18,7 +18,8 @@ use std::{
 use axum::{Router, body::Body, http};
 use bytes::Bytes;
 use futures_util::{FutureExt, StreamExt};
-use nestor_catalog::{Catalog, FeedCursor, FeedFilter, FeedRequest};
+use nestor_catalog::{Catalog, FeedCursor, FeedRequest};
+use nestor_model::ComponentFilter;
 use tokio::{
     io::AsyncWriteExt,
     net::{TcpStream, tcp::OwnedWriteHalf},
@@ -26,7 +27,12 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-use crate::fanout::{Fanout, Position};
+use super::{
+    Streams,
+    fanout::{Fanout, MAX_WRITE, Position},
+    frame,
+};
+use crate::{error::ApiError, metrics::SubscriberGuard};
 
 /// Marks a request that arrived on a connection served here: the events handler then leaves
 /// the stream to [`RawStream`] instead of a response body.
@@ -36,16 +42,45 @@ pub(crate) struct RawConnection;
 /// An event stream as the handler opened it: where it starts, what it wants, and what it
 /// holds (its subscriber place, its gauge) for as long as it lasts.
 pub(crate) struct RawStream {
-    pub cursor: FeedCursor,
-    pub filter: Arc<FeedFilter>,
-    pub retry: Bytes,
-    pub notice_seq: u64,
-    pub fanout: Arc<Fanout>,
-    pub catalog: Arc<Catalog>,
-    pub shutdown: CancellationToken,
-    pub bookmark_interval: Duration,
-    pub permit: tokio::sync::OwnedSemaphorePermit,
-    pub gauge: crate::metrics::SubscriberGuard,
+    cursor: FeedCursor,
+    filter: Arc<ComponentFilter>,
+    retry: Bytes,
+    notice_seq: u64,
+    fanout: Arc<Fanout>,
+    catalog: Arc<Catalog>,
+    shutdown: CancellationToken,
+    bookmark_interval: Duration,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    gauge: SubscriberGuard,
+}
+
+impl RawStream {
+    /// Opens the stream of `request` for the fan-out: its cursor (a failing store is an error
+    /// here, before any byte is sent) and the engine notices it has yet to see.
+    pub(super) async fn open(
+        streams: &Streams,
+        fanout: Arc<Fanout>,
+        request: FeedRequest,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) -> Result<RawStream, ApiError> {
+        // Notices from now on are the stream's: taken before the cursor, so none falls between.
+        let notice_seq = fanout.notice_seq();
+        let filter = Arc::new(request.filter.clone());
+        let bookmark_interval = request.bookmark_interval;
+        let cursor = streams.catalog.cursor(request).await?;
+        Ok(RawStream {
+            cursor,
+            filter,
+            retry: frame::retry(streams.config.retry),
+            notice_seq,
+            fanout,
+            catalog: streams.catalog.clone(),
+            shutdown: streams.shutdown.clone(),
+            bookmark_interval,
+            permit,
+            gauge: SubscriberGuard::new(),
+        })
+    }
 }
 
 /// A [`RawStream`] in a response's extensions (which must be `Clone`).
@@ -321,7 +356,7 @@ async fn run(stream: TcpStream, raw: RawStream) {
     }
     let mut position = Position {
         writer,
-        everything: filter.is_everything(),
+        everything: filter.is_empty(),
         filter,
         last: cursor.last(),
         told: cursor.told(),
@@ -402,14 +437,14 @@ async fn write(
 }
 
 /// Writes `out`, then everything `cursor` has before it is live (snapshot, reset, bookmarks,
-/// the log after its position), in writes of up to `MAX_WRITE` bytes. `false`: the stream is
+/// the log after its position), in writes of up to [`MAX_WRITE`] bytes. `false`: the stream is
 /// over (the client went, the server is shutting down, or the store failed — said in a comment).
 async fn drain(
     cursor: &mut FeedCursor,
     writer: &mut OwnedWriteHalf,
     mut out: Vec<u8>,
     ended: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
-    gauge: &mut crate::metrics::SubscriberGuard,
+    gauge: &mut SubscriberGuard,
 ) -> bool {
     loop {
         let item = tokio::select! {
@@ -421,17 +456,17 @@ async fn drain(
                 if matches!(item, nestor_catalog::FeedItem::Change(_)) {
                     gauge.sent();
                 }
-                out.extend_from_slice(&crate::routes::events::frame(item));
+                out.extend_from_slice(&frame::item(item));
                 false
             }
             Some(Err(e)) => {
-                out.extend_from_slice(&crate::routes::events::store_error_frame(&e));
+                out.extend_from_slice(&frame::store_error(&e));
                 let _ = write(writer, &out, ended).await;
                 return false;
             }
             None => true,
         };
-        if live || out.len() >= crate::fanout::MAX_WRITE {
+        if live || out.len() >= MAX_WRITE {
             if !write(writer, &out, ended).await {
                 return false;
             }
@@ -451,7 +486,7 @@ async fn catch_up_from_log(
     position: &mut Position,
     bookmark_interval: Duration,
     ended: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
-    gauge: &mut crate::metrics::SubscriberGuard,
+    gauge: &mut SubscriberGuard,
 ) -> bool {
     let from = position.last;
     let mut cursor = match catalog
@@ -465,7 +500,7 @@ async fn catch_up_from_log(
     {
         Ok(cursor) => cursor,
         Err(e) => {
-            let frame = crate::routes::events::store_error_frame(&e);
+            let frame = frame::store_error(&e);
             let _ = write(&mut position.writer, &frame, ended).await;
             return false;
         }

@@ -11,41 +11,28 @@ use axum::{
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use nestor_catalog::{ListRequest, Origin};
 use nestor_model::{
-    Component, ComponentFilter, ComponentName, ComponentPage, ComponentSpec, DefinitionErrorKind,
-    DependencyList, DependentList, ErrorCode, Maturity, PatchRequest, Problem, PublishOutcome,
-    PublishResponse, SearchResults, SourceFormat, VersionDiff, VersionList, parse_definition_json,
+    Component, ComponentName, ComponentPage, ComponentSpec, DefinitionErrorKind, DependencyList,
+    DependentList, ErrorCode, PatchRequest, Problem, PublishOutcome, PublishResponse,
+    SearchResults, SourceFormat, VersionDiff, VersionList, parse_definition_json,
     parse_definitions,
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::{
-    ApiError, AppState,
-    extract::{ApiPath, DefinitionBody, JsonBody, Params},
+    app::AppState,
+    error::ApiError,
+    extract::{ApiPath, DefinitionBody, FilterParams, Filtered, JsonBody, Params},
 };
 
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 500;
 
-/// Filters shared by the list and search endpoints.
+/// The list endpoint's parameters beside the filter.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListParams {
-    /// Exact provider, e.g. `aws`.
-    provider: Option<String>,
-    /// Exact category, e.g. `database`.
-    category: Option<String>,
-    /// Exact resource type.
-    resource_type: Option<String>,
-    /// Deployable with this engine.
-    engine: Option<String>,
-    /// Exact maturity.
-    #[param(inline)]
-    maturity: Option<Maturity>,
-    /// `key:value`; repeat for several (all must match).
-    #[serde(default)]
-    label: Vec<String>,
     /// Consider pre-releases when picking each component's latest version.
     include_prerelease: Option<bool>,
     /// Page size, 1 to 500 (default 50).
@@ -54,28 +41,15 @@ pub(crate) struct ListParams {
     cursor: Option<String>,
 }
 
-impl ListParams {
-    fn filter(&self) -> Result<ComponentFilter, ApiError> {
-        let labels = parse_labels(&self.label)?;
-        Ok(ComponentFilter {
-            provider: self.provider.clone(),
-            category: self.category.clone(),
-            resource_type: self.resource_type.clone(),
-            engine: self.engine.clone(),
-            maturity: self.maturity,
-            labels,
-        })
-    }
-
-    fn limit(&self) -> Result<usize, ApiError> {
-        match self.limit {
-            None => Ok(DEFAULT_LIMIT),
-            Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-            Some(n) => Err(ApiError::invalid_parameter(
-                "limit",
-                format!("{n} is outside 1..={MAX_LIMIT}"),
-            )),
-        }
+/// A page size: absent is the default, else 1 to [`MAX_LIMIT`].
+fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::invalid_parameter(
+            "limit",
+            format!("{n} is outside 1..={MAX_LIMIT}"),
+        )),
     }
 }
 
@@ -98,20 +72,6 @@ fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
     Ok(name.to_owned())
 }
 
-/// `label=key:value` query values.
-pub(crate) fn parse_labels(labels: &[String]) -> Result<Vec<(String, String)>, ApiError> {
-    labels
-        .iter()
-        .map(|l| match l.split_once(':') {
-            Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
-            _ => Err(ApiError::invalid_parameter(
-                "label",
-                format!("{l:?} is not key:value"),
-            )),
-        })
-        .collect()
-}
-
 pub(crate) fn check_name(name: &str) -> Result<(), ApiError> {
     ComponentName::parse(name)
         .map(|_| ())
@@ -124,20 +84,20 @@ pub(crate) fn check_name(name: &str) -> Result<(), ApiError> {
 pub(crate) struct NoParams {}
 
 /// List the latest version of each component.
-#[utoipa::path(get, path = "/api/v1/components", tag = "components", params(ListParams),
+#[utoipa::path(get, path = "/api/v1/components", tag = "components", params(FilterParams, ListParams),
     responses(
         (status = 200, description = "A page of components", body = ComponentPage),
         (status = 400, description = "Bad parameter or cursor", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn list(
     State(state): State<Arc<AppState>>,
-    Params(p): Params<ListParams>,
+    Filtered(filter, p): Filtered<ListParams>,
 ) -> Result<Json<ComponentPage>, ApiError> {
     let req = ListRequest {
-        filter: p.filter()?,
+        filter,
         include_prerelease: p.include_prerelease.unwrap_or(false),
         after: p.cursor.as_deref().map(decode_cursor).transpose()?,
-        limit: p.limit()?,
+        limit: page_limit(p.limit)?,
     };
     let snap = state.catalog.list(&req).await?;
     let next_cursor = if snap.value.more {
@@ -278,50 +238,22 @@ pub(crate) async fn dependents(
 pub(crate) struct SearchParams {
     /// Words to look for in names, descriptions and labels (all must match).
     q: String,
-    /// Exact provider.
-    provider: Option<String>,
-    /// Exact category.
-    category: Option<String>,
-    /// Exact resource type.
-    resource_type: Option<String>,
-    /// Deployable with this engine.
-    engine: Option<String>,
-    /// Exact maturity.
-    #[param(inline)]
-    maturity: Option<Maturity>,
-    /// `key:value`, repeatable.
-    #[serde(default)]
-    label: Vec<String>,
     /// At most this many results, 1 to 500 (default 50).
     limit: Option<usize>,
 }
 
 /// Ranked text search over the latest versions.
-#[utoipa::path(get, path = "/api/v1/search", tag = "components", params(SearchParams),
+#[utoipa::path(get, path = "/api/v1/search", tag = "components", params(SearchParams, FilterParams),
     responses(
         (status = 200, description = "Results, best first", body = SearchResults),
         (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn search(
     State(state): State<Arc<AppState>>,
-    Params(p): Params<SearchParams>,
+    Filtered(filter, p): Filtered<SearchParams>,
 ) -> Result<Json<SearchResults>, ApiError> {
-    let as_list = ListParams {
-        provider: p.provider,
-        category: p.category,
-        resource_type: p.resource_type,
-        engine: p.engine,
-        maturity: p.maturity,
-        label: p.label,
-        limit: p.limit,
-        ..Default::default()
-    };
-    Ok(Json(
-        state
-            .catalog
-            .search(&p.q, &as_list.filter()?, as_list.limit()?)
-            .await?,
-    ))
+    let limit = page_limit(p.limit)?;
+    Ok(Json(state.catalog.search(&p.q, &filter, limit).await?))
 }
 
 /// The origin of API publishes. Until access control lands every API caller is `anonymous`.

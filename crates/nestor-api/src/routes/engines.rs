@@ -15,7 +15,8 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::{
-    ApiError, AppState,
+    app::AppState,
+    error::ApiError,
     extract::{ApiPath, JsonBody, Params},
     routes::components::NoParams,
 };

@@ -2,18 +2,16 @@
 
 mod components;
 mod engines;
-pub(crate) mod events;
 mod ops;
 pub(crate) mod sync;
 mod validate;
+mod webhooks;
 
 use std::sync::Arc;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::AppState;
-
-pub use events::EventsConfig;
+use crate::app::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new()
@@ -27,13 +25,13 @@ pub(crate) fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(components::diff))
         .routes(routes!(components::search))
         .routes(routes!(validate::validate))
-        .routes(routes!(events::events))
+        .routes(routes!(crate::events::events))
         .routes(routes!(sync::sources))
         .routes(routes!(sync::sync_source))
         .routes(routes!(sync::sync_runs))
         .routes(routes!(sync::sync_run))
-        .routes(routes!(sync::github))
-        .routes(routes!(sync::gitlab))
+        .routes(routes!(webhooks::github::github))
+        .routes(routes!(webhooks::gitlab::gitlab))
         .routes(routes!(engines::list))
         .routes(routes!(engines::get, engines::register))
         .routes(routes!(ops::health))

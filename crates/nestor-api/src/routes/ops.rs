@@ -15,7 +15,7 @@ use nestor_storage::{CatalogStore, SchemaStatus, StoreError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::{AppState, routes::sync::SourceView};
+use crate::{app::AppState, routes::sync::SourceView};
 
 /// How long a health check waits for the store before calling it unreachable: probes must
 /// answer even when the store hangs.
@@ -347,7 +347,7 @@ pub(crate) async fn detailed(
     });
     let max = state.config.events.max_subscribers;
     let subscribers = SubscribersHealth {
-        active: max.saturating_sub(state.subscribers.available_permits()),
+        active: state.streams.active(),
         max,
     };
     let status = if store_problem.is_some() {

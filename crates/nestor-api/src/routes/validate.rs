@@ -9,7 +9,8 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::{
-    ApiError, AppState,
+    app::AppState,
+    error::ApiError,
     extract::{DefinitionBody, Params},
     routes::components::read_definition,
 };

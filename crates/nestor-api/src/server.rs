@@ -1,0 +1,68 @@
+//! The accept loop: each connection goes to hyper, or — when its first request is an event
+//! stream — to [`events::raw`](crate::events), with bounded buffers and timeouts, until
+//! graceful shutdown.
+
+use std::time::Duration;
+
+use axum::Router;
+
+use crate::events::raw;
+
+/// Largest amount of response data queued for one connection before its response body stops
+/// being polled. It bounds the memory of a slow event-stream reader (hyper's default, ~400 KiB,
+/// meant ~400 MiB for 1,000 readers that fell behind); beyond it, a lagging stream waits and
+/// later catches up from the event log. It also bounds request headers.
+pub const CONNECTION_BUFFER_BYTES: usize = 16 * 1024;
+
+/// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and waits for
+/// in-flight requests to finish. Event streams end when [`ApiConfig::shutdown`] is cancelled,
+/// which the `shutdown` future should do.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, then accept again.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let (router, watcher) = (router.clone(), graceful.watcher());
+        let fut = async move {
+            // Event streams skip hyper's connection machinery (see `events::raw`): with 10,000
+            // subscribers its two 8 KiB buffers per connection were most of the memory.
+            // Each branch is boxed, so that a connection's task holds the state of the one it
+            // takes, not the larger of both.
+            if raw::is_event_stream_request(&stream).await {
+                Box::pin(raw::serve_event_stream(stream, router)).await;
+                return;
+            }
+            let service = hyper_util::service::TowerToHyperService::new(router);
+            let connection = hyper::server::conn::http1::Builder::new()
+                .max_buf_size(CONNECTION_BUFFER_BYTES)
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(30))
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = Box::pin(watcher.watch(connection)).await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        };
+        tokio::spawn(fut);
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
