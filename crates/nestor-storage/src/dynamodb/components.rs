@@ -171,30 +171,18 @@ impl DynamoStore {
 
     /// Every version of `name` (consistent Query of its partition).
     async fn query_versions(&self, name: &str) -> StoreResult<Vec<Component>> {
-        let table = &self.inner.catalog;
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client()
-                .query()
-                .table_name(table)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", "pk")
-                .expression_attribute_values(":pk", s(format!("{VERSION_PREFIX}{name}")))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| sdk_error("list versions", table, e))?;
-            for i in out.items() {
-                items.push(decode_version(i)?);
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(items);
-            }
-        }
+        self.query_all(
+            "list versions",
+            &self.inner.catalog,
+            |query| {
+                query
+                    .key_condition_expression("#pk = :pk")
+                    .expression_attribute_names("#pk", "pk")
+                    .expression_attribute_values(":pk", s(format!("{VERSION_PREFIX}{name}")))
+            },
+            decode_version,
+        )
+        .await
     }
 
     /// Every version of every name (consistent, paginated Scan of the catalog table).

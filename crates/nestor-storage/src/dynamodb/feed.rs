@@ -92,19 +92,7 @@ impl ChangeFeed for DynamoStore {
     }
 
     async fn retained_after(&self) -> StoreResult<Revision> {
-        let item = self
-            .get(
-                "retained after",
-                &self.inner.catalog,
-                vec![("pk", s(META)), ("sk", s("RETAINED"))],
-            )
-            .await?;
-        match item {
-            None => Ok(Revision(0)),
-            Some(i) => Record::new(&i, "catalog META/RETAINED")
-                .u64("rev")
-                .map(Revision),
-        }
+        self.meta_revision("retained after", "RETAINED").await
     }
 
     async fn prune_events(&self, retention: Retention) -> StoreResult<Pruned> {

@@ -56,7 +56,9 @@ mod transactions;
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::{Client, types::AttributeValue};
+use aws_sdk_dynamodb::{
+    Client, operation::query::builders::QueryFluentBuilder, types::AttributeValue,
+};
 use nestor_model::{ComponentFilter, Revision, SearchHit};
 
 use crate::{
@@ -182,18 +184,52 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    /// Every item a consistent `Query` on `table` returns, page after page, decoded. `query`
+    /// adds the key condition and its attributes.
+    async fn query_all<T>(
+        &self,
+        operation: &'static str,
+        table: &str,
+        query: impl Fn(QueryFluentBuilder) -> QueryFluentBuilder,
+        decode: impl Fn(&Item) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let out = query(self.client().query().table_name(table))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| sdk_error(operation, table, e))?;
+            for i in out.items() {
+                found.push(decode(i)?);
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(found);
+            }
+        }
+    }
+
     /// The catalog revision (strongly consistent).
     async fn counter(&self, operation: &'static str) -> StoreResult<Revision> {
+        self.meta_revision(operation, "REVISION").await
+    }
+
+    /// The revision kept in the catalog table's `META/<sk>` item (strongly consistent); 0
+    /// while it does not exist.
+    async fn meta_revision(&self, operation: &'static str, sk: &str) -> StoreResult<Revision> {
         let item = self
             .get(
                 operation,
                 &self.inner.catalog,
-                vec![("pk", s(META)), ("sk", s("REVISION"))],
+                vec![("pk", s(META)), ("sk", s(sk))],
             )
             .await?;
         match item {
             None => Ok(Revision(0)),
-            Some(i) => Record::new(&i, "catalog META/REVISION")
+            Some(i) => Record::new(&i, &format!("catalog {META}/{sk}"))
                 .u64("rev")
                 .map(Revision),
         }

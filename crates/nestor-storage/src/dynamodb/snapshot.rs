@@ -7,7 +7,6 @@ use nestor_model::{ChangeEvent, Component, Revision};
 
 use super::{
     DynamoStore, LOG,
-    error::sdk_error,
     feed::decode_event,
     item::{n, s},
 };
@@ -33,33 +32,22 @@ impl DynamoStore {
         if to <= from {
             return Ok(Some(Vec::new()));
         }
-        let table = &self.inner.events;
-        let mut events: Vec<ChangeEvent> = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client()
-                .query()
-                .table_name(table)
-                .key_condition_expression("#log = :log AND #rev BETWEEN :lo AND :hi")
-                .expression_attribute_names("#log", "log")
-                .expression_attribute_names("#rev", "rev")
-                .expression_attribute_values(":log", s(LOG))
-                .expression_attribute_values(":lo", n(from.0 + 1))
-                .expression_attribute_values(":hi", n(to.0))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| sdk_error(operation, table, e))?;
-            for i in out.items() {
-                events.push(decode_event(i)?);
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
+        let events = self
+            .query_all(
+                operation,
+                &self.inner.events,
+                |query| {
+                    query
+                        .key_condition_expression("#log = :log AND #rev BETWEEN :lo AND :hi")
+                        .expression_attribute_names("#log", "log")
+                        .expression_attribute_names("#rev", "rev")
+                        .expression_attribute_values(":log", s(LOG))
+                        .expression_attribute_values(":lo", n(from.0 + 1))
+                        .expression_attribute_values(":hi", n(to.0))
+                },
+                decode_event,
+            )
+            .await?;
         let contiguous = events
             .windows(2)
             .all(|w| w[1].revision == w[0].revision.next());

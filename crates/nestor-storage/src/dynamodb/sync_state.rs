@@ -40,11 +40,7 @@ impl DynamoStore {
             req = req
                 .condition_expression(expr)
                 .set_expression_attribute_names(Some(item::names(names)))
-                .set_expression_attribute_values(if vals.is_empty() {
-                    None
-                } else {
-                    Some(values(vals))
-                });
+                .set_expression_attribute_values(item::condition_values(vals));
         }
         match req.send().await {
             Ok(_) => Ok(true),
@@ -62,9 +58,28 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Now and `ttl` from now, in milliseconds since the epoch.
+fn expiry(ttl: std::time::Duration) -> (u64, u64) {
+    let now = now_ms();
+    (
+        now,
+        now.saturating_add(ttl.as_millis().min(u64::MAX as u128) as u64),
+    )
+}
+
 fn run_key(id: u64) -> AttributeValue {
     // Zero-padded so that the string sort key orders runs by id.
     s(format!("{id:020}"))
+}
+
+/// A sync run's item (`RUN/<id>`, its source for filtering, the run as JSON).
+fn run_item(run: &SyncRun) -> StoreResult<Item> {
+    Ok(values(vec![
+        ("pk", s("RUN")),
+        ("sk", run_key(run.id)),
+        ("source_id", s(&run.source_id)),
+        ("body", json(run)?),
+    ]))
 }
 
 fn decode_run(item: &Item) -> StoreResult<SyncRun> {
@@ -96,28 +111,16 @@ impl SyncStore for DynamoStore {
             .map_err(|e| sdk_error(OP, table, e))?;
         let attrs = out.attributes.unwrap_or_default();
         run.id = Record::new(&attrs, "sync META/RUN_ID").u64("next")?;
-        let item = values(vec![
-            ("pk", s("RUN")),
-            ("sk", run_key(run.id)),
-            ("source_id", s(&run.source_id)),
-            ("body", json(&run)?),
-        ]);
-        self.put_sync(OP, item, None).await?;
+        self.put_sync(OP, run_item(&run)?, None).await?;
         Ok(run)
     }
 
     async fn update_sync_run(&self, run: &SyncRun) -> StoreResult<()> {
         const OP: &str = "update sync run";
-        let item = values(vec![
-            ("pk", s("RUN")),
-            ("sk", run_key(run.id)),
-            ("source_id", s(&run.source_id)),
-            ("body", json(run)?),
-        ]);
         let existed = self
             .put_sync(
                 OP,
-                item,
+                run_item(run)?,
                 Some(Condition("attribute_exists(#pk)", &[("#pk", "pk")], vec![])),
             )
             .await?;
@@ -215,8 +218,7 @@ impl SyncStore for DynamoStore {
         holder: &str,
         ttl: std::time::Duration,
     ) -> StoreResult<bool> {
-        let now = now_ms();
-        let expires = now.saturating_add(ttl.as_millis().min(u64::MAX as u128) as u64);
+        let (now, expires) = expiry(ttl);
         let item = values(vec![
             ("pk", s(format!("LEASE#{name}"))),
             ("sk", s("-")),
@@ -267,8 +269,7 @@ impl SyncStore for DynamoStore {
     }
 
     async fn remember_delivery(&self, key: &str, ttl: std::time::Duration) -> StoreResult<bool> {
-        let now = now_ms();
-        let expires = now.saturating_add(ttl.as_millis().min(u64::MAX as u128) as u64);
+        let (now, expires) = expiry(ttl);
         let item = values(vec![
             ("pk", s(format!("DELIVERY#{key}"))),
             ("sk", s("-")),

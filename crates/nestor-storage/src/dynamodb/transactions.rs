@@ -93,11 +93,7 @@ impl DynamoStore {
             .set_item(Some(item))
             .condition_expression(condition)
             .set_expression_attribute_names(Some(item::names(names)))
-            .set_expression_attribute_values(if vals.is_empty() {
-                None
-            } else {
-                Some(values(vals))
-            })
+            .set_expression_attribute_values(item::condition_values(vals))
             .build()
             .map_err(build_error(operation))?;
         Ok(TransactWriteItem::builder().put(put).build())
@@ -116,25 +112,11 @@ impl DynamoStore {
             ("sk", s("REVISION")),
             ("rev", n(event.revision.0)),
         ]);
-        let counter = if current.0 == 0 {
-            self.put(
-                operation,
-                &self.inner.catalog,
-                counter_item,
-                "attribute_not_exists(#pk)",
-                &[("#pk", "pk")],
-                vec![],
-            )?
-        } else {
-            self.put(
-                operation,
-                &self.inner.catalog,
-                counter_item,
-                "#rev = :expected",
-                &[("#rev", "rev")],
-                vec![(":expected", n(current.0))],
-            )?
-        };
+        let counter = self.put_unless_moved(
+            operation,
+            counter_item,
+            (current.0 != 0).then_some(current.0),
+        )?;
         let at = event
             .occurred_at
             .format(&Rfc3339)
@@ -175,24 +157,7 @@ impl DynamoStore {
             ("yanked", AttributeValue::Bool(component.yanked)),
             ("body", json(component)?),
         ]);
-        match expected {
-            None => self.put(
-                operation,
-                &self.inner.catalog,
-                item,
-                "attribute_not_exists(#pk)",
-                &[("#pk", "pk")],
-                vec![],
-            ),
-            Some(rev) => self.put(
-                operation,
-                &self.inner.catalog,
-                item,
-                "#rev = :expected",
-                &[("#rev", "rev")],
-                vec![(":expected", n(rev.0))],
-            ),
-        }
+        self.put_unless_moved(operation, item, expected.map(|rev| rev.0))
     }
 
     fn name_put(
@@ -203,7 +168,18 @@ impl DynamoStore {
         previous_rev: Option<u64>,
     ) -> StoreResult<TransactWriteItem> {
         let item = entry.encode(name)?;
-        match previous_rev {
+        self.put_unless_moved(operation, item, previous_rev)
+    }
+
+    /// A put of a catalog item that commits only if the item is still as read: absent when
+    /// `expected` is `None`, at revision `expected` otherwise.
+    fn put_unless_moved(
+        &self,
+        operation: &'static str,
+        item: Item,
+        expected: Option<u64>,
+    ) -> StoreResult<TransactWriteItem> {
+        match expected {
             None => self.put(
                 operation,
                 &self.inner.catalog,
@@ -221,6 +197,22 @@ impl DynamoStore {
                 vec![(":expected", n(rev))],
             ),
         }
+    }
+
+    /// The event's slot taken while the counter was as read: the log is ahead of the counter.
+    /// (Both failing is only a stale read of the counter.)
+    fn log_ahead(
+        &self,
+        cancelled: &Cancelled,
+        current: Revision,
+        next: Revision,
+    ) -> Option<StoreError> {
+        (cancelled.condition_failed(1) && !cancelled.condition_failed(0)).then(|| {
+            StoreError::Corrupt {
+                what: format!("{} {next}", self.inner.events),
+                message: format!("the event exists although the revision counter says {current}"),
+            }
+        })
     }
 
     fn gave_up(&self, operation: &'static str, last: &Cancelled) -> StoreError {
@@ -287,15 +279,8 @@ impl ComponentWriter for DynamoStore {
                     if cancelled.condition_failed(2) {
                         return Err(StoreError::AlreadyExists { name, version });
                     }
-                    // The event's slot taken while the counter was as read: the log is ahead
-                    // of the counter. (Both failing is only a stale read of the counter.)
-                    if cancelled.condition_failed(1) && !cancelled.condition_failed(0) {
-                        return Err(StoreError::Corrupt {
-                            what: format!("{} {next}", self.inner.events),
-                            message: format!(
-                                "the event exists although the revision counter says {current}"
-                            ),
-                        });
+                    if let Some(e) = self.log_ahead(&cancelled, current, next) {
+                        return Err(e);
                     }
                     tracing::debug!(%name, %version, attempt, reasons = %cancelled.describe(), "publish lost a race; retrying");
                     last = Some(cancelled);
@@ -367,15 +352,8 @@ impl ComponentWriter for DynamoStore {
             match self.transact(OP, items).await? {
                 Ok(()) => return Ok(event),
                 Err(cancelled) => {
-                    // The event's slot taken while the counter was as read: the log is ahead
-                    // of the counter. (Both failing is only a stale read of the counter.)
-                    if cancelled.condition_failed(1) && !cancelled.condition_failed(0) {
-                        return Err(StoreError::Corrupt {
-                            what: format!("{} {next}", self.inner.events),
-                            message: format!(
-                                "the event exists although the revision counter says {current}"
-                            ),
-                        });
+                    if let Some(e) = self.log_ahead(&cancelled, current, next) {
+                        return Err(e);
                     }
                     // The version changed under us: the next read reports Concurrent.
                     tracing::debug!(%name, %version, attempt, reasons = %cancelled.describe(), "update lost a race; retrying");
