@@ -10,6 +10,8 @@
 //!   broadcast ([`Registry::subscribe`]).
 //! - [`StaticEngines`] is a fixed list of names, all usable (tests, offline tools).
 
+#![warn(missing_docs)]
+
 mod probe;
 mod registry;
 #[cfg(test)]

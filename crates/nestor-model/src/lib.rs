@@ -17,6 +17,8 @@
 //! assert!(spec.content_hash().starts_with("sha256:"));
 //! ```
 
+#![warn(missing_docs)]
+
 mod api;
 mod component;
 mod definition;

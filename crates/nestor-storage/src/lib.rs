@@ -14,6 +14,8 @@
 //! transaction. This crate enforces *storage* invariants only; business rules (immutability,
 //! validation) belong to `nestor-catalog` and `nestor-validation`.
 
+#![warn(missing_docs)]
+
 mod cache;
 #[cfg(feature = "dynamodb")]
 mod dynamodb;

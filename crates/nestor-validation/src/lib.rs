@@ -7,6 +7,8 @@
 //!
 //! This crate must not write anything, and must not know about HTTP or git.
 
+#![warn(missing_docs)]
+
 mod bump;
 mod catalog_rules;
 mod classify;
