@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::{
 use super::metrics::CountRequests;
 use crate::{StoreError, StoreResult};
 
-/// How a [`DynamoStore`] reaches DynamoDB. Unset fields fall back to AWS's standard resolution
+/// How a [`DynamoStore`](super::DynamoStore) reaches DynamoDB. Unset fields fall back to AWS's standard resolution
 /// (`AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`…, profiles, instance roles).
 #[derive(Debug, Clone)]
 pub struct DynamoDbOptions {
