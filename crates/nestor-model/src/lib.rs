@@ -16,6 +16,21 @@
 //! assert_eq!(spec.name, "aws-vpc");
 //! assert!(spec.content_hash().starts_with("sha256:"));
 //! ```
+//!
+//! # Layout
+//!
+//! - `component.rs`: definitions as written ([`ComponentSpec`]) and published [`Component`]s;
+//! - `definition.rs`: parsing definition files (YAML, several documents) and publish bodies;
+//! - `fast_yaml.rs`: the fast path for the YAML definitions are actually written in;
+//! - `name.rs`, `version.rs`, `value_type.rs`: component names, strict SemVer versions, and the
+//!   types of inputs and outputs;
+//! - `hash.rs`: the canonical interface and the content hash;
+//! - `event.rs`: change events and the other events of the feed (snapshot, bookmark, reset);
+//! - `sync.rs`: sync runs and source state;
+//! - `api.rs`: the REST API's request and response bodies;
+//! - `error.rs`: stable error codes and the RFC 9457 [`Problem`] body.
+
+#![warn(missing_docs)]
 
 mod api;
 mod component;

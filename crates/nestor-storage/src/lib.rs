@@ -13,6 +13,18 @@
 //! read), and every write bumps the catalog revision and appends its change event in the same
 //! transaction. This crate enforces *storage* invariants only; business rules (immutability,
 //! validation) belong to `nestor-catalog` and `nestor-validation`.
+//!
+//! # Layout
+//!
+//! - `traits.rs`: the seams ([`ComponentReader`], [`ComponentWriter`], [`ChangeFeed`],
+//!   [`ComponentSearch`], [`SyncStore`], [`CatalogStore`]) and their query and result types;
+//! - `error.rs`: [`StoreError`], what the catalog needs to tell apart;
+//! - `memory.rs`, `sqlite.rs`, `dynamodb/`: the backends;
+//! - `cache.rs`: [`CachedStore`], the read-through cache in front of any backend;
+//! - `latest.rs`: the "latest version" rule every backend shares;
+//! - `search.rs`: the ranked text match behind the default [`ComponentSearch`].
+
+#![warn(missing_docs)]
 
 mod cache;
 #[cfg(feature = "dynamodb")]

@@ -125,6 +125,18 @@ pub fn values(pairs: Vec<(&str, AttributeValue)>) -> HashMap<String, AttributeVa
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
+/// A condition's expression attribute values, or none at all when it has none: DynamoDB rejects
+/// an empty map.
+pub fn condition_values(
+    pairs: Vec<(&str, AttributeValue)>,
+) -> Option<HashMap<String, AttributeValue>> {
+    if pairs.is_empty() {
+        None
+    } else {
+        Some(values(pairs))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
