@@ -27,6 +27,8 @@
 //! - `hash.rs`: the canonical interface and the content hash;
 //! - `event.rs`: change events and the other events of the feed (snapshot, bookmark, reset);
 //! - `sync.rs`: sync runs and source state;
+//! - `filter.rs`: the one filter vocabulary ([`ComponentFilter`]) of lists, search and the
+//!   change feed, with its query-string encoding;
 //! - `api.rs`: the REST API's request and response bodies;
 //! - `error.rs`: stable error codes and the RFC 9457 [`Problem`] body.
 
