@@ -287,6 +287,8 @@ impl SyncManager {
         let _ = store.update_sync_run(&run).await;
         tracing::info!(source = %source_id, run = run.id, trigger = ?run.trigger, "sync run started");
 
+        // Owned by this run: renewal stops when the run ends, however it ends (a cancelled run
+        // drops the guard too).
         let renew = {
             let (store, lease, holder, ttl) = (
                 store.clone(),
@@ -294,14 +296,14 @@ impl SyncManager {
                 self.holder.clone(),
                 self.lease_ttl,
             );
-            tokio::spawn(async move {
+            AbortOnDrop(tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(ttl / 3).await;
                     if !matches!(store.try_lease(&lease, &holder, ttl).await, Ok(true)) {
                         tracing::warn!(%lease, "lost the sync lease during a run");
                     }
                 }
-            })
+            }))
         };
         // Incremental after the first run: what changed since the last synced commit, plus the
         // files that failed last time; everything when asked to, or when the source's
@@ -321,7 +323,7 @@ impl SyncManager {
             progress,
         };
         let result = self.catalog.sync_with(source, options).await;
-        renew.abort();
+        drop(renew);
 
         let run = match result {
             Ok(report) => {
@@ -413,4 +415,13 @@ fn apply_report(run: &mut SyncRun, report: &SyncReport) {
     } else {
         SyncStatus::Partial
     };
+}
+
+/// A task that stops when its owner drops this handle.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
