@@ -352,7 +352,9 @@ impl GitSource {
     }
 
     /// Reads one tree entry if it is a definition file: `None` for trees, submodules and paths
-    /// outside the globs; a per-file error for symlinks, oversized, binary or non-UTF-8 files.
+    /// outside the globs; a per-file error for unsafe paths, symlinks, oversized, binary or
+    /// non-UTF-8 files. The size is read from the object's header, so an oversized blob is
+    /// refused without being inflated.
     fn read_entry(
         &self,
         repo: &Repository,
@@ -362,27 +364,44 @@ impl GitSource {
         if entry.kind() == Some(ObjectType::Tree) || !self.globs.is_match(&path) {
             return Ok(None);
         }
-        let content = if entry.filemode() == MODE_LINK {
+        let size = || {
+            let odb = repo.odb()?;
+            odb.read_header(entry.id()).map(|(size, _)| size as u64)
+        };
+        let content = if let Some(reason) = unsafe_path(&path) {
+            Err(reason)
+        } else if entry.filemode() == MODE_LINK {
             Err("symbolic link not followed".to_owned())
         } else if entry.kind() != Some(ObjectType::Blob) {
             return Ok(None); // a submodule
         } else {
-            let blob = repo
-                .find_blob(entry.id())
-                .map_err(|e| git_error(&self.id, &format!("reading {path}"), e))?;
-            if blob.size() as u64 > MAX_DEFINITION_FILE_BYTES {
+            let reading = |e| git_error(&self.id, &format!("reading {path}"), e);
+            let size = size().map_err(reading)?;
+            if size > MAX_DEFINITION_FILE_BYTES {
                 Err(format!(
-                    "file is {} bytes; definition files are limited to {MAX_DEFINITION_FILE_BYTES}",
-                    blob.size()
+                    "file is {size} bytes; definition files are limited to {MAX_DEFINITION_FILE_BYTES}"
                 ))
-            } else if blob.is_binary() {
-                Err("binary file".to_owned())
             } else {
-                String::from_utf8(blob.content().to_vec()).map_err(|e| format!("not UTF-8: {e}"))
+                let blob = repo.find_blob(entry.id()).map_err(reading)?;
+                if blob.is_binary() {
+                    Err("binary file".to_owned())
+                } else {
+                    String::from_utf8(blob.content().to_vec())
+                        .map_err(|e| format!("not UTF-8: {e}"))
+                }
             }
         };
         Ok(Some(SourceFile { path, content }))
     }
+}
+
+/// Why a path from a tree must not be read, if it must not: a crafted tree can hold entries
+/// that no checkout would write (`.`, `..`, `.git` in any case), and a path with them would be
+/// stamped on versions as their provenance.
+fn unsafe_path(path: &str) -> Option<String> {
+    path.split('/')
+        .find(|c| c.is_empty() || *c == "." || *c == ".." || c.eq_ignore_ascii_case(".git"))
+        .map(|c| format!("unsafe path: the component {c:?} is not allowed in a definition path"))
 }
 
 #[async_trait]
@@ -411,5 +430,83 @@ impl DefinitionSource for GitSource {
 
     fn fingerprint(&self) -> String {
         format!("{}#{}:{}", self.url, self.branch, self.patterns.join(","))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use git2::{ObjectType, Repository, Signature};
+
+    use super::*;
+
+    /// A raw tree object: git's own encoding, written without libgit2's name checks (a
+    /// crafted repository can hold what a checkout would never write).
+    fn raw_tree(repo: &Repository, entries: &[(&str, &str, git2::Oid)]) -> git2::Oid {
+        let mut bytes = Vec::new();
+        for (mode, name, oid) in entries {
+            bytes.extend_from_slice(format!("{mode} {name}\0").as_bytes());
+            bytes.extend_from_slice(oid.as_bytes());
+        }
+        repo.odb().unwrap().write(ObjectType::Tree, &bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn paths_through_dot_dot_or_dot_git_and_oversized_blobs_are_per_file_errors() {
+        let remote = tempfile::tempdir().unwrap();
+        let repo = Repository::init(remote.path()).unwrap();
+        let definition = "name: vpc\nversion: 1.0.0\ndescription: d\nprovider: aws\n\
+                          category: network\nresource_type: aws_vpc\ndeployment_engines: [t]\n";
+        let blob = repo.blob(definition.as_bytes()).unwrap();
+        let big = repo
+            .blob(&vec![b'#'; MAX_DEFINITION_FILE_BYTES as usize + 1])
+            .unwrap();
+        let evil = raw_tree(&repo, &[("100644", "evil.yaml", blob)]);
+        let components = raw_tree(
+            &repo,
+            &[
+                ("40000", "..", evil),
+                ("40000", ".GIT", evil),
+                ("100644", "big.yaml", big),
+                ("100644", "vpc.yaml", blob),
+            ],
+        );
+        let root = raw_tree(&repo, &[("40000", "components", components)]);
+        let sig = Signature::now("Test", "test@example.com").unwrap();
+        let tree = repo.find_tree(root).unwrap();
+        repo.commit(Some("refs/heads/main"), &sig, &sig, "crafted", &tree, &[])
+            .unwrap();
+
+        let cache = tempfile::tempdir().unwrap();
+        let source = GitSource::new(
+            "crafted",
+            remote.path().to_string_lossy(),
+            "main",
+            &["components/**/*.yaml".to_owned()],
+            cache.path().join("crafted"),
+        )
+        .unwrap();
+        let snapshot = source.snapshot().await.unwrap();
+        let files: Vec<(&str, Result<&str, &str>)> = snapshot
+            .files
+            .iter()
+            .map(|f| {
+                (
+                    f.path.as_str(),
+                    f.content.as_deref().map_err(String::as_str),
+                )
+            })
+            .collect();
+        let error = |path: &str| {
+            files
+                .iter()
+                .find(|(p, _)| *p == path)
+                .and_then(|(_, c)| c.err())
+                .unwrap_or_else(|| panic!("no error for {path} in {files:?}"))
+        };
+        assert!(error("components/../evil.yaml").contains("\"..\" is not allowed"));
+        assert!(error("components/.GIT/evil.yaml").contains("\".GIT\" is not allowed"));
+        assert!(error("components/big.yaml").contains("definition files are limited to"));
+        assert!(files.contains(&("components/vpc.yaml", Ok(definition))));
+        assert_eq!(files.len(), 4, "{files:?}");
     }
 }
