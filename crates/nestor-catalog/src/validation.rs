@@ -43,6 +43,33 @@ pub struct Candidate<'a> {
     pub line: Option<u32>,
 }
 
+/// Provenance (`git_repository`, `git_commit`, `git_path`) is what a sync stamps on the
+/// versions it publishes: a definition sent through the API cannot claim it, or anyone could
+/// make a version look as if it came from a reviewed repository.
+fn refuse_claimed_provenance(candidate: &Candidate<'_>, report: &mut ValidationReport) {
+    let spec = candidate.spec;
+    let claimed = [
+        ("git_repository", spec.git_repository.is_some()),
+        ("git_commit", spec.git_commit.is_some()),
+        ("git_path", spec.git_path.is_some()),
+    ];
+    for (field, set) in claimed {
+        if set {
+            report.findings.push(Finding {
+                rule: "PROVENANCE_RESERVED".into(),
+                severity: Severity::Error,
+                path: field.into(),
+                message: format!(
+                    "`{field}` is set by a git sync and cannot be sent through the API; remove it"
+                ),
+                file: candidate.file.map(str::to_owned),
+                line: candidate.line,
+            });
+            report.valid = false;
+        }
+    }
+}
+
 impl Catalog {
     /// Loads the catalog state that validating `specs` needs, plus `pending` (new versions of
     /// the same batch) as not-yet-published versions owned by `origin`.
@@ -113,7 +140,7 @@ impl Catalog {
             engines: self.engines.as_deref(),
             ..Default::default()
         };
-        let report = match parse_version(&spec.version)
+        let mut report = match parse_version(&spec.version)
             .ok()
             .and_then(|v| snapshot.published(&spec.name, &v).cloned())
         {
@@ -163,6 +190,9 @@ impl Catalog {
                 self.validator.validate(spec, &ctx)
             }
         };
+        if matches!(origin, Some(Origin::Api { .. })) {
+            refuse_claimed_provenance(candidate, &mut report);
+        }
         self.verdicts.insert(key, Arc::new(report.clone()));
         report
     }
