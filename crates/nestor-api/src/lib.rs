@@ -39,5 +39,5 @@ pub use auth::{AuthConfig, RateLimit, Scope, Token};
 pub use error::ApiError;
 pub use events::EventsConfig;
 pub use router::{UNDOCUMENTED_ROUTES, openapi, router, router_with_sync};
-pub use server::{CONNECTION_BUFFER_BYTES, serve};
+pub use server::{CONNECTION_BUFFER_BYTES, ServeOptions, serve, serve_with};
 pub use tokio_util::sync::CancellationToken;

@@ -14,12 +14,40 @@ use crate::events::raw;
 /// later catches up from the event log. It also bounds request headers.
 pub const CONNECTION_BUFFER_BYTES: usize = 16 * 1024;
 
+/// Settings of the accept loop.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// How long a new connection may take to send its first request head, counted from the
+    /// accept: a connection silent (or trickling) for longer is closed, whichever path would
+    /// have served it.
+    pub header_timeout: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            header_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and waits for
-/// in-flight requests to finish. Event streams end when [`ApiConfig::shutdown`] is cancelled,
-/// which the `shutdown` future should do.
+/// in-flight requests to finish. Event streams end when
+/// [`ApiConfig::shutdown`](crate::ApiConfig::shutdown) is cancelled, which the `shutdown` future
+/// should do. [`serve_with`] with the default options.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with(listener, router, ServeOptions::default(), shutdown).await
+}
+
+/// [`serve`] with `options`.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    options: ServeOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
@@ -41,20 +69,33 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let (router, watcher) = (router.clone(), graceful.watcher());
+        // One deadline for the first request head, from the accept, whichever path serves it:
+        // waiting to tell the paths apart must not add to hyper's own timeout.
+        let deadline = std::time::Instant::now() + options.header_timeout;
         let fut = async move {
             // Event streams skip hyper's connection machinery (see `events::raw`): with 10,000
             // subscribers its two 8 KiB buffers per connection were most of the memory.
             // Each branch is boxed, so that a connection's task holds the state of the one it
             // takes, not the larger of both.
-            if raw::is_event_stream_request(&stream).await {
-                Box::pin(raw::serve_event_stream(stream, router)).await;
-                return;
+            match raw::first_bytes(&stream, deadline).await {
+                raw::FirstBytes::EventStream => {
+                    Box::pin(raw::serve_event_stream(stream, router, deadline)).await;
+                    return;
+                }
+                raw::FirstBytes::Silent => {
+                    tracing::debug!(%peer, "connection closed: no request within the header timeout");
+                    return;
+                }
+                raw::FirstBytes::Other => {}
             }
+            let left = deadline
+                .saturating_duration_since(std::time::Instant::now())
+                .max(Duration::from_millis(1));
             let service = hyper_util::service::TowerToHyperService::new(router);
             let connection = hyper::server::conn::http1::Builder::new()
                 .max_buf_size(CONNECTION_BUFFER_BYTES)
                 .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(30))
+                .header_read_timeout(left)
                 .serve_connection(TokioIo::new(stream), service);
             if let Err(e) = Box::pin(watcher.watch(connection)).await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");

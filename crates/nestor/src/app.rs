@@ -471,15 +471,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let streams = api.shutdown.clone();
     let router = nestor_api::router_with_sync(catalog, Some(sync), api);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
+    let listener = listen(addr, config.http.listen_backlog)
         .with_context(|| format!("cannot listen on {addr}"))?;
+    let serve_options = nestor_api::ServeOptions {
+        header_timeout: parse_duration(&config.http.header_timeout)?,
+    };
     let local = listener.local_addr()?;
     tracing::info!(
         "nestor {} serving on http://{local}",
         env!("CARGO_PKG_VERSION")
     );
-    nestor_api::serve(listener, router, async move {
+    nestor_api::serve_with(listener, router, serve_options, async move {
         shutdown_signal().await;
         tracing::info!("shutting down: closing event streams, finishing requests");
         streams.cancel();
@@ -490,6 +492,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     while tasks.join_next().await.is_some() {}
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A listening socket on `addr` with room for `backlog` connections not yet accepted (the
+/// standard library's and tokio's `bind` fix it at 1,024).
+fn listen(addr: std::net::SocketAddr, backlog: u32) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
 }
 
 /// Prunes the event log per the retention settings; failures are logged and retried next time.

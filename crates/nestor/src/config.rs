@@ -291,6 +291,12 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Request timeout (`30s`).
     pub request_timeout: String,
+    /// How long a new connection may take to send its first request head (`30s`); silent or
+    /// trickling connections are closed after it.
+    pub header_timeout: String,
+    /// Connections the kernel queues before they are accepted (capped by the kernel's
+    /// `net.core.somaxconn`).
+    pub listen_backlog: u32,
     /// Origins allowed to call the API from a browser (CORS); `["*"]` allows any.
     pub cors_origins: Vec<String>,
 }
@@ -300,6 +306,8 @@ impl Default for HttpConfig {
         HttpConfig {
             max_body_bytes: 1024 * 1024,
             request_timeout: "30s".into(),
+            header_timeout: "30s".into(),
+            listen_backlog: 4096,
             cors_origins: Vec::new(),
         }
     }
@@ -426,6 +434,10 @@ impl Config {
     pub fn check(&self) -> anyhow::Result<()> {
         self.listen_addr()?;
         parse_duration(&self.http.request_timeout).context("http.request_timeout")?;
+        parse_duration(&self.http.header_timeout).context("http.header_timeout")?;
+        if self.http.listen_backlog == 0 {
+            anyhow::bail!("http.listen_backlog must be at least 1");
+        }
         for (key, value) in [
             ("events.bookmark_interval", &self.events.bookmark_interval),
             ("events.keep_alive", &self.events.keep_alive),

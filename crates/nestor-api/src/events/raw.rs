@@ -101,31 +101,45 @@ impl RawStreamSlot {
 const PREFIX: &[u8] = b"GET /api/v1/events";
 /// Largest request head accepted here.
 const MAX_HEAD: usize = 16 * 1024;
-/// How long a client may take to send its request head.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most bytes of ready frames written at once by a stream that fell behind.
 const MAX_BATCH: usize = 16 * 1024;
 /// Largest non-stream response body written here (problems are small).
 const MAX_PLAIN_BODY: usize = 64 * 1024;
 
-/// Whether the connection's first bytes are an event-stream request line (without consuming
-/// them; anything undecided goes to hyper).
-pub(crate) async fn is_event_stream_request(stream: &TcpStream) -> bool {
+/// What a new connection's first bytes say.
+pub(crate) enum FirstBytes {
+    /// An event-stream request line: served here.
+    EventStream,
+    /// Anything else, or too little to tell: served by hyper.
+    Other,
+    /// Nothing before the head deadline, or the client closed: dropped.
+    Silent,
+}
+
+/// Looks at the connection's first bytes (without consuming them), waiting until `deadline`.
+pub(crate) async fn first_bytes(stream: &TcpStream, deadline: Instant) -> FirstBytes {
     let mut buf = [0u8; PREFIX.len() + 1];
-    match tokio::time::timeout(HEAD_TIMEOUT, stream.peek(&mut buf)).await {
+    let deadline = tokio::time::Instant::from_std(deadline);
+    match tokio::time::timeout_at(deadline, stream.peek(&mut buf)).await {
         Ok(Ok(n)) if n == buf.len() => {
-            buf.starts_with(PREFIX) && matches!(buf[PREFIX.len()], b'?' | b' ')
+            if buf.starts_with(PREFIX) && matches!(buf[PREFIX.len()], b'?' | b' ') {
+                FirstBytes::EventStream
+            } else {
+                FirstBytes::Other
+            }
         }
-        _ => false,
+        Ok(Ok(0)) | Ok(Err(_)) | Err(_) => FirstBytes::Silent,
+        Ok(Ok(_)) => FirstBytes::Other,
     }
 }
 
-/// Reads the request head (up to the blank line).
-async fn read_head(stream: &mut TcpStream) -> Option<Vec<u8>> {
+/// Reads the request head (up to the blank line), by `deadline`.
+async fn read_head(stream: &mut TcpStream, deadline: Instant) -> Option<Vec<u8>> {
     use tokio::io::AsyncReadExt;
     let mut head = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
-    tokio::time::timeout(HEAD_TIMEOUT, async {
+    let deadline = tokio::time::Instant::from_std(deadline);
+    tokio::time::timeout_at(deadline, async {
         loop {
             let n = stream.read(&mut chunk).await.ok()?;
             if n == 0 {
@@ -194,9 +208,9 @@ fn head_bytes(parts: &http::response::Parts, length: Option<usize>) -> Vec<u8> {
     out
 }
 
-/// Serves one event-stream connection to its end.
-pub(crate) async fn serve_event_stream(mut stream: TcpStream, router: Router) {
-    let Some(head) = read_head(&mut stream).await else {
+/// Serves one event-stream connection to its end; its request head must arrive by `deadline`.
+pub(crate) async fn serve_event_stream(mut stream: TcpStream, router: Router, deadline: Instant) {
+    let Some(head) = read_head(&mut stream, deadline).await else {
         let _ = stream
             .write_all(
                 b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
