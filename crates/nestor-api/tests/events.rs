@@ -1,31 +1,17 @@
 //! `GET /api/v1/events` over real HTTP: the SSE format, resume, snapshot, filters, bad input,
 //! slow readers, the subscriber limit and shutdown.
 
-mod common;
+use std::time::Duration;
 
-use std::{sync::Arc, time::Duration};
-
-use common::{Server, SseReader, spec};
-use nestor_api::{ApiConfig, EventsConfig};
+use nestor_api::EventsConfig;
 use nestor_model::PatchRequest;
-use nestor_storage::{CachedStore, MemoryStore};
+use nestor_testkit::{SseReader, TestServer, spec};
 
-fn config(events: EventsConfig) -> ApiConfig {
-    ApiConfig {
-        events,
-        ..Default::default()
-    }
+async fn start(events: EventsConfig) -> TestServer {
+    TestServer::builder().events(events).start().await
 }
 
-async fn start(events: EventsConfig) -> Server {
-    Server::start_with(
-        Arc::new(CachedStore::new(Arc::new(MemoryStore::new()), 100)),
-        config(events),
-    )
-    .await
-}
-
-async fn open(s: &Server, query: &str, last_event_id: Option<&str>) -> reqwest::Response {
+async fn open(s: &TestServer, query: &str, last_event_id: Option<&str>) -> reqwest::Response {
     let mut req = s.http.get(s.url(&format!("/api/v1/events{query}")));
     if let Some(id) = last_event_id {
         req = req.header("last-event-id", id);
@@ -33,7 +19,7 @@ async fn open(s: &Server, query: &str, last_event_id: Option<&str>) -> reqwest::
     req.send().await.unwrap()
 }
 
-async fn stream(s: &Server, query: &str, last_event_id: Option<&str>) -> SseReader {
+async fn stream(s: &TestServer, query: &str, last_event_id: Option<&str>) -> SseReader {
     let res = open(s, query, last_event_id).await;
     assert_eq!(res.status(), 200, "{query}");
     assert_eq!(
@@ -46,8 +32,14 @@ async fn stream(s: &Server, query: &str, last_event_id: Option<&str>) -> SseRead
 #[tokio::test]
 async fn snapshot_then_live_with_ids_types_and_full_components() {
     let s = start(EventsConfig::default()).await;
-    s.client.publish(&spec("db", "1.0.0")).await.unwrap();
-    s.client.publish(&spec("db", "1.1.0")).await.unwrap();
+    s.client
+        .publish(&spec("db", "1.0.0").build())
+        .await
+        .unwrap();
+    s.client
+        .publish(&spec("db", "1.1.0").build())
+        .await
+        .unwrap();
     let mut sse = stream(&s, "?snapshot=true", None).await;
     let head = sse.raw_until("retry:").await;
     assert!(head.starts_with("retry: 2000"), "{head}");
@@ -64,7 +56,10 @@ async fn snapshot_then_live_with_ids_types_and_full_components() {
     );
     assert_eq!(end.data["snapshot_end"], true);
 
-    s.client.publish(&spec("db", "1.2.0")).await.unwrap();
+    s.client
+        .publish(&spec("db", "1.2.0").build())
+        .await
+        .unwrap();
     let patch = PatchRequest {
         deprecated: Some(Some(nestor_model::Deprecation {
             message: "use 1.2".into(),
@@ -95,7 +90,7 @@ async fn snapshot_then_live_with_ids_types_and_full_components() {
 async fn resume_from_last_event_id_or_since_exactly_after_it() {
     let s = start(EventsConfig::default()).await;
     for v in ["1.0.0", "1.1.0", "1.2.0"] {
-        s.client.publish(&spec("db", v)).await.unwrap();
+        s.client.publish(&spec("db", v).build()).await.unwrap();
     }
     // Last-Event-ID wins over since (an EventSource reconnects to the same URL with the header).
     let mut sse = stream(&s, "?since=0", Some("2")).await;
@@ -113,7 +108,10 @@ async fn resume_from_last_event_id_or_since_exactly_after_it() {
 #[tokio::test]
 async fn a_revision_from_the_future_gets_a_reset_and_a_snapshot() {
     let s = start(EventsConfig::default()).await;
-    s.client.publish(&spec("db", "1.0.0")).await.unwrap();
+    s.client
+        .publish(&spec("db", "1.0.0").build())
+        .await
+        .unwrap();
     let mut sse = stream(&s, "", Some("1000")).await;
     let reset = sse.next().await.unwrap();
     assert_eq!(reset.event, "catalog.reset");
@@ -138,9 +136,18 @@ async fn filters_and_periodic_bookmarks_advance_a_filtered_stream() {
     })
     .await;
     let mut sse = stream(&s, "?name=cache&name=queue", None).await;
-    s.client.publish(&spec("db", "1.0.0")).await.unwrap();
-    s.client.publish(&spec("queue", "1.0.0")).await.unwrap();
-    s.client.publish(&spec("db", "1.1.0")).await.unwrap();
+    s.client
+        .publish(&spec("db", "1.0.0").build())
+        .await
+        .unwrap();
+    s.client
+        .publish(&spec("queue", "1.0.0").build())
+        .await
+        .unwrap();
+    s.client
+        .publish(&spec("db", "1.1.0").build())
+        .await
+        .unwrap();
     let ev = sse.next().await.unwrap();
     assert_eq!(
         (ev.event.as_str(), ev.id.as_deref(), &ev.data["name"]),
@@ -216,7 +223,7 @@ async fn a_reader_that_stalls_loses_nothing_and_holds_up_no_one() {
         tokio::spawn(async move {
             for i in 0..total {
                 client
-                    .publish(&spec(&format!("c{i:04}"), "1.0.0"))
+                    .publish(&spec(&format!("c{i:04}"), "1.0.0").build())
                     .await
                     .unwrap();
             }
@@ -369,7 +376,7 @@ async fn a_stream_behind_its_socket_and_the_journal_catches_up_from_the_log_in_o
         }
     });
     for i in 0..total {
-        let mut spec = spec(&format!("stall{i:04}"), "1.0.0");
+        let mut spec = spec(&format!("stall{i:04}"), "1.0.0").build();
         spec.description = format!("{i} {}", "x".repeat(4000));
         s.client.publish(&spec).await.unwrap();
     }
@@ -378,7 +385,11 @@ async fn a_stream_behind_its_socket_and_the_journal_catches_up_from_the_log_in_o
     let ids = read_ids(&mut client, total as usize).await;
     assert_eq!(ids, (1..=total).collect::<Vec<_>>());
     // And it is live again afterwards.
-    s.client.publish(&spec("after", "1.0.0")).await.unwrap();
+    s.client
+        .publish(&spec("after", "1.0.0").build())
+        .await
+        .unwrap();
     assert_eq!(read_ids(&mut client, 1).await, [total + 1]);
     s.stop().await;
 }
+

@@ -44,8 +44,8 @@ pub mod sse;
 
 pub use process::{Served, blocking_get, free_port};
 pub use server::{
-    KillableServer, ServerBuilder, TestServer, catalog, install_metrics, locked_down,
-    memory_store, quick_events, sqlite_store, token,
+    KillableServer, ServerBuilder, TestServer, catalog, install_metrics, locked_down, memory_store,
+    metric_sum, quick_events, sqlite_store, token,
 };
 pub use spec::{SpecBuilder, input, minimal, published, spec};
 pub use sse::{SseEvent, SseReader};

@@ -71,6 +71,24 @@ pub fn install_metrics() {
     nestor_api::metrics::install().expect("the metrics exporter starts");
 }
 
+/// The sum of the samples of metric `name` in a Prometheus text scrape whose labels include
+/// every `key="value"` of `labels` (0 when there is none).
+pub fn metric_sum(scrape: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    scrape
+        .lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!(r#"{k}="{v}""#)))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// What every server needs before it starts: the metrics exporter, and a TLS provider for
 /// reqwest (built without a default one, see the workspace Cargo.toml).
 fn prepare() {
@@ -81,14 +99,23 @@ fn prepare() {
 /// How to start a [`TestServer`] (or a [`KillableServer`]); from [`TestServer::builder`].
 pub struct ServerBuilder {
     store: Option<Arc<dyn CatalogStore>>,
+    catalog: Option<Arc<Catalog>>,
     config: ApiConfig,
     sync: Option<Arc<SyncManager>>,
 }
 
 impl ServerBuilder {
-    /// Serves `store` (by default an empty [`memory_store`]).
+    /// Serves `store` (by default an empty [`memory_store`]) through a [`catalog`] of its own.
     pub fn store(mut self, store: Arc<dyn CatalogStore>) -> Self {
         self.store = Some(store);
+        self
+    }
+
+    /// Serves a catalog the test built itself (with an engine registry, or shared with a
+    /// [`SyncManager`]); its store is the server's.
+    pub fn catalog(mut self, catalog: Arc<Catalog>) -> Self {
+        self.store = Some(catalog.store().clone());
+        self.catalog = Some(catalog);
         self
     }
 
@@ -112,29 +139,30 @@ impl ServerBuilder {
     }
 
     /// Serves the sources of `sync` too (`/api/v1/sources`, sync runs, webhooks). Its catalog
-    /// must be the one over the server's store: give the same store to both.
+    /// must be the server's: give it with [`ServerBuilder::catalog`].
     pub fn sync(mut self, sync: Arc<SyncManager>) -> Self {
         self.sync = Some(sync);
         self
     }
 
-    fn parts(self) -> (Arc<dyn CatalogStore>, ApiConfig, Option<Arc<SyncManager>>) {
+    /// The store, and the router over it.
+    fn parts(self) -> (Arc<dyn CatalogStore>, axum::Router) {
         let store = self.store.unwrap_or_else(memory_store);
-        (store, self.config, self.sync)
+        let catalog = self.catalog.unwrap_or_else(|| catalog(store.clone()));
+        let router = nestor_api::router_with_sync(catalog, self.sync, self.config);
+        (store, router)
     }
 
     /// Starts the server on the test's runtime.
     pub async fn start(self) -> TestServer {
-        let (store, config, sync) = self.parts();
-        let shutdown = config.shutdown.clone();
-        let router = nestor_api::router_with_sync(catalog(store.clone()), sync, config);
+        let shutdown = self.config.shutdown.clone();
+        let (store, router) = self.parts();
         TestServer::serve(router, store, shutdown).await
     }
 
     /// Starts the server on a runtime of its own (one worker thread), serving on `listener`:
     /// already bound, so that a server started after a kill can take the same port.
     pub fn start_killable(self, listener: std::net::TcpListener) -> KillableServer {
-        let (store, config, sync) = self.parts();
         let addr = listener.local_addr().unwrap();
         listener.set_nonblocking(true).unwrap();
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -142,9 +170,10 @@ impl ServerBuilder {
             .enable_all()
             .build()
             .expect("server runtime");
+        // The router starts tasks of its own (the event-stream writers): on the server's runtime.
         runtime.spawn(async move {
             let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-            let router = nestor_api::router_with_sync(catalog(store), sync, config);
+            let (_, router) = self.parts();
             nestor_api::serve(listener, router, std::future::pending())
                 .await
                 .expect("server runs");
@@ -178,6 +207,7 @@ impl TestServer {
     pub fn builder() -> ServerBuilder {
         ServerBuilder {
             store: None,
+            catalog: None,
             config: ApiConfig {
                 max_body_bytes: 64 * 1024,
                 ..Default::default()
