@@ -393,3 +393,142 @@ async fn a_stream_behind_its_socket_and_the_journal_catches_up_from_the_log_in_o
     s.stop().await;
 }
 
+/// Reads from `socket` until the end of a response head; returns the head and whatever was
+/// read past it.
+async fn read_response_head(socket: &mut tokio::net::TcpStream) -> (String, Vec<u8>) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let rest = buf.split_off(end + 4);
+            return (String::from_utf8(buf).unwrap(), rest);
+        }
+        let n = tokio::time::timeout(Duration::from_secs(10), socket.read(&mut chunk))
+            .await
+            .expect("a response head within 10 s")
+            .unwrap();
+        assert!(n > 0, "the connection closed before a response head");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// The data of a `transfer-encoding: chunked` body, chunk by chunk, from `socket` (`buf`: what
+/// was already read past the head).
+fn chunked_body(
+    socket: tokio::net::TcpStream,
+    buf: Vec<u8>,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, String>> {
+    futures_util::stream::unfold((socket, buf), |(mut socket, mut buf)| async move {
+        use tokio::io::AsyncReadExt;
+        loop {
+            if let Some(line) = buf.windows(2).position(|w| w == b"\r\n") {
+                let size = std::str::from_utf8(&buf[..line]).unwrap();
+                let size = usize::from_str_radix(size.split(';').next().unwrap().trim(), 16)
+                    .unwrap_or_else(|_| panic!("not a chunk size: {size:?}"));
+                if size == 0 {
+                    return None;
+                }
+                if buf.len() >= line + 2 + size + 2 {
+                    let data = bytes::Bytes::copy_from_slice(&buf[line + 2..line + 2 + size]);
+                    buf.drain(..line + 2 + size + 2);
+                    return Some((Ok(data), (socket, buf)));
+                }
+            }
+            let mut chunk = [0u8; 8192];
+            match socket.read(&mut chunk).await {
+                Ok(0) => return None,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(e) => return Some((Err(e.to_string()), (socket, buf))),
+            }
+        }
+    })
+}
+
+/// An event stream asked for as a later request on a kept-alive connection is not seen by the
+/// raw path (which peeks at a connection's first request only): hyper serves it, with the
+/// per-task body (chunked, the connection kept open). Same frames, same order, live changes.
+#[tokio::test]
+async fn an_event_stream_on_a_kept_alive_connection_is_served_per_task() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = start(EventsConfig::default()).await;
+    for v in ["1.0.0", "1.1.0", "1.2.0"] {
+        s.client.publish(&spec("db", v).build()).await.unwrap();
+    }
+    let mut socket = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+
+    // A plain request first: it makes the connection hyper's.
+    socket
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (head, mut body) = read_response_head(&mut socket).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        !head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().unwrap())
+        })
+        .expect("a content-length");
+    while body.len() < length {
+        let mut chunk = [0u8; 1024];
+        let n = socket.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "the connection closed mid-body");
+        body.extend_from_slice(&chunk[..n]);
+    }
+    assert_eq!(body, br#"{"status":"ok"}"#);
+
+    // Then the event stream, on the same connection.
+    socket
+        .write_all(b"GET /api/v1/events?since=0 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (head, rest) = read_response_head(&mut socket).await;
+    let lower = head.to_ascii_lowercase();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(lower.contains("content-type: text/event-stream"), "{head}");
+    // hyper's framing, not the raw path's close-delimited body.
+    assert!(lower.contains("transfer-encoding: chunked"), "{head}");
+    assert!(!lower.contains("connection: close"), "{head}");
+    let mut sse = SseReader::from_stream(chunked_body(socket, rest));
+    let mut changes = async || loop {
+        let ev = sse.next().await.expect("the stream goes on");
+        if ev.event.starts_with("component.") {
+            return ev;
+        }
+    };
+
+    // The log: every change once, in order.
+    for (id, version) in [("1", "1.0.0"), ("2", "1.1.0"), ("3", "1.2.0")] {
+        let ev = changes().await;
+        assert_eq!(
+            (ev.event.as_str(), ev.id.as_deref()),
+            ("component.published", Some(id))
+        );
+        assert_eq!(ev.data["component"]["version"], version);
+    }
+    // Then live changes as they are published, each once.
+    s.client
+        .publish(&spec("db", "1.3.0").build())
+        .await
+        .unwrap();
+    s.client
+        .publish(&spec("db", "1.4.0").build())
+        .await
+        .unwrap();
+    for (id, version) in [("4", "1.3.0"), ("5", "1.4.0")] {
+        let ev = changes().await;
+        assert_eq!(
+            (ev.event.as_str(), ev.id.as_deref()),
+            ("component.published", Some(id))
+        );
+        assert_eq!(ev.data["component"]["version"], version);
+    }
+    s.stop().await;
+}
