@@ -6,7 +6,9 @@ use std::{path::Path, time::Duration};
 
 use hmac::{Hmac, Mac};
 use nestor_api::ApiConfig;
-use nestor_testkit::{SseReader, TestServer, catalog, git::git, git::infra_sync, memory_store};
+use nestor_testkit::{
+    SseReader, TestServer, catalog, git::definition_yaml, git::git, git::infra_sync, memory_store,
+};
 use reqwest::Method;
 use serde_json::json;
 
@@ -16,7 +18,7 @@ fn commit_component(dir: &Path, name: &str) -> String {
     std::fs::create_dir_all(dir.join("components")).unwrap();
     std::fs::write(
         dir.join(format!("components/{name}.yaml")),
-        format!("name: {name}\nversion: 1.0.0\ndescription: The {name}\nprovider: aws\ncategory: network\nresource_type: aws_{name}\ndeployment_engines: [terraform]\n"),
+        definition_yaml(name, "1.0.0"),
     )
     .unwrap();
     git(dir, &["add", "."]);

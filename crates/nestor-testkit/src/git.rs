@@ -23,27 +23,51 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// A definition file's text: `name` at `version`, "The {name}", an `aws` `network` component of
+/// resource type `aws_{name}`, deployed with `terraform`.
+pub fn definition_yaml(name: &str, version: &str) -> String {
+    format!(
+        "name: {name}\nversion: {version}\ndescription: The {name}\nprovider: aws\ncategory: network\n\
+         resource_type: aws_{name}\ndeployment_engines: [terraform]\n"
+    )
+}
+
+/// Commits the work tree's current state (all of it) on `refs/heads/main` with libgit2;
+/// `parent: false` makes an unrelated root commit (a rewritten history).
+pub fn commit_all(repo: &Repository, message: &str, parent: bool) -> Oid {
+    let mut index = repo.index().unwrap();
+    index.clear().unwrap();
+    index
+        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+        .unwrap();
+    index.write().unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let sig = Signature::now("Test", "test@example.com").unwrap();
+    let parents: Vec<git2::Commit<'_>> = match repo.refname_to_id("refs/heads/main") {
+        Ok(id) if parent => vec![repo.find_commit(id).unwrap()],
+        _ => Vec::new(),
+    };
+    let parents: Vec<&git2::Commit<'_>> = parents.iter().collect();
+    let id = repo
+        .commit(None, &sig, &sig, message, &tree, &parents)
+        .unwrap();
+    repo.reference("refs/heads/main", id, true, message)
+        .unwrap();
+    id
+}
+
 /// A repository in a temp dir whose `main` has one commit (returned) with
-/// `components/vpc.yaml`, a valid definition of `vpc` 1.0.0. Made with libgit2.
+/// `components/vpc.yaml`, [`definition_yaml`] of `vpc` 1.0.0. Made with libgit2.
 pub fn remote_with_vpc() -> (tempfile::TempDir, Oid) {
     let remote = tempfile::tempdir().unwrap();
     let repo = Repository::init(remote.path()).unwrap();
     std::fs::create_dir_all(remote.path().join("components")).unwrap();
     std::fs::write(
         remote.path().join("components/vpc.yaml"),
-        "name: vpc\nversion: 1.0.0\ndescription: The vpc\nprovider: aws\ncategory: network\n\
-         resource_type: aws_vpc\ndeployment_engines: [terraform]\n",
+        definition_yaml("vpc", "1.0.0"),
     )
     .unwrap();
-    let mut index = repo.index().unwrap();
-    index
-        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
-        .unwrap();
-    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
-    let sig = Signature::now("Test", "test@example.com").unwrap();
-    let head = repo
-        .commit(Some("refs/heads/main"), &sig, &sig, "first", &tree, &[])
-        .unwrap();
+    let head = commit_all(&repo, "first", true);
     (remote, head)
 }
 

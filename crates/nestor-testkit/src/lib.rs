@@ -47,5 +47,5 @@ pub use server::{
     KillableServer, ServerBuilder, TestServer, catalog, install_metrics, locked_down, memory_store,
     metric_sum, quick_events, sqlite_store, token,
 };
-pub use spec::{SpecBuilder, input, minimal, published, spec};
+pub use spec::{SpecBuilder, api_origin, input, minimal, published, spec};
 pub use sse::{SseEvent, SseReader};

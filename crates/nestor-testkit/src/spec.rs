@@ -15,6 +15,7 @@
 //! assert_eq!(api.dependencies[0].name, "pg");
 //! ```
 
+use nestor_catalog::Origin;
 use nestor_model::{Component, ComponentSpec, Dependency, Input, Output, Revision, ValueType};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -67,6 +68,13 @@ pub fn input(name: &str, value_type: ValueType) -> Input {
         description: String::new(),
         default: None,
         allowed_values: None,
+    }
+}
+
+/// Who publishes through the catalog in tests: the API, as identity `test`.
+pub fn api_origin() -> Origin {
+    Origin::Api {
+        identity: "test".into(),
     }
 }
 
