@@ -32,14 +32,8 @@ async fn stream(s: &TestServer, query: &str, last_event_id: Option<&str>) -> Sse
 #[tokio::test]
 async fn snapshot_then_live_with_ids_types_and_full_components() {
     let s = start(EventsConfig::default()).await;
-    s.client
-        .publish(&spec("db", "1.0.0").build())
-        .await
-        .unwrap();
-    s.client
-        .publish(&spec("db", "1.1.0").build())
-        .await
-        .unwrap();
+    s.publish(spec("db", "1.0.0")).await;
+    s.publish(spec("db", "1.1.0")).await;
     let mut sse = stream(&s, "?snapshot=true", None).await;
     let head = sse.raw_until("retry:").await;
     assert!(head.starts_with("retry: 2000"), "{head}");
@@ -56,10 +50,7 @@ async fn snapshot_then_live_with_ids_types_and_full_components() {
     );
     assert_eq!(end.data["snapshot_end"], true);
 
-    s.client
-        .publish(&spec("db", "1.2.0").build())
-        .await
-        .unwrap();
+    s.publish(spec("db", "1.2.0")).await;
     let patch = PatchRequest {
         deprecated: Some(Some(nestor_model::Deprecation {
             message: "use 1.2".into(),
@@ -90,7 +81,7 @@ async fn snapshot_then_live_with_ids_types_and_full_components() {
 async fn resume_from_last_event_id_or_since_exactly_after_it() {
     let s = start(EventsConfig::default()).await;
     for v in ["1.0.0", "1.1.0", "1.2.0"] {
-        s.client.publish(&spec("db", v).build()).await.unwrap();
+        s.publish(spec("db", v)).await;
     }
     // Last-Event-ID wins over since (an EventSource reconnects to the same URL with the header).
     let mut sse = stream(&s, "?since=0", Some("2")).await;
@@ -108,10 +99,7 @@ async fn resume_from_last_event_id_or_since_exactly_after_it() {
 #[tokio::test]
 async fn a_revision_from_the_future_gets_a_reset_and_a_snapshot() {
     let s = start(EventsConfig::default()).await;
-    s.client
-        .publish(&spec("db", "1.0.0").build())
-        .await
-        .unwrap();
+    s.publish(spec("db", "1.0.0")).await;
     let mut sse = stream(&s, "", Some("1000")).await;
     let reset = sse.next().await.unwrap();
     assert_eq!(reset.event, "catalog.reset");
@@ -136,18 +124,9 @@ async fn filters_and_periodic_bookmarks_advance_a_filtered_stream() {
     })
     .await;
     let mut sse = stream(&s, "?name=cache&name=queue", None).await;
-    s.client
-        .publish(&spec("db", "1.0.0").build())
-        .await
-        .unwrap();
-    s.client
-        .publish(&spec("queue", "1.0.0").build())
-        .await
-        .unwrap();
-    s.client
-        .publish(&spec("db", "1.1.0").build())
-        .await
-        .unwrap();
+    s.publish(spec("db", "1.0.0")).await;
+    s.publish(spec("queue", "1.0.0")).await;
+    s.publish(spec("db", "1.1.0")).await;
     let ev = sse.next().await.unwrap();
     assert_eq!(
         (ev.event.as_str(), ev.id.as_deref(), &ev.data["name"]),
@@ -385,10 +364,7 @@ async fn a_stream_behind_its_socket_and_the_journal_catches_up_from_the_log_in_o
     let ids = read_ids(&mut client, total as usize).await;
     assert_eq!(ids, (1..=total).collect::<Vec<_>>());
     // And it is live again afterwards.
-    s.client
-        .publish(&spec("after", "1.0.0").build())
-        .await
-        .unwrap();
+    s.publish(spec("after", "1.0.0")).await;
     assert_eq!(read_ids(&mut client, 1).await, [total + 1]);
     s.stop().await;
 }
@@ -453,7 +429,7 @@ async fn an_event_stream_on_a_kept_alive_connection_is_served_per_task() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let s = start(EventsConfig::default()).await;
     for v in ["1.0.0", "1.1.0", "1.2.0"] {
-        s.client.publish(&spec("db", v).build()).await.unwrap();
+        s.publish(spec("db", v)).await;
     }
     let mut socket = tokio::net::TcpStream::connect(s.addr).await.unwrap();
 
@@ -514,14 +490,8 @@ async fn an_event_stream_on_a_kept_alive_connection_is_served_per_task() {
         assert_eq!(ev.data["component"]["version"], version);
     }
     // Then live changes as they are published, each once.
-    s.client
-        .publish(&spec("db", "1.3.0").build())
-        .await
-        .unwrap();
-    s.client
-        .publish(&spec("db", "1.4.0").build())
-        .await
-        .unwrap();
+    s.publish(spec("db", "1.3.0")).await;
+    s.publish(spec("db", "1.4.0")).await;
     for (id, version) in [("4", "1.3.0"), ("5", "1.4.0")] {
         let ev = changes().await;
         assert_eq!(

@@ -34,14 +34,8 @@ async fn publish_then_read_every_way() {
 
     let v = s.client.version("pg", "1.0.0").await.unwrap();
     assert_eq!(v.spec.required_inputs[0].name, "instance_class");
-    s.client
-        .publish(&spec("pg", "1.1.0").build())
-        .await
-        .unwrap();
-    s.client
-        .publish(&spec("pg", "2.0.0-rc.1").build())
-        .await
-        .unwrap();
+    s.publish(spec("pg", "1.1.0")).await;
+    s.publish(spec("pg", "2.0.0-rc.1")).await;
     assert_eq!(s.client.latest("pg").await.unwrap().spec.version, "1.1.0");
     let (_, pre) = s.get("/api/v1/components/pg?include_prerelease=true").await;
     assert_eq!(pre["version"], "2.0.0-rc.1");
@@ -69,10 +63,7 @@ async fn publish_then_read_every_way() {
 #[tokio::test]
 async fn republish_is_idempotent_updates_descriptions_and_rejects_interface_changes() {
     let s = TestServer::memory().await;
-    s.client
-        .publish(&spec("pg", "1.0.0").build())
-        .await
-        .unwrap();
+    s.publish(spec("pg", "1.0.0")).await;
     let again = s
         .http
         .post(s.url("/api/v1/components"))
@@ -352,10 +343,7 @@ async fn query_parameters_are_checked_strictly() {
 #[tokio::test]
 async fn not_found_answers_say_what_is_missing() {
     let s = TestServer::memory().await;
-    s.client
-        .publish(&spec("pg", "1.0.0").build())
-        .await
-        .unwrap();
+    s.publish(spec("pg", "1.0.0")).await;
     for (path, status, code) in [
         ("/api/v1/components/nope", 404, "component_not_found"),
         (
@@ -433,10 +421,7 @@ async fn dependencies_dependents_and_search() {
         problem.details["findings"][0]["path"],
         "dependencies[1].name"
     );
-    s.client
-        .publish(&spec("aws-kms-key", "1.0.0").build())
-        .await
-        .unwrap();
+    s.publish(spec("aws-kms-key", "1.0.0")).await;
     s.client.publish(&db).await.unwrap();
     // Yanking the only matching version leaves the dependency unresolved, visibly.
     s.client
@@ -498,14 +483,8 @@ async fn dependencies_dependents_and_search() {
 #[tokio::test]
 async fn patch_deprecates_and_yanks() {
     let s = TestServer::memory().await;
-    s.client
-        .publish(&spec("pg", "1.0.0").build())
-        .await
-        .unwrap();
-    s.client
-        .publish(&spec("pg", "1.1.0").build())
-        .await
-        .unwrap();
+    s.publish(spec("pg", "1.0.0")).await;
+    s.publish(spec("pg", "1.1.0")).await;
     let c = s
         .client
         .patch(
@@ -605,14 +584,8 @@ async fn data_written_through_the_api_survives_a_restart_on_sqlite() {
     };
 
     let s = TestServer::builder().store(open()).start().await;
-    s.client
-        .publish(&spec("pg", "1.0.0").build())
-        .await
-        .unwrap();
-    s.client
-        .publish(&spec("pg", "1.1.0").build())
-        .await
-        .unwrap();
+    s.publish(spec("pg", "1.0.0")).await;
+    s.publish(spec("pg", "1.1.0")).await;
     s.client
         .patch(
             "pg",
@@ -650,7 +623,7 @@ async fn data_written_through_the_api_survives_a_restart_on_sqlite() {
 async fn validate_reports_the_comparison_and_diff_classifies_published_versions() {
     let s = TestServer::memory().await;
     for v in ["1.0.0", "1.1.0"] {
-        s.client.publish(&spec("db", v).build()).await.unwrap();
+        s.publish(spec("db", v)).await;
     }
 
     // 1.2.0 removes an output: a major change under a minor bump.

@@ -279,7 +279,7 @@ async fn watch_resumes_from_a_revision_and_survives_a_graceful_restart() {
     init_tracing();
     let server = quick_server().start().await;
     for v in ["1.0.0", "1.1.0", "1.2.0"] {
-        server.client.publish(&spec("db", v).build()).await.unwrap();
+        server.publish(spec("db", v)).await;
     }
     let client = server.client.clone();
     let mut feed = client.watch(WatchOptions {

@@ -21,7 +21,7 @@
 //!   [`published()`], a definition as a store holds it.
 //! - [`sse`]: [`SseReader`], a small reader of `text/event-stream` responses.
 //! - [`process`]: what tests that run the `nestor` binary share: [`Served`] (a child process
-//!   that logged "serving on"), [`free_port`], [`blocking_get`].
+//!   that logged "serving on"), [`free_port`], [`block_on`], [`blocking_get`].
 //! - [`git`]: repositories for the git source tests, through the `git` command or libgit2.
 //! - [`dynamodb`]: DynamoDB Local for the tests (`scripts/test` starts it), skipped loudly
 //!   without it and a failure under CI.
@@ -42,10 +42,10 @@ pub mod server;
 pub mod spec;
 pub mod sse;
 
-pub use process::{Served, blocking_get, free_port};
+pub use process::{Served, block_on, blocking_get, free_port};
 pub use server::{
     KillableServer, ServerBuilder, TestServer, catalog, install_metrics, locked_down, memory_store,
     metric_sum, quick_events, sqlite_store, token,
 };
-pub use spec::{SpecBuilder, api_origin, input, minimal, published, spec};
+pub use spec::{SpecBuilder, input, minimal, published, spec, tester};
 pub use sse::{SseEvent, SseReader};

@@ -70,15 +70,21 @@ impl Drop for Served {
     }
 }
 
-/// GET `url` on a runtime of its own (for tests without one): (status, JSON body, or `null`).
-pub fn blocking_get(url: &str) -> (u16, serde_json::Value) {
+/// Runs `work` to completion on a runtime of its own, for tests without one (those that drive
+/// a process); reqwest's TLS provider is installed first.
+pub fn block_on<F: std::future::Future>(work: F) -> F::Output {
     // reqwest is built without a default TLS provider (see the workspace Cargo.toml).
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let rt = tokio::runtime::Builder::new_current_thread()
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap();
-    rt.block_on(async {
+        .unwrap()
+        .block_on(work)
+}
+
+/// GET `url` on a runtime of its own (for tests without one): (status, JSON body, or `null`).
+pub fn blocking_get(url: &str) -> (u16, serde_json::Value) {
+    block_on(async {
         let res = reqwest::get(url).await.expect("request");
         let status = res.status().as_u16();
         (status, res.json().await.unwrap_or_default())

@@ -10,6 +10,7 @@ use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
 use nestor_api::{ApiConfig, AuthConfig, CancellationToken, EventsConfig, Token};
 use nestor_catalog::{Catalog, SyncManager};
+use nestor_model::{ComponentSpec, PublishResponse};
 use nestor_storage::{CachedStore, CatalogStore, MemoryStore, SqliteStore};
 use nestor_validation::Validator;
 use reqwest::Method;
@@ -263,6 +264,15 @@ impl TestServer {
         if let Some(h) = self.handle.take() {
             h.await.unwrap();
         }
+    }
+
+    /// Publishes `spec` through the Nestor client; a refusal fails the test, with the problem.
+    pub async fn publish(&self, spec: impl Into<ComponentSpec>) -> PublishResponse {
+        let spec = spec.into();
+        self.client
+            .publish(&spec)
+            .await
+            .unwrap_or_else(|e| panic!("publish {}: {e}", spec.id()))
     }
 
     /// The URL of `path` (which starts with `/`) on this server.

@@ -71,8 +71,8 @@ pub fn input(name: &str, value_type: ValueType) -> Input {
     }
 }
 
-/// Who publishes through the catalog in tests: the API, as identity `test`.
-pub fn api_origin() -> Origin {
+/// Who publishes through the catalog in tests: an API user, identity `test`.
+pub fn tester() -> Origin {
     Origin::Api {
         identity: "test".into(),
     }

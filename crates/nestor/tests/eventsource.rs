@@ -15,7 +15,7 @@ use std::{
 };
 
 use common::serve_on;
-use nestor_testkit::{free_port, minimal};
+use nestor_testkit::{block_on, free_port, minimal};
 
 fn client_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/eventsource")
@@ -47,12 +47,8 @@ fn node_ready() -> bool {
 }
 
 fn publish(base: &str, range: std::ops::RangeInclusive<u32>) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let client = nestor_client::Client::new(base).unwrap();
-    rt.block_on(async {
+    block_on(async {
         for i in range {
             let spec = minimal(&format!("c{i:03}"), "1.0.0")
                 .description("A thing")

@@ -12,7 +12,7 @@ use std::{
 };
 
 use common::nestor;
-use nestor_testkit::{Served, blocking_get};
+use nestor_testkit::{Served, block_on, blocking_get};
 
 /// What the collector received: (path, content type, body) of each request.
 type Exports = Arc<Mutex<Vec<(String, String, Vec<u8>)>>>;
@@ -88,12 +88,7 @@ fn requests_are_exported_as_otlp_spans_with_their_request_id() {
             .env("OTEL_SERVICE_NAME", "nestor-otlp-test"),
     );
 
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    block_on(async {
         let res = reqwest::Client::new()
             .get(format!("{}/api/v1/components", served.base))
             .header("x-request-id", "otlp-trace-me-7")
