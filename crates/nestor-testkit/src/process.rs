@@ -12,13 +12,13 @@ use std::{
 pub struct Served {
     /// The process.
     pub child: Child,
-    /// The URL it logged as "serving on <url>".
+    /// The URL it logged as `serving on <url>`.
     pub base: String,
 }
 
 impl Served {
     /// Spawns `command` (stdout discarded, stderr read) and waits up to 60 s for its
-    /// "serving on <url>" log line. A line with `ERROR` (or starting with `error:`) before it
+    /// `serving on <url>` log line. A line with `ERROR` (or starting with `error:`) before it
     /// fails the test with that line.
     pub fn start(command: &mut Command) -> Served {
         Self::spawn(command, true)
