@@ -11,12 +11,8 @@ use serde_json::json;
 async fn publish_then_read_every_way() {
     let s = TestServer::memory().await;
     let res = s
-        .http
-        .post(s.url("/api/v1/components"))
-        .json(&spec("pg", "1.0.0").build())
-        .send()
-        .await
-        .unwrap();
+        .post_json("/api/v1/components", &spec("pg", "1.0.0").build())
+        .await;
     assert_eq!(res.status(), 201);
     assert_eq!(
         res.headers()["location"],
@@ -65,12 +61,8 @@ async fn republish_is_idempotent_updates_descriptions_and_rejects_interface_chan
     let s = TestServer::memory().await;
     s.publish(spec("pg", "1.0.0")).await;
     let again = s
-        .http
-        .post(s.url("/api/v1/components"))
-        .json(&spec("pg", "1.0.0").build())
-        .send()
-        .await
-        .unwrap();
+        .post_json("/api/v1/components", &spec("pg", "1.0.0").build())
+        .await;
     assert_eq!(again.status(), 200);
     assert_eq!(
         again.json::<serde_json::Value>().await.unwrap()["outcome"],

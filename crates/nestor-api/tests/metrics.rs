@@ -144,12 +144,8 @@ async fn metrics_are_prometheus_text_and_count_what_happens() {
         .await;
 
     let res = s
-        .http
-        .post(s.url("/api/v1/components"))
-        .json(&spec("pg", "1.0.0").build())
-        .send()
-        .await
-        .unwrap();
+        .post_json("/api/v1/components", &spec("pg", "1.0.0").build())
+        .await;
     assert_eq!(res.status(), 201);
     for _ in 0..3 {
         assert_eq!(s.get("/api/v1/components/pg/versions/1.0.0").await.0, 200);
@@ -158,13 +154,7 @@ async fn metrics_are_prometheus_text_and_count_what_happens() {
     // A definition that breaks a rule, validated as a dry run.
     let mut bad = spec("bad", "1.0.0").build();
     bad.deployment_engines.clear();
-    let res = s
-        .http
-        .post(s.url("/api/v1/validate"))
-        .json(&bad)
-        .send()
-        .await
-        .unwrap();
+    let res = s.post_json("/api/v1/validate", &bad).await;
     assert!(
         res.status().is_success() || res.status() == 422,
         "{}",

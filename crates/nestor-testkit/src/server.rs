@@ -287,6 +287,16 @@ impl TestServer {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
+    /// POST `body` as JSON to `path`; the response, whatever its status.
+    pub async fn post_json(&self, path: &str, body: &impl serde::Serialize) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// GET returning the body as text, whatever the status (`/metrics`, scripts, pages).
     pub async fn text(&self, path: &str) -> String {
         let res = self.http.get(self.url(path)).send().await.unwrap();
