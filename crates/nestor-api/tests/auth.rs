@@ -1,25 +1,17 @@
 //! Access control over HTTP: bearer tokens and scopes, anonymous reads, malformed headers, the
 //! write rate limit, request ids and CORS.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::{Server, spec};
-use nestor_api::{ApiConfig, AuthConfig, RateLimit, Token};
+use nestor_api::{ApiConfig, AuthConfig, RateLimit};
 use nestor_storage::MemoryStore;
+use nestor_testkit::{TestServer, metric_sum, spec, token};
 use reqwest::{Method, StatusCode};
-use sha2::{Digest, Sha256};
 
-fn token(name: &str, value: &str, scopes: &[&str]) -> Token {
-    let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
-    Token::new(name, &hex::encode(Sha256::digest(value)), &scopes).unwrap()
-}
-
-async fn server(anonymous_read: bool, rate: Option<RateLimit>) -> Server {
-    Server::start_with(
-        Arc::new(MemoryStore::new()),
-        ApiConfig {
+async fn server(anonymous_read: bool, rate: Option<RateLimit>) -> TestServer {
+    TestServer::builder()
+        .store(Arc::new(MemoryStore::new()))
+        .config(ApiConfig {
             auth: AuthConfig {
                 anonymous_read,
                 tokens: vec![
@@ -31,13 +23,13 @@ async fn server(anonymous_read: bool, rate: Option<RateLimit>) -> Server {
             },
             cors_origins: vec!["https://portal.example.com".into()],
             ..Default::default()
-        },
-    )
-    .await
+        })
+        .start()
+        .await
 }
 
 async fn call(
-    s: &Server,
+    s: &TestServer,
     method: Method,
     path: &str,
     auth: Option<&str>,
@@ -47,7 +39,7 @@ async fn call(
         req = req.header("authorization", a);
     }
     if method == Method::POST {
-        req = req.json(&spec("pg", "1.0.0"));
+        req = req.json(&spec("pg", "1.0.0").build());
     }
     let res = req.send().await.unwrap();
     let (status, headers) = (res.status(), res.headers().clone());
@@ -153,23 +145,9 @@ async fn tokens_and_scopes_decide_what_a_request_may_do() {
     assert!(refused(&s, "scope").await >= 2.0);
 }
 
-async fn refused(s: &Server, reason: &str) -> f64 {
-    let text = s
-        .http
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| {
-            l.starts_with("nestor_auth_refused_total{")
-                && l.contains(&format!(r#"reason="{reason}""#))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+async fn refused(s: &TestServer, reason: &str) -> f64 {
+    let text = s.text("/metrics").await;
+    metric_sum(&text, "nestor_auth_refused_total", &[("reason", reason)])
 }
 
 #[tokio::test]

@@ -3,8 +3,6 @@
 //! it recovers; registrations over `PUT /api/v1/engines/{name}` heartbeat and expire; status
 //! changes reach the change feed; bad input is answered with problems.
 
-mod common;
-
 use std::{
     sync::{
         Arc,
@@ -13,11 +11,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Server, SseReader, spec};
 use nestor_api::{ApiConfig, CancellationToken};
 use nestor_catalog::Catalog;
 use nestor_engines::{EngineDefinition, EngineRegistry, HealthCheck, Registry, RegistrySettings};
-use nestor_storage::{CachedStore, MemoryStore};
+use nestor_testkit::{SseReader, TestServer, memory_store, metric_sum, spec};
 use nestor_validation::Validator;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -88,7 +85,7 @@ impl Endpoint {
 }
 
 struct Fixture {
-    server: Server,
+    server: TestServer,
     endpoint: Endpoint,
     registry: Arc<Registry>,
     stop: CancellationToken,
@@ -104,7 +101,7 @@ impl Drop for Fixture {
 /// local endpoint every 50 ms, 1 s timeout, 2 failures / 2 successes) and `pulumi` (no
 /// health URL), with the probe loop running.
 async fn fixture() -> Fixture {
-    common::install_metrics();
+    nestor_testkit::install_metrics();
     let endpoint = Endpoint::start().await;
     let registry = Arc::new(
         Registry::new(
@@ -134,14 +131,20 @@ async fn fixture() -> Fixture {
     );
     let stop = CancellationToken::new();
     tokio::spawn(registry.clone().run(stop.clone()));
-    let store = Arc::new(CachedStore::new(Arc::new(MemoryStore::new()), 100));
     let engines: Arc<dyn EngineRegistry> = registry.clone();
-    let catalog = Arc::new(Catalog::new(store, Validator::full(), Some(engines)));
-    let config = ApiConfig {
-        engines: Some(registry.clone()),
-        ..Default::default()
-    };
-    let server = Server::start_router(nestor_api::router(catalog, config)).await;
+    let catalog = Arc::new(Catalog::new(
+        memory_store(),
+        Validator::full(),
+        Some(engines),
+    ));
+    let server = TestServer::builder()
+        .catalog(catalog)
+        .config(ApiConfig {
+            engines: Some(registry.clone()),
+            ..Default::default()
+        })
+        .start()
+        .await;
     Fixture {
         server,
         endpoint,
@@ -151,7 +154,7 @@ async fn fixture() -> Fixture {
 }
 
 /// Waits (generously) until `GET /api/v1/engines/{name}` satisfies `want`; returns the body.
-async fn wait_until(s: &Server, name: &str, want: impl Fn(&Value) -> bool) -> Value {
+async fn wait_until(s: &TestServer, name: &str, want: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (status, body) = s.get(&format!("/api/v1/engines/{name}")).await;
@@ -166,13 +169,13 @@ async fn wait_until(s: &Server, name: &str, want: impl Fn(&Value) -> bool) -> Va
     }
 }
 
-async fn wait_for_health(s: &Server, name: &str, health: &str) -> Value {
+async fn wait_for_health(s: &TestServer, name: &str, health: &str) -> Value {
     wait_until(s, name, |b| b["health"] == health).await
 }
 
 /// Publishes `name@version` deployable with `engines`: (status, body).
-async fn publish(s: &Server, name: &str, version: &str, engines: &[&str]) -> (u16, Value) {
-    let mut spec = serde_json::to_value(spec(name, version)).unwrap();
+async fn publish(s: &TestServer, name: &str, version: &str, engines: &[&str]) -> (u16, Value) {
+    let mut spec = spec(name, version).json();
     spec["deployment_engines"] = json!(engines);
     let (status, _, body) = send_json(s, Method::POST, "/api/v1/components", spec).await;
     (status, body)
@@ -194,7 +197,12 @@ fn findings(body: &Value) -> Vec<(String, String)> {
 }
 
 /// A JSON request: (status, content type, body).
-async fn send_json(s: &Server, method: Method, path: &str, body: Value) -> (u16, String, Value) {
+async fn send_json(
+    s: &TestServer,
+    method: Method,
+    path: &str,
+    body: Value,
+) -> (u16, String, Value) {
     s.send(method, path, "application/json", body.to_string())
         .await
 }
@@ -316,24 +324,13 @@ async fn slow_and_garbage_health_endpoints_are_unhealthy_with_the_reason() {
     assert_eq!(publish(s, "db", "1.0.0", &["terraform"]).await.0, 201);
 
     // Visible in metrics: failed and successful probes of the engine, and the rejections.
-    let text = s
-        .http
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.text("/metrics").await;
     let probes = |outcome: &str| {
-        text.lines()
-            .filter(|l| {
-                l.starts_with("nestor_engine_probes_total{")
-                    && l.contains(r#"engine="terraform""#)
-                    && l.contains(&format!(r#"outcome="{outcome}""#))
-            })
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>()
+        metric_sum(
+            &text,
+            "nestor_engine_probes_total",
+            &[("engine", "terraform"), ("outcome", outcome)],
+        )
     };
     assert!(probes("failed") >= 4.0 && probes("ok") >= 2.0, "{text}");
     assert!(
@@ -589,7 +586,7 @@ async fn bad_registrations_and_lookups_are_problems() {
 
 #[tokio::test]
 async fn without_a_registry_the_list_is_empty_and_registration_is_refused() {
-    let s = Server::memory().await;
+    let s = TestServer::memory().await;
     let (status, list) = s.get("/api/v1/engines").await;
     assert_eq!(status, 200);
     assert_eq!(list, json!({"items": [], "enforced": false}));
@@ -599,7 +596,7 @@ async fn without_a_registry_the_list_is_empty_and_registration_is_refused() {
 
 #[tokio::test]
 async fn the_openapi_document_describes_the_engine_endpoints() {
-    let s = Server::memory().await;
+    let s = TestServer::memory().await;
     let (status, doc) = s.get("/api/v1/openapi.json").await;
     assert_eq!(status, 200);
     let paths = &doc["paths"];

@@ -1,31 +1,17 @@
 //! `GET /api/v1/events` over real HTTP: the SSE format, resume, snapshot, filters, bad input,
 //! slow readers, the subscriber limit and shutdown.
 
-mod common;
+use std::time::Duration;
 
-use std::{sync::Arc, time::Duration};
-
-use common::{Server, SseReader, spec};
-use nestor_api::{ApiConfig, EventsConfig};
+use nestor_api::EventsConfig;
 use nestor_model::PatchRequest;
-use nestor_storage::{CachedStore, MemoryStore};
+use nestor_testkit::{SseReader, TestServer, spec};
 
-fn config(events: EventsConfig) -> ApiConfig {
-    ApiConfig {
-        events,
-        ..Default::default()
-    }
+async fn start(events: EventsConfig) -> TestServer {
+    TestServer::builder().events(events).start().await
 }
 
-async fn start(events: EventsConfig) -> Server {
-    Server::start_with(
-        Arc::new(CachedStore::new(Arc::new(MemoryStore::new()), 100)),
-        config(events),
-    )
-    .await
-}
-
-async fn open(s: &Server, query: &str, last_event_id: Option<&str>) -> reqwest::Response {
+async fn open(s: &TestServer, query: &str, last_event_id: Option<&str>) -> reqwest::Response {
     let mut req = s.http.get(s.url(&format!("/api/v1/events{query}")));
     if let Some(id) = last_event_id {
         req = req.header("last-event-id", id);
@@ -33,7 +19,7 @@ async fn open(s: &Server, query: &str, last_event_id: Option<&str>) -> reqwest::
     req.send().await.unwrap()
 }
 
-async fn stream(s: &Server, query: &str, last_event_id: Option<&str>) -> SseReader {
+async fn stream(s: &TestServer, query: &str, last_event_id: Option<&str>) -> SseReader {
     let res = open(s, query, last_event_id).await;
     assert_eq!(res.status(), 200, "{query}");
     assert_eq!(
@@ -46,8 +32,8 @@ async fn stream(s: &Server, query: &str, last_event_id: Option<&str>) -> SseRead
 #[tokio::test]
 async fn snapshot_then_live_with_ids_types_and_full_components() {
     let s = start(EventsConfig::default()).await;
-    s.client.publish(&spec("db", "1.0.0")).await.unwrap();
-    s.client.publish(&spec("db", "1.1.0")).await.unwrap();
+    s.publish(spec("db", "1.0.0")).await;
+    s.publish(spec("db", "1.1.0")).await;
     let mut sse = stream(&s, "?snapshot=true", None).await;
     let head = sse.raw_until("retry:").await;
     assert!(head.starts_with("retry: 2000"), "{head}");
@@ -64,7 +50,7 @@ async fn snapshot_then_live_with_ids_types_and_full_components() {
     );
     assert_eq!(end.data["snapshot_end"], true);
 
-    s.client.publish(&spec("db", "1.2.0")).await.unwrap();
+    s.publish(spec("db", "1.2.0")).await;
     let patch = PatchRequest {
         deprecated: Some(Some(nestor_model::Deprecation {
             message: "use 1.2".into(),
@@ -95,7 +81,7 @@ async fn snapshot_then_live_with_ids_types_and_full_components() {
 async fn resume_from_last_event_id_or_since_exactly_after_it() {
     let s = start(EventsConfig::default()).await;
     for v in ["1.0.0", "1.1.0", "1.2.0"] {
-        s.client.publish(&spec("db", v)).await.unwrap();
+        s.publish(spec("db", v)).await;
     }
     // Last-Event-ID wins over since (an EventSource reconnects to the same URL with the header).
     let mut sse = stream(&s, "?since=0", Some("2")).await;
@@ -113,7 +99,7 @@ async fn resume_from_last_event_id_or_since_exactly_after_it() {
 #[tokio::test]
 async fn a_revision_from_the_future_gets_a_reset_and_a_snapshot() {
     let s = start(EventsConfig::default()).await;
-    s.client.publish(&spec("db", "1.0.0")).await.unwrap();
+    s.publish(spec("db", "1.0.0")).await;
     let mut sse = stream(&s, "", Some("1000")).await;
     let reset = sse.next().await.unwrap();
     assert_eq!(reset.event, "catalog.reset");
@@ -138,9 +124,9 @@ async fn filters_and_periodic_bookmarks_advance_a_filtered_stream() {
     })
     .await;
     let mut sse = stream(&s, "?name=cache&name=queue", None).await;
-    s.client.publish(&spec("db", "1.0.0")).await.unwrap();
-    s.client.publish(&spec("queue", "1.0.0")).await.unwrap();
-    s.client.publish(&spec("db", "1.1.0")).await.unwrap();
+    s.publish(spec("db", "1.0.0")).await;
+    s.publish(spec("queue", "1.0.0")).await;
+    s.publish(spec("db", "1.1.0")).await;
     let ev = sse.next().await.unwrap();
     assert_eq!(
         (ev.event.as_str(), ev.id.as_deref(), &ev.data["name"]),
@@ -216,7 +202,7 @@ async fn a_reader_that_stalls_loses_nothing_and_holds_up_no_one() {
         tokio::spawn(async move {
             for i in 0..total {
                 client
-                    .publish(&spec(&format!("c{i:04}"), "1.0.0"))
+                    .publish(&spec(&format!("c{i:04}"), "1.0.0").build())
                     .await
                     .unwrap();
             }
@@ -369,7 +355,7 @@ async fn a_stream_behind_its_socket_and_the_journal_catches_up_from_the_log_in_o
         }
     });
     for i in 0..total {
-        let mut spec = spec(&format!("stall{i:04}"), "1.0.0");
+        let mut spec = spec(&format!("stall{i:04}"), "1.0.0").build();
         spec.description = format!("{i} {}", "x".repeat(4000));
         s.client.publish(&spec).await.unwrap();
     }
@@ -378,7 +364,141 @@ async fn a_stream_behind_its_socket_and_the_journal_catches_up_from_the_log_in_o
     let ids = read_ids(&mut client, total as usize).await;
     assert_eq!(ids, (1..=total).collect::<Vec<_>>());
     // And it is live again afterwards.
-    s.client.publish(&spec("after", "1.0.0")).await.unwrap();
+    s.publish(spec("after", "1.0.0")).await;
     assert_eq!(read_ids(&mut client, 1).await, [total + 1]);
+    s.stop().await;
+}
+
+/// Reads from `socket` until the end of a response head; returns the head and whatever was
+/// read past it.
+async fn read_response_head(socket: &mut tokio::net::TcpStream) -> (String, Vec<u8>) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let rest = buf.split_off(end + 4);
+            return (String::from_utf8(buf).unwrap(), rest);
+        }
+        let n = tokio::time::timeout(Duration::from_secs(10), socket.read(&mut chunk))
+            .await
+            .expect("a response head within 10 s")
+            .unwrap();
+        assert!(n > 0, "the connection closed before a response head");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// The data of a `transfer-encoding: chunked` body, chunk by chunk, from `socket` (`buf`: what
+/// was already read past the head).
+fn chunked_body(
+    socket: tokio::net::TcpStream,
+    buf: Vec<u8>,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, String>> {
+    futures_util::stream::unfold((socket, buf), |(mut socket, mut buf)| async move {
+        use tokio::io::AsyncReadExt;
+        loop {
+            if let Some(line) = buf.windows(2).position(|w| w == b"\r\n") {
+                let size = std::str::from_utf8(&buf[..line]).unwrap();
+                let size = usize::from_str_radix(size.split(';').next().unwrap().trim(), 16)
+                    .unwrap_or_else(|_| panic!("not a chunk size: {size:?}"));
+                if size == 0 {
+                    return None;
+                }
+                if buf.len() >= line + 2 + size + 2 {
+                    let data = bytes::Bytes::copy_from_slice(&buf[line + 2..line + 2 + size]);
+                    buf.drain(..line + 2 + size + 2);
+                    return Some((Ok(data), (socket, buf)));
+                }
+            }
+            let mut chunk = [0u8; 8192];
+            match socket.read(&mut chunk).await {
+                Ok(0) => return None,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(e) => return Some((Err(e.to_string()), (socket, buf))),
+            }
+        }
+    })
+}
+
+/// An event stream asked for as a later request on a kept-alive connection is not seen by the
+/// raw path (which peeks at a connection's first request only): hyper serves it, with the
+/// per-task body (chunked, the connection kept open). Same frames, same order, live changes.
+#[tokio::test]
+async fn an_event_stream_on_a_kept_alive_connection_is_served_per_task() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = start(EventsConfig::default()).await;
+    for v in ["1.0.0", "1.1.0", "1.2.0"] {
+        s.publish(spec("db", v)).await;
+    }
+    let mut socket = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+
+    // A plain request first: it makes the connection hyper's.
+    socket
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (head, mut body) = read_response_head(&mut socket).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        !head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().unwrap())
+        })
+        .expect("a content-length");
+    while body.len() < length {
+        let mut chunk = [0u8; 1024];
+        let n = socket.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "the connection closed mid-body");
+        body.extend_from_slice(&chunk[..n]);
+    }
+    assert_eq!(body, br#"{"status":"ok"}"#);
+
+    // Then the event stream, on the same connection.
+    socket
+        .write_all(b"GET /api/v1/events?since=0 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (head, rest) = read_response_head(&mut socket).await;
+    let lower = head.to_ascii_lowercase();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(lower.contains("content-type: text/event-stream"), "{head}");
+    // hyper's framing, not the raw path's close-delimited body.
+    assert!(lower.contains("transfer-encoding: chunked"), "{head}");
+    assert!(!lower.contains("connection: close"), "{head}");
+    let mut sse = SseReader::from_stream(chunked_body(socket, rest));
+    let mut changes = async || loop {
+        let ev = sse.next().await.expect("the stream goes on");
+        if ev.event.starts_with("component.") {
+            return ev;
+        }
+    };
+
+    // The log: every change once, in order.
+    for (id, version) in [("1", "1.0.0"), ("2", "1.1.0"), ("3", "1.2.0")] {
+        let ev = changes().await;
+        assert_eq!(
+            (ev.event.as_str(), ev.id.as_deref()),
+            ("component.published", Some(id))
+        );
+        assert_eq!(ev.data["component"]["version"], version);
+    }
+    // Then live changes as they are published, each once.
+    s.publish(spec("db", "1.3.0")).await;
+    s.publish(spec("db", "1.4.0")).await;
+    for (id, version) in [("4", "1.3.0"), ("5", "1.4.0")] {
+        let ev = changes().await;
+        assert_eq!(
+            (ev.event.as_str(), ev.id.as_deref()),
+            ("component.published", Some(id))
+        );
+        assert_eq!(ev.data["component"]["version"], version);
+    }
     s.stop().await;
 }

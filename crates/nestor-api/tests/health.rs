@@ -1,52 +1,26 @@
 //! The health endpoints: liveness, readiness (store reachable, migrations applied) and detailed
 //! health (store, cache, engines, sources, subscribers), over real HTTP.
 
-mod common;
-
 use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use common::Server;
-use nestor_api::{ApiConfig, AuthConfig, EventsConfig, Token};
-use nestor_catalog::Catalog;
-use nestor_storage::{CachedStore, CatalogStore, MemoryStore, SqliteStore};
-use nestor_validation::Validator;
+use nestor_api::{ApiConfig, EventsConfig};
+use nestor_storage::{CatalogStore, SqliteStore};
+use nestor_testkit::{TestServer, catalog, git::infra_sync, locked_down, memory_store};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-
-fn catalog(store: Arc<dyn CatalogStore>) -> Arc<Catalog> {
-    Arc::new(Catalog::new(store, Validator::full(), None))
-}
-
-fn memory() -> Arc<dyn CatalogStore> {
-    Arc::new(CachedStore::new(Arc::new(MemoryStore::new()), 100))
-}
-
-fn token(name: &str, value: &str, scopes: &[&str]) -> Token {
-    let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
-    Token::new(name, &hex::encode(Sha256::digest(value)), &scopes).unwrap()
-}
-
-/// Access control on, no anonymous reads: every protected operation needs a token.
-fn locked_down() -> ApiConfig {
-    ApiConfig {
-        auth: AuthConfig {
-            anonymous_read: false,
-            tokens: vec![token("reader", "r-token", &["read"])],
-            write_rate_limit: None,
-        },
-        ..Default::default()
-    }
-}
 
 #[tokio::test]
 async fn liveness_and_readiness() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nestor.db");
     let store: Arc<dyn CatalogStore> = Arc::new(SqliteStore::open(&path).unwrap());
-    let s = Server::start_with(store, locked_down()).await;
+    let s = TestServer::builder()
+        .store(store)
+        .config(locked_down())
+        .start()
+        .await;
     // Public, even with access control on.
     assert_eq!(s.get("/health").await, (200, json!({"status": "ok"})));
     assert_eq!(
@@ -101,7 +75,7 @@ async fn liveness_and_readiness() {
     s.stop().await;
 }
 
-async fn call(s: &Server, path: &str, token: Option<&str>) -> (u16, Value) {
+async fn call(s: &TestServer, path: &str, token: Option<&str>) -> (u16, Value) {
     let mut req = s.http.get(s.url(path));
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -112,17 +86,16 @@ async fn call(s: &Server, path: &str, token: Option<&str>) -> (u16, Value) {
 
 #[tokio::test]
 async fn detailed_health_reports_every_dependency_and_needs_read() {
-    let s = Server::start_with(
-        memory(),
-        ApiConfig {
+    let s = TestServer::builder()
+        .config(ApiConfig {
             events: EventsConfig {
                 max_subscribers: 7,
                 ..Default::default()
             },
             ..locked_down()
-        },
-    )
-    .await;
+        })
+        .start()
+        .await;
     assert_eq!(call(&s, "/health/detailed", None).await.0, 401);
     let (status, h) = call(&s, "/health/detailed", Some("r-token")).await;
     assert_eq!(status, 200, "{h}");
@@ -178,7 +151,6 @@ async fn failing_endpoint() -> String {
 
 #[tokio::test]
 async fn an_unhealthy_engine_or_a_failed_source_degrades_detailed_health() {
-    use nestor_catalog::{GitSource, ManagedSource, SyncManager};
     use nestor_engines::{EngineDefinition, HealthCheck, Registry, RegistrySettings};
 
     let registry = Arc::new(
@@ -212,40 +184,22 @@ async fn an_unhealthy_engine_or_a_failed_source_degrades_detailed_health() {
     // A source whose repository does not exist: its runs fail.
     let cache = tempfile::tempdir().unwrap();
     let missing = format!("file://{}/no-such-repo", cache.path().display());
-    let catalog = catalog(memory());
-    let source = GitSource::new(
-        "infra",
-        &missing,
-        "main",
-        &["*.yaml".to_owned()],
-        cache.path(),
-    )
-    .unwrap();
-    let sync = SyncManager::new(
-        catalog.clone(),
-        vec![ManagedSource {
-            source: Arc::new(source),
-            url: missing.clone(),
-            branch: Some("main".into()),
-            webhook_secret: None,
-        }],
-        "test",
-        Duration::from_secs(5),
-    );
+    let catalog = catalog(memory_store());
+    let sync = infra_sync(catalog.clone(), &missing, "*.yaml", cache.path(), None);
     let run = sync
         .run_now("infra", nestor_model::SyncTrigger::Startup, false)
         .await
         .unwrap();
     assert_eq!(run.status, nestor_model::SyncStatus::Failed);
-    let s = Server::start_router(nestor_api::router_with_sync(
-        catalog,
-        Some(sync),
-        ApiConfig {
+    let s = TestServer::builder()
+        .catalog(catalog)
+        .sync(sync)
+        .config(ApiConfig {
             engines: Some(registry),
             ..Default::default()
-        },
-    ))
-    .await;
+        })
+        .start()
+        .await;
 
     let deadline = Instant::now() + Duration::from_secs(30);
     let h = loop {

@@ -1,24 +1,18 @@
 //! HTTP integration tests: a real server on 127.0.0.1, real requests, every documented answer.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::{Server, spec};
 use nestor_model::{ErrorCode, PatchRequest, PublishOutcome};
+use nestor_testkit::{TestServer, spec};
 use reqwest::Method;
 use serde_json::json;
 
 #[tokio::test]
 async fn publish_then_read_every_way() {
-    let s = Server::memory().await;
+    let s = TestServer::memory().await;
     let res = s
-        .http
-        .post(s.url("/api/v1/components"))
-        .json(&spec("pg", "1.0.0"))
-        .send()
-        .await
-        .unwrap();
+        .post_json("/api/v1/components", &spec("pg", "1.0.0").build())
+        .await;
     assert_eq!(res.status(), 201);
     assert_eq!(
         res.headers()["location"],
@@ -36,8 +30,8 @@ async fn publish_then_read_every_way() {
 
     let v = s.client.version("pg", "1.0.0").await.unwrap();
     assert_eq!(v.spec.required_inputs[0].name, "instance_class");
-    s.client.publish(&spec("pg", "1.1.0")).await.unwrap();
-    s.client.publish(&spec("pg", "2.0.0-rc.1")).await.unwrap();
+    s.publish(spec("pg", "1.1.0")).await;
+    s.publish(spec("pg", "2.0.0-rc.1")).await;
     assert_eq!(s.client.latest("pg").await.unwrap().spec.version, "1.1.0");
     let (_, pre) = s.get("/api/v1/components/pg?include_prerelease=true").await;
     assert_eq!(pre["version"], "2.0.0-rc.1");
@@ -64,27 +58,23 @@ async fn publish_then_read_every_way() {
 
 #[tokio::test]
 async fn republish_is_idempotent_updates_descriptions_and_rejects_interface_changes() {
-    let s = Server::memory().await;
-    s.client.publish(&spec("pg", "1.0.0")).await.unwrap();
+    let s = TestServer::memory().await;
+    s.publish(spec("pg", "1.0.0")).await;
     let again = s
-        .http
-        .post(s.url("/api/v1/components"))
-        .json(&spec("pg", "1.0.0"))
-        .send()
-        .await
-        .unwrap();
+        .post_json("/api/v1/components", &spec("pg", "1.0.0").build())
+        .await;
     assert_eq!(again.status(), 200);
     assert_eq!(
         again.json::<serde_json::Value>().await.unwrap()["outcome"],
         "unchanged"
     );
 
-    let mut described = spec("pg", "1.0.0");
+    let mut described = spec("pg", "1.0.0").build();
     described.description = "Now with a better description".into();
     let r = s.client.publish(&described).await.unwrap();
     assert_eq!(r.outcome, PublishOutcome::Updated);
 
-    let mut changed = spec("pg", "1.0.0");
+    let mut changed = spec("pg", "1.0.0").build();
     changed.optional_inputs[0].default = Some(json!(50));
     let (status, ct, body) = s
         .send(
@@ -119,12 +109,12 @@ async fn republish_is_idempotent_updates_descriptions_and_rejects_interface_chan
 
 #[tokio::test]
 async fn bad_definitions_get_precise_problems_and_write_nothing() {
-    let s = Server::memory().await;
+    let s = TestServer::memory().await;
     let post =
         |ct: &'static str, body: Vec<u8>| s.send(Method::POST, "/api/v1/components", ct, body);
 
     // Several rule violations at once: all reported.
-    let mut bad = serde_json::to_value(spec("pg", "1.0.0")).unwrap();
+    let mut bad = serde_json::to_value(spec("pg", "1.0.0").build()).unwrap();
     bad["name"] = json!("Bad_Name");
     bad["version"] = json!("1.0.0+build.1");
     bad["optional_inputs"] = json!([{"name": "instance_class", "type": "integer", "default": "x"}]);
@@ -147,7 +137,7 @@ async fn bad_definitions_get_precise_problems_and_write_nothing() {
     }
 
     // Unknown fields: 422 naming each field, with a suggestion.
-    let mut unknown = serde_json::to_value(spec("pg", "1.0.0")).unwrap();
+    let mut unknown = serde_json::to_value(spec("pg", "1.0.0").build()).unwrap();
     unknown["descripton"] = json!("typo");
     let (status, _, body) = post("application/json", serde_json::to_vec(&unknown).unwrap()).await;
     assert_eq!(status, 422);
@@ -220,7 +210,7 @@ async fn bad_definitions_get_precise_problems_and_write_nothing() {
 
 #[tokio::test]
 async fn yaml_publish_and_dry_run_validation() {
-    let s = Server::memory().await;
+    let s = TestServer::memory().await;
     let yaml = "name: vpc\nversion: 1.0.0\ndescription: VPC\nprovider: aws\ncategory: network\nresource_type: aws_vpc\ndeployment_engines: [terraform]\n";
     let (status, _, body) = s
         .send(Method::POST, "/api/v1/validate", "application/yaml", yaml)
@@ -268,9 +258,9 @@ async fn yaml_publish_and_dry_run_validation() {
 
 #[tokio::test]
 async fn query_parameters_are_checked_strictly() {
-    let s = Server::memory().await;
+    let s = TestServer::memory().await;
     for i in 0..12 {
-        let mut c = spec(&format!("c{i:02}"), "1.0.0");
+        let mut c = spec(&format!("c{i:02}"), "1.0.0").build();
         if i % 2 == 0 {
             c.provider = "gcp".into();
             c.labels.insert("tier".into(), "1".into());
@@ -344,8 +334,8 @@ async fn query_parameters_are_checked_strictly() {
 
 #[tokio::test]
 async fn not_found_answers_say_what_is_missing() {
-    let s = Server::memory().await;
-    s.client.publish(&spec("pg", "1.0.0")).await.unwrap();
+    let s = TestServer::memory().await;
+    s.publish(spec("pg", "1.0.0")).await;
     for (path, status, code) in [
         ("/api/v1/components/nope", 404, "component_not_found"),
         (
@@ -400,19 +390,15 @@ async fn not_found_answers_say_what_is_missing() {
 
 #[tokio::test]
 async fn dependencies_dependents_and_search() {
-    let s = Server::memory().await;
-    let mut vpc = spec("aws-vpc", "2.1.0");
-    vpc.description = "Amazon VPC network".into();
+    let s = TestServer::memory().await;
+    let vpc = spec("aws-vpc", "2.1.0")
+        .description("Amazon VPC network")
+        .build();
     s.client.publish(&vpc).await.unwrap();
-    let mut db = spec("aws-rds-postgres", "1.0.0");
-    db.dependencies.push(nestor_model::Dependency {
-        name: "aws-vpc".into(),
-        version_req: "^2".into(),
-    });
-    db.dependencies.push(nestor_model::Dependency {
-        name: "aws-kms-key".into(),
-        version_req: "^1".into(),
-    });
+    let db = spec("aws-rds-postgres", "1.0.0")
+        .dependency("aws-vpc", "^2")
+        .dependency("aws-kms-key", "^1")
+        .build();
     // A dependency that does not exist is rejected, with the rule and the field.
     let err = s.client.publish(&db).await.unwrap_err();
     let nestor_client::Error::Api(problem) = &err else {
@@ -427,10 +413,7 @@ async fn dependencies_dependents_and_search() {
         problem.details["findings"][0]["path"],
         "dependencies[1].name"
     );
-    s.client
-        .publish(&spec("aws-kms-key", "1.0.0"))
-        .await
-        .unwrap();
+    s.publish(spec("aws-kms-key", "1.0.0")).await;
     s.client.publish(&db).await.unwrap();
     // Yanking the only matching version leaves the dependency unresolved, visibly.
     s.client
@@ -491,9 +474,9 @@ async fn dependencies_dependents_and_search() {
 
 #[tokio::test]
 async fn patch_deprecates_and_yanks() {
-    let s = Server::memory().await;
-    s.client.publish(&spec("pg", "1.0.0")).await.unwrap();
-    s.client.publish(&spec("pg", "1.1.0")).await.unwrap();
+    let s = TestServer::memory().await;
+    s.publish(spec("pg", "1.0.0")).await;
+    s.publish(spec("pg", "1.1.0")).await;
     let c = s
         .client
         .patch(
@@ -592,9 +575,9 @@ async fn data_written_through_the_api_survives_a_restart_on_sqlite() {
         Arc::new(nestor_storage::SqliteStore::open(&path).unwrap())
     };
 
-    let s = Server::start(open()).await;
-    s.client.publish(&spec("pg", "1.0.0")).await.unwrap();
-    s.client.publish(&spec("pg", "1.1.0")).await.unwrap();
+    let s = TestServer::builder().store(open()).start().await;
+    s.publish(spec("pg", "1.0.0")).await;
+    s.publish(spec("pg", "1.1.0")).await;
     s.client
         .patch(
             "pg",
@@ -608,13 +591,17 @@ async fn data_written_through_the_api_survives_a_restart_on_sqlite() {
         .unwrap();
     s.stop().await;
 
-    let s = Server::start(open()).await;
+    let s = TestServer::builder().store(open()).start().await;
     let versions = s.client.versions("pg").await.unwrap();
     assert_eq!(versions.items.len(), 2);
     assert!(versions.items[0].yanked);
     assert_eq!(versions.revision.0, 3);
     assert_eq!(s.client.latest("pg").await.unwrap().spec.version, "1.0.0");
-    let r = s.client.publish(&spec("pg", "1.2.0")).await.unwrap();
+    let r = s
+        .client
+        .publish(&spec("pg", "1.2.0").build())
+        .await
+        .unwrap();
     assert_eq!(
         r.component.revision.0, 4,
         "revisions continue across restarts"
@@ -626,13 +613,13 @@ async fn data_written_through_the_api_survives_a_restart_on_sqlite() {
 /// classifies the difference between two published versions.
 #[tokio::test]
 async fn validate_reports_the_comparison_and_diff_classifies_published_versions() {
-    let s = Server::memory().await;
+    let s = TestServer::memory().await;
     for v in ["1.0.0", "1.1.0"] {
-        s.client.publish(&spec("db", v)).await.unwrap();
+        s.publish(spec("db", v)).await;
     }
 
     // 1.2.0 removes an output: a major change under a minor bump.
-    let mut breaking = serde_json::to_value(spec("db", "1.2.0")).unwrap();
+    let mut breaking = serde_json::to_value(spec("db", "1.2.0").build()).unwrap();
     breaking["outputs"] = json!([]);
     let (status, _, body) = s
         .send(
@@ -690,7 +677,7 @@ async fn validate_reports_the_comparison_and_diff_classifies_published_versions(
             Method::POST,
             "/api/v1/validate",
             "application/json",
-            serde_json::to_string(&spec("cache", "0.1.0")).unwrap(),
+            serde_json::to_string(&spec("cache", "0.1.0").build()).unwrap(),
         )
         .await;
     assert_eq!(body["valid"], true);
@@ -713,7 +700,7 @@ async fn validate_reports_the_comparison_and_diff_classifies_published_versions(
     assert_eq!(body["actual_bump"], "minor");
 
     // Publish 2.0.0 (output removed, an input made optional) and diff across it.
-    let mut v2 = spec("db", "2.0.0");
+    let mut v2 = spec("db", "2.0.0").build();
     v2.outputs.clear();
     let class = v2.required_inputs.remove(0);
     v2.optional_inputs.push(nestor_model::Input {

@@ -2,13 +2,10 @@
 //! status, cache hits, events, validation findings, store latency, subscribers, webhooks, and
 //! refusals by access control.
 
-mod common;
+use std::collections::BTreeMap;
 
-use std::{collections::BTreeMap, sync::Arc};
-
-use common::{Server, spec};
 use nestor_api::ApiConfig;
-use nestor_storage::{CachedStore, MemoryStore};
+use nestor_testkit::{TestServer, spec};
 
 /// One sample of the text exposition format.
 #[derive(Debug)]
@@ -141,31 +138,23 @@ fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
 async fn metrics_are_prometheus_text_and_count_what_happens() {
     // The exporter must be in place before any instrument is first used.
     nestor_api::metrics::install().expect("the exporter starts");
-    let store = Arc::new(CachedStore::new(Arc::new(MemoryStore::new()), 100));
-    let s = Server::start_with(store, ApiConfig::default()).await;
+    let s = TestServer::builder()
+        .config(ApiConfig::default())
+        .start()
+        .await;
 
     let res = s
-        .http
-        .post(s.url("/api/v1/components"))
-        .json(&spec("pg", "1.0.0"))
-        .send()
-        .await
-        .unwrap();
+        .post_json("/api/v1/components", &spec("pg", "1.0.0").build())
+        .await;
     assert_eq!(res.status(), 201);
     for _ in 0..3 {
         assert_eq!(s.get("/api/v1/components/pg/versions/1.0.0").await.0, 200);
     }
     assert_eq!(s.get("/api/v1/components/nope").await.0, 404);
     // A definition that breaks a rule, validated as a dry run.
-    let mut bad = spec("bad", "1.0.0");
+    let mut bad = spec("bad", "1.0.0").build();
     bad.deployment_engines.clear();
-    let res = s
-        .http
-        .post(s.url("/api/v1/validate"))
-        .json(&bad)
-        .send()
-        .await
-        .unwrap();
+    let res = s.post_json("/api/v1/validate", &bad).await;
     assert!(
         res.status().is_success() || res.status() == 422,
         "{}",

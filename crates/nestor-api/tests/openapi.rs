@@ -2,49 +2,17 @@
 //! every documented operation is served, security and problem responses as enforced), and the
 //! documentation UI built into the binary.
 
-mod common;
-
 use std::{
     collections::{BTreeMap, BTreeSet},
-    sync::Arc,
     time::Duration,
 };
 
-use common::Server;
-use nestor_api::{ApiConfig, AuthConfig, Scope, Token, auth::required_scope};
-use nestor_catalog::Catalog;
-use nestor_storage::{CachedStore, CatalogStore, MemoryStore};
-use nestor_validation::Validator;
+use nestor_api::{ApiConfig, Scope, auth::required_scope};
+use nestor_testkit::{TestServer, catalog, locked_down, memory_store};
 use reqwest::Method;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
-
-fn catalog(store: Arc<dyn CatalogStore>) -> Arc<Catalog> {
-    Arc::new(Catalog::new(store, Validator::full(), None))
-}
-
-fn memory() -> Arc<dyn CatalogStore> {
-    Arc::new(CachedStore::new(Arc::new(MemoryStore::new()), 100))
-}
-
-fn token(name: &str, value: &str, scopes: &[&str]) -> Token {
-    let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
-    Token::new(name, &hex::encode(Sha256::digest(value)), &scopes).unwrap()
-}
-
-/// Access control on, no anonymous reads: every protected operation needs a token.
-fn locked_down() -> ApiConfig {
-    ApiConfig {
-        auth: AuthConfig {
-            anonymous_read: false,
-            tokens: vec![token("reader", "r-token", &["read"])],
-            write_rate_limit: None,
-        },
-        ..Default::default()
-    }
-}
 
 /// The paths the router itself holds. axum has no API to list them; its `Debug` output shows
 /// the route table (`Router { path_router: … RouteId(3): "/api/v1/components" …,
@@ -94,7 +62,7 @@ fn concrete(path: &str) -> String {
 
 /// Whether the router has a handler for `method` at `path`: anything but its own "no route"
 /// 404 and "method not allowed" 405 problems. Streams are dropped after their headers.
-async fn served(s: &Server, method: &str, path: &str) -> bool {
+async fn served(s: &TestServer, method: &str, path: &str) -> bool {
     let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
     let res = tokio::time::timeout(
         Duration::from_secs(10),
@@ -147,9 +115,9 @@ fn operations(doc: &Value) -> Vec<(String, String, Value)> {
 
 #[tokio::test]
 async fn the_openapi_document_lists_every_route_the_router_serves() {
-    let router = nestor_api::router(catalog(memory()), ApiConfig::default());
+    let router = nestor_api::router(catalog(memory_store()), ApiConfig::default());
     let in_router = router_paths(&router);
-    let s = Server::start_router(router).await;
+    let s = TestServer::with_router(router).await;
 
     let (status, doc) = s.get("/api/v1/openapi.json").await;
     assert_eq!(status, 200);
@@ -212,7 +180,7 @@ async fn every_operation_declares_the_scope_the_server_requires() {
             "description": doc["components"]["securitySchemes"]["bearer"]["description"],
         })
     );
-    let s = Server::start_with(memory(), locked_down()).await;
+    let s = TestServer::builder().config(locked_down()).start().await;
     let mut protected = 0;
     for (path, method, op) in operations(&doc) {
         let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
@@ -354,7 +322,7 @@ fn links(html: &str) -> Vec<String> {
 #[tokio::test]
 async fn the_docs_ui_is_served_from_the_binary() {
     // Public even when nothing else is.
-    let s = Server::start_with(memory(), locked_down()).await;
+    let s = TestServer::builder().config(locked_down()).start().await;
     for page in ["/api/v1/docs", "/api/v1/docs/"] {
         let res = s.http.get(s.url(page)).send().await.unwrap();
         assert_eq!(res.status(), 200, "{page}");
@@ -386,15 +354,7 @@ async fn the_docs_ui_is_served_from_the_binary() {
             }
         }
     }
-    let init = s
-        .http
-        .get(s.url("/api/v1/docs/swagger-initializer.js"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let init = s.text("/api/v1/docs/swagger-initializer.js").await;
     assert!(init.contains("/api/v1/openapi.json"), "{init}");
     // The document it reads is public too.
     let (status, _) = s.get("/api/v1/openapi.json").await;

@@ -2,41 +2,23 @@
 //! push reaches an SSE subscriber as a published component; every kind of bad delivery is
 //! refused or ignored without starting a run.
 
-mod common;
+use std::{path::Path, time::Duration};
 
-use std::{path::Path, process::Command, sync::Arc, time::Duration};
-
-use common::{Server, SseReader};
 use hmac::{Hmac, Mac};
 use nestor_api::ApiConfig;
-use nestor_catalog::{Catalog, GitSource, ManagedSource, SyncManager};
-use nestor_storage::{CachedStore, MemoryStore};
-use nestor_validation::Validator;
+use nestor_testkit::{
+    SseReader, TestServer, catalog, git::definition_yaml, git::git, git::infra_sync, memory_store,
+};
 use reqwest::Method;
 use serde_json::json;
 
 const SECRET: &str = "s3cret";
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git is installed");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 fn commit_component(dir: &Path, name: &str) -> String {
     std::fs::create_dir_all(dir.join("components")).unwrap();
     std::fs::write(
         dir.join(format!("components/{name}.yaml")),
-        format!("name: {name}\nversion: 1.0.0\ndescription: The {name}\nprovider: aws\ncategory: network\nresource_type: aws_{name}\ndeployment_engines: [terraform]\n"),
+        definition_yaml(name, "1.0.0"),
     )
     .unwrap();
     git(dir, &["add", "."]);
@@ -51,7 +33,7 @@ fn sign(body: &str) -> String {
 }
 
 struct Fixture {
-    server: Server,
+    server: TestServer,
     repo: tempfile::TempDir,
     _cache: tempfile::TempDir,
     url: String,
@@ -64,38 +46,25 @@ async fn fixture() -> Fixture {
     commit_component(repo.path(), "vpc");
     let url = format!("file://{}", repo.path().display());
     let cache = tempfile::tempdir().unwrap();
-    let store = Arc::new(CachedStore::new(Arc::new(MemoryStore::new()), 100));
-    let catalog = Arc::new(Catalog::new(store, Validator::full(), None));
-    let source = GitSource::new(
-        "infra",
-        &url,
-        "main",
-        &["components/*.yaml".to_owned()],
-        cache.path(),
-    )
-    .unwrap();
-    let sync = SyncManager::new(
+    let catalog = catalog(memory_store());
+    let sync = infra_sync(
         catalog.clone(),
-        vec![ManagedSource {
-            source: Arc::new(source),
-            url: url.clone(),
-            branch: Some("main".into()),
-            webhook_secret: Some(SECRET.into()),
-        }],
-        "test",
-        Duration::from_secs(5),
+        &url,
+        "components/*.yaml",
+        cache.path(),
+        Some(SECRET),
     );
     sync.run_now("infra", nestor_model::SyncTrigger::Startup, false)
         .await
         .unwrap();
     let stop = tokio_util::sync::CancellationToken::new();
     sync.spawn_workers(stop.clone());
-    let server = Server::start_router(nestor_api::router_with_sync(
-        catalog,
-        Some(sync),
-        ApiConfig::default(),
-    ))
-    .await;
+    let server = TestServer::builder()
+        .catalog(catalog)
+        .sync(sync)
+        .config(ApiConfig::default())
+        .start()
+        .await;
     Fixture {
         server,
         repo,
@@ -106,7 +75,7 @@ async fn fixture() -> Fixture {
 }
 
 async fn post(
-    s: &Server,
+    s: &TestServer,
     path: &str,
     headers: &[(&str, &str)],
     body: &str,
@@ -122,7 +91,7 @@ async fn post(
     (res.status().as_u16(), res.json().await.unwrap_or_default())
 }
 
-async fn run_count(s: &Server) -> usize {
+async fn run_count(s: &TestServer) -> usize {
     s.get("/api/v1/sync-runs").await.1["items"]
         .as_array()
         .unwrap()

@@ -17,8 +17,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use nestor_catalog::{Catalog, Origin};
 use nestor_engines::{EngineRegistry, StaticEngines};
-use nestor_model::{Component, ComponentSpec, Revision, SourceFormat, parse_definitions};
+use nestor_model::{Component, ComponentSpec, SourceFormat, parse_definitions};
 use nestor_storage::{CachedStore, CatalogStore, MemoryStore};
+use nestor_testkit::published;
 use nestor_validation::{CatalogSnapshot, Context, Validator};
 
 // The allocator the server runs with.
@@ -110,17 +111,6 @@ fn parse(text: &str) -> ComponentSpec {
         .expect("bench definitions are valid")
 }
 
-fn component(spec: ComponentSpec, rev: u64) -> Component {
-    Component {
-        content_hash: spec.content_hash(),
-        spec,
-        published_at: time::OffsetDateTime::UNIX_EPOCH,
-        revision: Revision(rev),
-        deprecated: None,
-        yanked: false,
-    }
-}
-
 /// Every published version: `orders-db` 1.0.0–1.9.0 plus 999 other components × 10 versions.
 fn catalog_versions() -> Vec<Component> {
     let mut out = Vec::with_capacity(COMPONENTS * VERSIONS_EACH);
@@ -140,7 +130,7 @@ fn catalog_versions() -> Vec<Component> {
     }
     out.into_iter()
         .enumerate()
-        .map(|(i, s)| component(s, i as u64 + 1))
+        .map(|(i, s)| published(s, i as u64 + 1))
         .collect()
 }
 

@@ -8,47 +8,36 @@ use nestor_model::{
     ValueType,
 };
 use nestor_storage::MemoryStore;
+use nestor_testkit::{input, minimal, tester};
 use nestor_validation::Validator;
 
 fn catalog() -> Catalog {
     Catalog::new(Arc::new(MemoryStore::new()), Validator::full(), None)
 }
 
-fn api() -> Origin {
-    Origin::Api {
-        identity: "test".into(),
-    }
-}
-
+/// The catalog tests' definition: a network component with one optional input, `cidr`.
 fn spec(name: &str, version: &str) -> ComponentSpec {
-    ComponentSpec {
-        name: name.into(),
-        version: version.into(),
-        description: "A thing".into(),
-        provider: "aws".into(),
-        category: "network".into(),
-        resource_type: "aws_vpc".into(),
-        deployment_engines: vec!["terraform".into()],
-        optional_inputs: vec![Input {
-            name: "cidr".into(),
-            value_type: ValueType::String,
+    minimal(name, version)
+        .description("A thing")
+        .category("network")
+        .resource_type("aws_vpc")
+        .optional_input(Input {
             description: "CIDR block".into(),
             default: Some(serde_json::json!("10.0.0.0/16")),
-            allowed_values: None,
-        }],
-        ..Default::default()
-    }
+            ..input("cidr", ValueType::String)
+        })
+        .build()
 }
 
 #[tokio::test]
 async fn publish_is_created_then_unchanged_then_updated() {
     let c = catalog();
-    let r = c.publish(spec("vpc", "1.0.0"), &api()).await.unwrap();
+    let r = c.publish(spec("vpc", "1.0.0"), &tester()).await.unwrap();
     assert_eq!(r.outcome, PublishOutcome::Created);
     assert_eq!(r.event.as_ref().unwrap().event_type, EventType::Published);
     assert!(r.component.content_hash.starts_with("sha256:"));
 
-    let again = c.publish(spec("vpc", "1.0.0"), &api()).await.unwrap();
+    let again = c.publish(spec("vpc", "1.0.0"), &tester()).await.unwrap();
     assert_eq!(again.outcome, PublishOutcome::Unchanged);
     assert!(again.event.is_none());
     assert_eq!(
@@ -60,7 +49,7 @@ async fn publish_is_created_then_unchanged_then_updated() {
     let mut s = spec("vpc", "1.0.0");
     s.description = "A better description".into();
     s.optional_inputs[0].description = "The VPC's CIDR block".into();
-    let upd = c.publish(s, &api()).await.unwrap();
+    let upd = c.publish(s, &tester()).await.unwrap();
     assert_eq!(upd.outcome, PublishOutcome::Updated);
     assert_eq!(upd.event.unwrap().event_type, EventType::Updated);
     assert_eq!(upd.component.spec.description, "A better description");
@@ -73,11 +62,11 @@ async fn publish_is_created_then_unchanged_then_updated() {
 #[tokio::test]
 async fn different_interface_under_a_published_version_is_a_conflict_with_the_difference() {
     let c = catalog();
-    c.publish(spec("vpc", "1.0.0"), &api()).await.unwrap();
+    c.publish(spec("vpc", "1.0.0"), &tester()).await.unwrap();
     let mut s = spec("vpc", "1.0.0");
     s.optional_inputs[0].default = Some(serde_json::json!("10.1.0.0/16"));
     s.provider = "gcp".into();
-    let err = c.publish(s, &api()).await.unwrap_err();
+    let err = c.publish(s, &tester()).await.unwrap_err();
     let CatalogError::VersionConflict { differences, .. } = &err else {
         panic!("{err:?}")
     };
@@ -92,7 +81,7 @@ async fn invalid_definitions_write_nothing() {
     let c = catalog();
     let mut s = spec("vpc", "1.0.0+build");
     s.name = "VPC".into();
-    let err = c.publish(s, &api()).await.unwrap_err();
+    let err = c.publish(s, &tester()).await.unwrap_err();
     let CatalogError::Invalid(report) = &err else {
         panic!("{err:?}")
     };
@@ -103,8 +92,8 @@ async fn invalid_definitions_write_nothing() {
 #[tokio::test]
 async fn patch_deprecates_yanks_and_moves_latest() {
     let c = catalog();
-    c.publish(spec("vpc", "1.0.0"), &api()).await.unwrap();
-    c.publish(spec("vpc", "1.1.0"), &api()).await.unwrap();
+    c.publish(spec("vpc", "1.0.0"), &tester()).await.unwrap();
+    c.publish(spec("vpc", "1.1.0"), &tester()).await.unwrap();
     assert_eq!(c.latest("vpc", false).await.unwrap().spec.version, "1.1.0");
 
     let dep = PatchRequest {
@@ -172,14 +161,14 @@ async fn patch_deprecates_yanks_and_moves_latest() {
 async fn queries_resolve_dependencies_and_dependents() {
     let c = catalog();
     for v in ["1.0.0", "1.4.0", "2.0.0", "2.1.0-rc.1"] {
-        c.publish(spec("vpc", v), &api()).await.unwrap();
+        c.publish(spec("vpc", v), &tester()).await.unwrap();
     }
     let mut db = spec("db", "1.0.0");
     db.dependencies.push(Dependency {
         name: "vpc".into(),
         version_req: "^1.2".into(),
     });
-    c.publish(db, &api()).await.unwrap();
+    c.publish(db, &tester()).await.unwrap();
 
     assert_eq!(c.resolve("vpc", "^1").await.unwrap().spec.version, "1.4.0");
     assert_eq!(
@@ -303,8 +292,8 @@ async fn directory_sync_reports_per_file_and_is_idempotent() {
 async fn subscribers_see_every_change_in_order() {
     let c = catalog();
     let mut rx = c.subscribe();
-    c.publish(spec("a", "1.0.0"), &api()).await.unwrap();
-    c.publish(spec("a", "1.0.0"), &api()).await.unwrap(); // no-op: no event
+    c.publish(spec("a", "1.0.0"), &tester()).await.unwrap();
+    c.publish(spec("a", "1.0.0"), &tester()).await.unwrap(); // no-op: no event
     c.patch(
         "a",
         "1.0.0",
@@ -336,19 +325,19 @@ async fn a_cached_verdict_never_outlives_the_catalog_change_that_alters_it() {
         name: "kms".into(),
         version_req: "^1".into(),
     });
-    let first = c.validate(&db, Some(&api()), None, None).await.unwrap();
+    let first = c.validate(&db, Some(&tester()), None, None).await.unwrap();
     assert!(!first.valid);
     assert_eq!(first.findings[0].rule, "DEPENDENCY_NOT_FOUND");
     // Same question, same catalog: same (cached) answer.
     assert_eq!(
-        c.validate(&db, Some(&api()), None, None).await.unwrap(),
+        c.validate(&db, Some(&tester()), None, None).await.unwrap(),
         first
     );
     // The dependency appears: the verdict changes at once.
-    c.publish(spec("kms", "1.0.0"), &api()).await.unwrap();
-    let second = c.validate(&db, Some(&api()), None, None).await.unwrap();
+    c.publish(spec("kms", "1.0.0"), &tester()).await.unwrap();
+    let second = c.validate(&db, Some(&tester()), None, None).await.unwrap();
     assert!(second.valid, "{:?}", second.findings);
-    c.publish(db.clone(), &api()).await.unwrap();
+    c.publish(db.clone(), &tester()).await.unwrap();
     // Yanking it changes the verdict for a new version that needs it again.
     c.patch(
         "kms",
@@ -362,11 +351,11 @@ async fn a_cached_verdict_never_outlives_the_catalog_change_that_alters_it() {
     .unwrap();
     let mut db2 = db.clone();
     db2.version = "1.0.1".into();
-    let third = c.validate(&db2, Some(&api()), None, None).await.unwrap();
+    let third = c.validate(&db2, Some(&tester()), None, None).await.unwrap();
     assert_eq!(third.findings[0].rule, "DEPENDENCY_UNSATISFIED");
     // ...but re-publishing the unchanged 1.0.0 stays a no-op.
     assert_eq!(
-        c.publish(db, &api()).await.unwrap().outcome,
+        c.publish(db, &tester()).await.unwrap().outcome,
         PublishOutcome::Unchanged
     );
 }
@@ -433,7 +422,10 @@ async fn a_name_belongs_to_the_source_that_published_it_first() {
     )
     .await
     .unwrap();
-    let err = c.publish(spec("vpc", "1.1.0"), &api()).await.unwrap_err();
+    let err = c
+        .publish(spec("vpc", "1.1.0"), &tester())
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, CatalogError::NameConflict { owner, .. } if owner == "source:platform"),
         "{err:?}"
@@ -453,10 +445,10 @@ async fn a_name_belongs_to_the_source_that_published_it_first() {
 #[tokio::test]
 async fn breaking_changes_need_a_major_version() {
     let c = catalog();
-    c.publish(spec("vpc", "1.0.0"), &api()).await.unwrap();
+    c.publish(spec("vpc", "1.0.0"), &tester()).await.unwrap();
     let mut broken = spec("vpc", "1.1.0");
     broken.optional_inputs.clear();
-    let err = c.publish(broken.clone(), &api()).await.unwrap_err();
+    let err = c.publish(broken.clone(), &tester()).await.unwrap_err();
     let CatalogError::Invalid(report) = &err else {
         panic!("{err:?}")
     };
@@ -464,7 +456,7 @@ async fn breaking_changes_need_a_major_version() {
     assert_eq!(report.predecessor.as_deref(), Some("1.0.0"));
     broken.version = "2.0.0".into();
     assert_eq!(
-        c.publish(broken, &api()).await.unwrap().outcome,
+        c.publish(broken, &tester()).await.unwrap().outcome,
         PublishOutcome::Created
     );
     let diff = c.diff("vpc", "1.0.0", "2.0.0").await.unwrap();

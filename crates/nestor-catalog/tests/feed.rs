@@ -3,9 +3,10 @@
 use std::{sync::Arc, time::Duration};
 
 use futures_util::{Stream, StreamExt};
-use nestor_catalog::{Catalog, FeedItem, FeedRequest, Origin};
+use nestor_catalog::{Catalog, FeedItem, FeedRequest};
 use nestor_model::{ComponentFilter, ComponentSpec, Input, ResetReason, Revision, ValueType};
 use nestor_storage::{ChangeFeed, ComponentWriter, MemoryStore, Retention};
+use nestor_testkit::{input, minimal, tester};
 use nestor_validation::Validator;
 
 fn catalog() -> (Catalog, Arc<MemoryStore>) {
@@ -13,35 +14,24 @@ fn catalog() -> (Catalog, Arc<MemoryStore>) {
     (Catalog::new(store.clone(), Validator::full(), None), store)
 }
 
-fn api() -> Origin {
-    Origin::Api {
-        identity: "test".into(),
-    }
-}
-
+/// The feed tests' definition: a network component with one optional input, on `gcp` when
+/// its name says so, on `aws` otherwise.
 fn spec(name: &str, version: &str) -> ComponentSpec {
-    ComponentSpec {
-        name: name.into(),
-        version: version.into(),
-        description: "A thing".into(),
-        provider: if name.starts_with("gcp") {
+    minimal(name, version)
+        .description("A thing")
+        .provider(if name.starts_with("gcp") {
             "gcp"
         } else {
             "aws"
-        }
-        .into(),
-        category: "network".into(),
-        resource_type: "thing".into(),
-        deployment_engines: vec!["terraform".into()],
-        optional_inputs: vec![Input {
-            name: "size".into(),
-            value_type: ValueType::Integer,
+        })
+        .category("network")
+        .resource_type("thing")
+        .optional_input(Input {
             description: "Size".into(),
             default: Some(serde_json::json!(1)),
-            allowed_values: None,
-        }],
-        ..Default::default()
-    }
+            ..input("size", ValueType::Integer)
+        })
+        .build()
 }
 
 fn request(since: Option<u64>, snapshot: bool) -> FeedRequest {
@@ -75,7 +65,7 @@ fn revision_of(item: &FeedItem) -> u64 {
 async fn snapshot_then_live_changes() {
     let (c, _) = catalog();
     for n in ["a", "b", "c"] {
-        c.publish(spec(n, "1.0.0"), &api()).await.unwrap();
+        c.publish(spec(n, "1.0.0"), &tester()).await.unwrap();
     }
     let mut feed = Box::pin(c.feed(request(None, true)).await.unwrap());
     for n in ["a", "b", "c"] {
@@ -88,7 +78,7 @@ async fn snapshot_then_live_changes() {
         FeedItem::Bookmark(b) => assert!(b.snapshot_end && b.revision == Revision(3)),
         other => panic!("{other:?}"),
     }
-    c.publish(spec("d", "1.0.0"), &api()).await.unwrap();
+    c.publish(spec("d", "1.0.0"), &tester()).await.unwrap();
     match next(&mut feed).await {
         FeedItem::Change(e) => assert_eq!((e.revision.0, e.name.as_str()), (4, "d")),
         other => panic!("{other:?}"),
@@ -99,13 +89,13 @@ async fn snapshot_then_live_changes() {
 async fn resume_after_a_revision_and_without_since_start_at_the_next_change() {
     let (c, _) = catalog();
     for n in ["a", "b", "c"] {
-        c.publish(spec(n, "1.0.0"), &api()).await.unwrap();
+        c.publish(spec(n, "1.0.0"), &tester()).await.unwrap();
     }
     let mut resumed = Box::pin(c.feed(request(Some(1), false)).await.unwrap());
     let mut fresh = Box::pin(c.feed(request(None, false)).await.unwrap());
     assert_eq!(revision_of(&next(&mut resumed).await), 2);
     assert_eq!(revision_of(&next(&mut resumed).await), 3);
-    c.publish(spec("d", "1.0.0"), &api()).await.unwrap();
+    c.publish(spec("d", "1.0.0"), &tester()).await.unwrap();
     assert_eq!(revision_of(&next(&mut resumed).await), 4);
     assert_eq!(revision_of(&next(&mut fresh).await), 4);
 }
@@ -116,7 +106,7 @@ async fn a_subscriber_that_falls_behind_the_broadcast_loses_nothing() {
     let mut feed = Box::pin(c.feed(request(Some(0), false)).await.unwrap());
     // Not polled while 3,000 changes (three times the broadcast's capacity) are written.
     for i in 0..3000 {
-        c.publish(spec(&format!("c{i:04}"), "1.0.0"), &api())
+        c.publish(spec(&format!("c{i:04}"), "1.0.0"), &tester())
             .await
             .unwrap();
     }
@@ -129,7 +119,7 @@ async fn a_subscriber_that_falls_behind_the_broadcast_loses_nothing() {
 async fn a_resume_point_that_was_pruned_or_is_ahead_gets_a_reset_and_a_snapshot() {
     let (c, store) = catalog();
     for n in ["a", "b", "c", "d"] {
-        c.publish(spec(n, "1.0.0"), &api()).await.unwrap();
+        c.publish(spec(n, "1.0.0"), &tester()).await.unwrap();
     }
     store
         .prune_events(Retention {
@@ -178,9 +168,9 @@ async fn filtered_streams_advance_by_bookmarks_and_see_other_writers() {
         .await
         .unwrap(),
     );
-    c.publish(spec("aws-a", "1.0.0"), &api()).await.unwrap();
-    c.publish(spec("gcp-b", "1.0.0"), &api()).await.unwrap();
-    c.publish(spec("aws-c", "1.0.0"), &api()).await.unwrap();
+    c.publish(spec("aws-a", "1.0.0"), &tester()).await.unwrap();
+    c.publish(spec("gcp-b", "1.0.0"), &tester()).await.unwrap();
+    c.publish(spec("aws-c", "1.0.0"), &tester()).await.unwrap();
     match next(&mut feed).await {
         FeedItem::Change(e) => assert_eq!((e.revision.0, e.name.as_str()), (2, "gcp-b")),
         other => panic!("{other:?}"),
@@ -225,7 +215,7 @@ async fn a_label_filtered_stream_hears_when_a_version_stops_matching() {
     let (c, _) = catalog();
     let mut tagged = spec("db", "1.0.0");
     tagged.labels.insert("team".into(), "data".into());
-    c.publish(tagged.clone(), &api()).await.unwrap();
+    c.publish(tagged.clone(), &tester()).await.unwrap();
     let filter = ComponentFilter {
         labels: vec![("team".into(), "data".into())],
         ..Default::default()
@@ -241,10 +231,10 @@ async fn a_label_filtered_stream_hears_when_a_version_stops_matching() {
         .unwrap(),
     );
     // Unrelated components stay out; the update that moves db out of the filter comes through.
-    c.publish(spec("cache", "1.0.0"), &api()).await.unwrap();
+    c.publish(spec("cache", "1.0.0"), &tester()).await.unwrap();
     let mut moved = tagged;
     moved.labels.insert("team".into(), "web".into());
-    c.publish(moved, &api()).await.unwrap();
+    c.publish(moved, &tester()).await.unwrap();
     match next(&mut feed).await {
         FeedItem::Change(e) => {
             assert_eq!((e.revision.0, e.name.as_str()), (3, "db"));

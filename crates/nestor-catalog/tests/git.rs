@@ -4,43 +4,13 @@
 
 use std::{path::Path, sync::Arc};
 
-use git2::{Oid, Repository, Signature};
+use git2::Repository;
 use nestor_catalog::{Catalog, CatalogError, GitSource};
 use nestor_storage::MemoryStore;
+use nestor_testkit::git::{commit_all, definition_yaml};
 use nestor_validation::Validator;
 
 const PATTERNS: &[&str] = &["components/**/*.yaml"];
-
-fn definition(name: &str, version: &str) -> String {
-    format!(
-        "name: {name}\nversion: {version}\ndescription: The {name}\nprovider: aws\ncategory: network\n\
-         resource_type: aws_{name}\ndeployment_engines: [terraform]\n"
-    )
-}
-
-/// Commits the work tree's current state (all of it) on `refs/heads/main`; `parent: false`
-/// makes an unrelated root commit (a rewritten history).
-fn commit(repo: &Repository, message: &str, parent: bool) -> Oid {
-    let mut index = repo.index().unwrap();
-    index.clear().unwrap();
-    index
-        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
-        .unwrap();
-    index.write().unwrap();
-    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
-    let sig = Signature::now("Test", "test@example.com").unwrap();
-    let parents: Vec<git2::Commit<'_>> = match repo.refname_to_id("refs/heads/main") {
-        Ok(id) if parent => vec![repo.find_commit(id).unwrap()],
-        _ => Vec::new(),
-    };
-    let parents: Vec<&git2::Commit<'_>> = parents.iter().collect();
-    let id = repo
-        .commit(None, &sig, &sig, message, &tree, &parents)
-        .unwrap();
-    repo.reference("refs/heads/main", id, true, message)
-        .unwrap();
-    id
-}
 
 fn write(root: &Path, path: &str, content: impl AsRef<[u8]>) {
     let full = root.join(path);
@@ -89,11 +59,15 @@ async fn first_and_incremental_syncs_publish_with_provenance_and_keep_deleted_fi
     write(
         &f.work,
         "components/net/vpc.yaml",
-        definition("vpc", "1.0.0"),
+        definition_yaml("vpc", "1.0.0"),
     );
-    write(&f.work, "components/db.yaml", definition("db", "1.0.0"));
+    write(
+        &f.work,
+        "components/db.yaml",
+        definition_yaml("db", "1.0.0"),
+    );
     write(&f.work, "README.md", "not a definition");
-    let first = commit(&f.repo, "first", true);
+    let first = commit_all(&f.repo, "first", true);
     let c = catalog();
 
     let report = c.sync(&f.source).await.unwrap();
@@ -116,12 +90,12 @@ async fn first_and_incremental_syncs_publish_with_provenance_and_keep_deleted_fi
         "components/net/vpc.yaml",
         format!(
             "{}---\n{}",
-            definition("vpc", "1.0.0"),
-            definition("vpc", "1.1.0")
+            definition_yaml("vpc", "1.0.0"),
+            definition_yaml("vpc", "1.1.0")
         ),
     );
     std::fs::remove_file(f.work.join("components/db.yaml")).unwrap();
-    let second = commit(&f.repo, "second", true);
+    let second = commit_all(&f.repo, "second", true);
     let report = c.sync(&f.source).await.unwrap();
     assert_eq!(
         (report.created, report.unchanged, report.failed),
@@ -153,7 +127,11 @@ async fn first_and_incremental_syncs_publish_with_provenance_and_keep_deleted_fi
 #[tokio::test]
 async fn links_binaries_and_oversized_files_are_per_file_errors() {
     let f = fixture("main");
-    write(&f.work, "components/ok.yaml", definition("ok", "1.0.0"));
+    write(
+        &f.work,
+        "components/ok.yaml",
+        definition_yaml("ok", "1.0.0"),
+    );
     write(&f.work, "components/binary.yaml", b"name: x\0\x01\x02");
     write(
         &f.work,
@@ -162,7 +140,7 @@ async fn links_binaries_and_oversized_files_are_per_file_errors() {
     );
     write(&f.work, "outside.txt", "secret");
     std::os::unix::fs::symlink("../outside.txt", f.work.join("components/link.yaml")).unwrap();
-    commit(&f.repo, "tricky", true);
+    commit_all(&f.repo, "tricky", true);
     let c = catalog();
     let report = c.sync(&f.source).await.unwrap();
     assert_eq!((report.created, report.failed), (1, 3), "{report:#?}");
@@ -182,8 +160,12 @@ async fn links_binaries_and_oversized_files_are_per_file_errors() {
 #[tokio::test]
 async fn a_missing_branch_is_a_source_error_and_a_force_push_is_read_as_the_new_history() {
     let f = fixture("release");
-    write(&f.work, "components/vpc.yaml", definition("vpc", "1.0.0"));
-    commit(&f.repo, "on main only", true);
+    write(
+        &f.work,
+        "components/vpc.yaml",
+        definition_yaml("vpc", "1.0.0"),
+    );
+    commit_all(&f.repo, "on main only", true);
     let c = catalog();
     match c.sync(&f.source).await {
         Err(CatalogError::Source { source_id, message }) => {
@@ -197,8 +179,12 @@ async fn a_missing_branch_is_a_source_error_and_a_force_push_is_read_as_the_new_
     }
 
     let f = fixture("main");
-    write(&f.work, "components/vpc.yaml", definition("vpc", "1.0.0"));
-    commit(&f.repo, "first", true);
+    write(
+        &f.work,
+        "components/vpc.yaml",
+        definition_yaml("vpc", "1.0.0"),
+    );
+    commit_all(&f.repo, "first", true);
     let c = catalog();
     c.sync(&f.source).await.unwrap();
     // History rewritten: a new root commit with other content.
@@ -206,9 +192,9 @@ async fn a_missing_branch_is_a_source_error_and_a_force_push_is_read_as_the_new_
     write(
         &f.work,
         "components/subnet.yaml",
-        definition("subnet", "1.0.0"),
+        definition_yaml("subnet", "1.0.0"),
     );
-    let rewritten = commit(&f.repo, "rewritten", false);
+    let rewritten = commit_all(&f.repo, "rewritten", false);
     let report = c.sync(&f.source).await.unwrap();
     assert_eq!(report.revision, Some(rewritten.to_string()));
     assert_eq!((report.created, report.failed), (1, 0), "{report:#?}");
@@ -241,9 +227,13 @@ async fn wait_all_final(c: &Catalog) -> Vec<nestor_model::SyncRun> {
 #[tokio::test]
 async fn a_burst_of_requests_coalesces_and_runs_record_their_outcome() {
     let f = fixture("main");
-    write(&f.work, "components/vpc.yaml", definition("vpc", "1.0.0"));
+    write(
+        &f.work,
+        "components/vpc.yaml",
+        definition_yaml("vpc", "1.0.0"),
+    );
     write(&f.work, "components/bad.yaml", "name: Bad Name\n");
-    let head = commit(&f.repo, "first", true);
+    let head = commit_all(&f.repo, "first", true);
     let c = Arc::new(catalog());
     let cache = tempfile::tempdir().unwrap();
     let m = nestor_catalog::SyncManager::new(
@@ -290,10 +280,10 @@ async fn two_replicas_never_sync_one_source_at_the_same_time() {
         write(
             &f.work,
             &format!("components/c{i:02}.yaml"),
-            definition(&format!("c{i:02}"), "1.0.0"),
+            definition_yaml(&format!("c{i:02}"), "1.0.0"),
         );
     }
-    commit(&f.repo, "many", true);
+    commit_all(&f.repo, "many", true);
     let c = Arc::new(catalog());
     let (cache_a, cache_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let ttl = std::time::Duration::from_secs(5);
@@ -334,18 +324,26 @@ fn manager_for(f: &Fixture, cache: &Path) -> Arc<nestor_catalog::SyncManager> {
 async fn later_runs_read_only_changed_files_and_retry_the_files_that_failed() {
     use nestor_model::{SyncStatus, SyncTrigger::Manual};
     let f = fixture("main");
-    write(&f.work, "components/vpc.yaml", definition("vpc", "1.0.0"));
-    write(&f.work, "components/idle.yaml", definition("idle", "1.0.0"));
+    write(
+        &f.work,
+        "components/vpc.yaml",
+        definition_yaml("vpc", "1.0.0"),
+    );
+    write(
+        &f.work,
+        "components/idle.yaml",
+        definition_yaml("idle", "1.0.0"),
+    );
     // Depends on a component that does not exist yet.
     write(
         &f.work,
         "components/app.yaml",
         format!(
             "{}dependencies:\n  - name: db\n    version_req: \"^1.0\"\n",
-            definition("app", "1.0.0")
+            definition_yaml("app", "1.0.0")
         ),
     );
-    let first = commit(&f.repo, "first", true);
+    let first = commit_all(&f.repo, "first", true);
     let cache = tempfile::tempdir().unwrap();
     let m = manager_for(&f, cache.path());
     let run = m.run_now("infra", Manual, false).await.unwrap();
@@ -364,17 +362,21 @@ async fn later_runs_read_only_changed_files_and_retry_the_files_that_failed() {
 
     // The dependency arrives in a new file and vpc changes: the run reads those two and the
     // failed file again, not the untouched one, and publishes app this time.
-    write(&f.work, "components/db.yaml", definition("db", "1.0.0"));
+    write(
+        &f.work,
+        "components/db.yaml",
+        definition_yaml("db", "1.0.0"),
+    );
     write(
         &f.work,
         "components/vpc.yaml",
         format!(
             "{}---\n{}",
-            definition("vpc", "1.0.0"),
-            definition("vpc", "1.1.0")
+            definition_yaml("vpc", "1.0.0"),
+            definition_yaml("vpc", "1.1.0")
         ),
     );
-    let second = commit(&f.repo, "second", true);
+    let second = commit_all(&f.repo, "second", true);
     let run = m.run_now("infra", Manual, false).await.unwrap();
     assert_eq!(run.status, SyncStatus::Succeeded, "{run:#?}");
     assert!(run.incremental);
@@ -431,8 +433,12 @@ async fn later_runs_read_only_changed_files_and_retry_the_files_that_failed() {
 #[tokio::test]
 async fn a_poll_asks_for_the_head_and_syncs_only_when_it_moved() {
     let f = fixture("main");
-    write(&f.work, "components/vpc.yaml", definition("vpc", "1.0.0"));
-    let first = commit(&f.repo, "first", true);
+    write(
+        &f.work,
+        "components/vpc.yaml",
+        definition_yaml("vpc", "1.0.0"),
+    );
+    let first = commit_all(&f.repo, "first", true);
     let cache = tempfile::tempdir().unwrap();
     let m = manager_for(&f, cache.path());
     let stop = tokio_util::sync::CancellationToken::new();
@@ -455,8 +461,12 @@ async fn a_poll_asks_for_the_head_and_syncs_only_when_it_moved() {
     );
 
     // A push the webhook missed: the next poll sees the new head and syncs it.
-    write(&f.work, "components/db.yaml", definition("db", "1.0.0"));
-    let second = commit(&f.repo, "second", true);
+    write(
+        &f.work,
+        "components/db.yaml",
+        definition_yaml("db", "1.0.0"),
+    );
+    let second = commit_all(&f.repo, "second", true);
     assert!(m.poll("infra").await.unwrap().is_some());
     let state = m
         .catalog()
@@ -505,8 +515,12 @@ async fn a_poll_asks_for_the_head_and_syncs_only_when_it_moved() {
 #[tokio::test]
 async fn a_run_left_running_by_a_stopped_process_is_marked_interrupted() {
     let f = fixture("main");
-    write(&f.work, "components/vpc.yaml", definition("vpc", "1.0.0"));
-    commit(&f.repo, "first", true);
+    write(
+        &f.work,
+        "components/vpc.yaml",
+        definition_yaml("vpc", "1.0.0"),
+    );
+    commit_all(&f.repo, "first", true);
     let cache = tempfile::tempdir().unwrap();
     let m = manager_for(&f, cache.path());
     let store = m.catalog().store().clone();

@@ -1,8 +1,6 @@
 //! A git source over smart HTTP with a token: the remote is `git http-backend` (git's own
 //! server side) behind a small HTTP server on 127.0.0.1 that demands basic authentication.
 
-mod support;
-
 use std::{
     io::{BufRead, BufReader, Read, Write},
     net::{TcpListener, TcpStream},
@@ -14,6 +12,7 @@ use std::{
 use base64::Engine;
 use nestor_catalog::{Catalog, CatalogError, DefinitionSource, GitCredentials, GitSource};
 use nestor_storage::MemoryStore;
+use nestor_testkit::git::remote_with_vpc;
 use nestor_validation::Validator;
 
 const TOKEN: &str = "s3cret-token";
@@ -189,7 +188,7 @@ async fn a_token_authenticates_fetches_over_smart_http() {
     if !git_available() {
         return;
     }
-    let (remote, head) = support::remote_with_vpc();
+    let (remote, head) = remote_with_vpc();
 
     let seen = Arc::new(Mutex::new(Vec::new()));
     let port = serve(remote.path().to_owned(), seen.clone());

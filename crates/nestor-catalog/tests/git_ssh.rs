@@ -2,8 +2,6 @@
 //! this test with its own host key and authorized key): the key authenticates, the host key is
 //! checked against the source's known hosts.
 
-mod support;
-
 use std::{
     path::Path,
     process::{Child, Command, Stdio},
@@ -13,6 +11,7 @@ use std::{
 
 use nestor_catalog::{Catalog, CatalogError, GitCredentials, GitSource};
 use nestor_storage::MemoryStore;
+use nestor_testkit::git::remote_with_vpc;
 use nestor_validation::Validator;
 
 const SSHD: &str = "/usr/sbin/sshd";
@@ -102,7 +101,7 @@ async fn a_private_key_fetches_over_ssh_and_the_host_key_is_checked() {
     .unwrap();
     let (_sshd, port) = start_sshd(keys.path());
 
-    let (remote, head) = support::remote_with_vpc();
+    let (remote, head) = remote_with_vpc();
 
     let url = format!(
         "ssh://{}@127.0.0.1:{port}{}",

@@ -1,21 +1,65 @@
 //! `Mirror` and `Client::watch` against a real Nestor server on loopback, including a server
 //! that crashes and restarts over the same SQLite file while components are being published.
 
-mod common;
+use std::time::Duration;
 
-use common::{
-    KillableServer, LIMIT, Server, init_tracing, memory_store, mirror_options, server_content,
-    spec, sqlite_store,
-};
 use futures_util::StreamExt;
 use nestor_client::{
-    Client, FeedEvent, FeedFilter, Mirror, MirrorError, MirrorOptions, MirrorUpdate, WatchOptions,
-    model::{Deprecation, ErrorCode, EventType, PatchRequest, Revision},
+    BackoffPolicy, Client, FeedEvent, FeedFilter, Mirror, MirrorError, MirrorOptions, MirrorUpdate,
+    WatchOptions,
+    model::{Component, Deprecation, ErrorCode, EventType, PatchRequest, Revision},
 };
+use nestor_testkit::{ServerBuilder, TestServer, quick_events, spec, sqlite_store};
 use tokio::{
     sync::{broadcast, oneshot},
     time::timeout,
 };
+
+/// Upper bound of every wait on the network in these tests.
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// Logs of the client (and server) under test, shown for failing tests; `RUST_LOG` overrides.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "nestor_client=info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
+/// A server whose periodic bookmarks and keep-alives are quick.
+fn quick_server() -> ServerBuilder {
+    TestServer::builder().events(quick_events())
+}
+
+/// Mirror options with quick reconnects and room for every update of a test.
+fn mirror_options() -> MirrorOptions {
+    MirrorOptions {
+        backoff: BackoffPolicy {
+            initial: Duration::from_millis(5),
+            max: Duration::from_millis(200),
+        },
+        update_capacity: 100_000,
+        ..Default::default()
+    }
+}
+
+/// Every version of each of `names` on the server, ordered by name, then newest first (as
+/// `Mirror::list` orders them).
+async fn server_content(
+    client: &Client,
+    names: impl IntoIterator<Item = String>,
+) -> Vec<Component> {
+    let mut names: Vec<String> = names.into_iter().collect();
+    names.sort();
+    names.dedup();
+    let mut all = Vec::new();
+    for name in names {
+        all.extend(client.versions(&name).await.expect("versions").items);
+    }
+    all
+}
 
 async fn ready(mirror: &Mirror, what: &str) {
     timeout(LIMIT, mirror.ready())
@@ -73,7 +117,7 @@ fn deprecate(message: &str) -> PatchRequest {
 
 #[tokio::test]
 async fn mirrors_equal_the_server_and_follow_its_changes_in_order() {
-    let server = Server::start(memory_store()).await;
+    let server = quick_server().start().await;
     let client = &server.client;
     for (name, version, provider) in [
         ("db", "1.0.0", "aws"),
@@ -82,7 +126,7 @@ async fn mirrors_equal_the_server_and_follow_its_changes_in_order() {
         ("cache", "1.0.0", "gcp"),
     ] {
         client
-            .publish(&spec(name, version, provider))
+            .publish(&spec(name, version).provider(provider).build())
             .await
             .unwrap();
     }
@@ -119,7 +163,10 @@ async fn mirrors_equal_the_server_and_follow_its_changes_in_order() {
 
     let mut all_updates = all.subscribe();
     let mut gcp_updates = gcp.subscribe();
-    client.publish(&spec("net", "1.1.0", "gcp")).await.unwrap();
+    client
+        .publish(&spec("net", "1.1.0").provider("gcp").build())
+        .await
+        .unwrap();
     client
         .patch("db", "1.0.0", &deprecate("use 1.1"))
         .await
@@ -136,7 +183,7 @@ async fn mirrors_equal_the_server_and_follow_its_changes_in_order() {
         .await
         .unwrap();
     let last = client
-        .publish(&spec("db", "1.2.0", "aws"))
+        .publish(&spec("db", "1.2.0").build())
         .await
         .unwrap()
         .component
@@ -197,7 +244,7 @@ async fn mirrors_equal_the_server_and_follow_its_changes_in_order() {
 
 #[tokio::test]
 async fn a_filter_the_server_refuses_fails_the_mirror() {
-    let server = Server::start(memory_store()).await;
+    let server = quick_server().start().await;
     let mirror = Mirror::start(
         &server.client,
         MirrorOptions {
@@ -230,9 +277,9 @@ async fn a_filter_the_server_refuses_fails_the_mirror() {
 #[tokio::test]
 async fn watch_resumes_from_a_revision_and_survives_a_graceful_restart() {
     init_tracing();
-    let server = Server::start(memory_store()).await;
+    let server = quick_server().start().await;
     for v in ["1.0.0", "1.1.0", "1.2.0"] {
-        server.client.publish(&spec("db", v, "aws")).await.unwrap();
+        server.publish(spec("db", v)).await;
     }
     let client = server.client.clone();
     let mut feed = client.watch(WatchOptions {
@@ -257,8 +304,8 @@ async fn watch_resumes_from_a_revision_and_survives_a_graceful_restart() {
     let addr = server.base.trim_start_matches("http://").to_owned();
     server.stop().await;
     let listener = std::net::TcpListener::bind(&addr).expect("the port is free again");
-    let restarted = KillableServer::start(listener, store);
-    client.publish(&spec("db", "1.3.0", "aws")).await.unwrap();
+    let restarted = quick_server().store(store).start_killable(listener);
+    client.publish(&spec("db", "1.3.0").build()).await.unwrap();
     assert_eq!(next().await, (4, "1.3.0".to_owned()));
     restarted.kill().await;
 }
@@ -275,12 +322,14 @@ async fn a_mirror_survives_a_server_crash_without_gaps_or_duplicates() {
     let db = dir.path().join("catalog.db");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let server = KillableServer::start(listener, sqlite_store(&db));
+    let server = quick_server()
+        .store(sqlite_store(&db))
+        .start_killable(listener);
     let client = Client::new(&format!("http://{addr}")).unwrap();
 
     for i in 0..BEFORE {
         client
-            .publish(&spec(&format!("pre-{i:03}"), "1.0.0", "aws"))
+            .publish(&spec(&format!("pre-{i:03}"), "1.0.0").build())
             .await
             .unwrap();
     }
@@ -308,7 +357,7 @@ async fn a_mirror_survives_a_server_crash_without_gaps_or_duplicates() {
                 let name = format!("comp-{i:03}");
                 let provider = if i % 2 == 0 { "aws" } else { "gcp" };
                 client
-                    .publish(&spec(&name, "1.0.0", provider))
+                    .publish(&spec(&name, "1.0.0").provider(provider).build())
                     .await
                     .unwrap_or_else(|e| panic!("publish {name}: {e}"));
                 if i % 25 == 24 {
@@ -331,7 +380,7 @@ async fn a_mirror_survives_a_server_crash_without_gaps_or_duplicates() {
     server.kill().await;
     let listener = std::net::TcpListener::bind(addr).expect("the port is free again");
     let store = sqlite_store(&db);
-    let server = KillableServer::start(listener, store.clone());
+    let server = quick_server().store(store.clone()).start_killable(listener);
     resume_tx.send(()).unwrap();
     timeout(LIMIT, publisher)
         .await

@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
-use nestor_model::{Component, ComponentFilter, ComponentSpec, EventType, Revision};
+use nestor_model::{Component, ComponentFilter, EventType, Revision};
 use nestor_storage::{
     CachedStore, CatalogStore, LatestQuery, MemoryStore, SqliteStore, StoreError,
 };
+use nestor_testkit::{minimal, published};
 use semver::Version;
 use time::OffsetDateTime;
 
@@ -31,14 +32,10 @@ fn sqlite() -> Fixture {
     }
 }
 
-#[cfg(feature = "dynamodb")]
-#[path = "support/dynamodb.rs"]
-mod dynamodb_support;
-
 /// DynamoDB Local on fresh tables; `None` (the test is skipped) without an endpoint.
 #[cfg(feature = "dynamodb")]
 async fn dynamodb() -> Option<Fixture> {
-    let store = dynamodb_support::fresh_store().await?;
+    let store = nestor_testkit::dynamodb::fresh_store().await?;
     Some(Fixture {
         store: Arc::new(store),
         _dir: None,
@@ -69,23 +66,10 @@ fn cached(f: Fixture) -> Fixture {
 }
 
 fn comp(name: &str, version: &str) -> Component {
-    Component {
-        spec: ComponentSpec {
-            name: name.into(),
-            version: version.into(),
-            description: format!("{name} component"),
-            provider: "aws".into(),
-            category: "database".into(),
-            resource_type: "aws_thing".into(),
-            deployment_engines: vec!["terraform".into()],
-            ..Default::default()
-        },
-        content_hash: "sha256:00".into(),
-        published_at: OffsetDateTime::UNIX_EPOCH,
-        revision: Revision(0),
-        deprecated: None,
-        yanked: false,
-    }
+    let spec = minimal(name, version)
+        .description(format!("{name} component"))
+        .resource_type("aws_thing");
+    published(spec.build(), 0)
 }
 
 fn v(s: &str) -> Version {

@@ -3,38 +3,24 @@
 //! (`scripts/test` starts it); skipped with a message without it, and a failure under CI.
 #![cfg(feature = "dynamodb")]
 
-#[path = "support/dynamodb.rs"]
-mod support;
-
 use std::{collections::BTreeSet, time::Duration};
 
-use nestor_model::{Component, ComponentSpec, Revision};
+use nestor_model::{Component, Revision};
 use nestor_storage::{
     CatalogStore, ChangeFeed, ComponentReader, ComponentWriter, DynamoDbOptions, DynamoStore,
     DynamoTableSpec, LatestQuery, StoreError,
 };
-use time::OffsetDateTime;
+use nestor_testkit::{dynamodb, minimal, published};
 
 fn comp(name: &str, version: &str) -> Component {
-    Component {
-        spec: ComponentSpec {
-            name: name.into(),
-            version: version.into(),
-            ..Default::default()
-        },
-        content_hash: "sha256:00".into(),
-        published_at: OffsetDateTime::UNIX_EPOCH,
-        revision: Revision(0),
-        deprecated: None,
-        yanked: false,
-    }
+    published(minimal(name, version).build(), 0)
 }
 
 /// Two stores with their own clients on the same tables: two replicas, as far as DynamoDB can
 /// tell.
 async fn two_replicas() -> Option<(DynamoStore, DynamoStore)> {
-    let endpoint = support::endpoint()?;
-    let options = support::options(&endpoint, &support::unique_prefix());
+    let endpoint = dynamodb::endpoint()?;
+    let options = dynamodb::options(&endpoint, &dynamodb::unique_prefix());
     let a = DynamoStore::new(&options).await.expect("client a");
     a.migrate().await.expect("migrate");
     let b = DynamoStore::new(&options).await.expect("client b");
@@ -171,11 +157,11 @@ async fn snapshots_read_during_writes_match_their_revision() {
 
 #[tokio::test]
 async fn migrate_is_idempotent_and_serve_checks_the_tables() {
-    let Some(endpoint) = support::endpoint() else {
+    let Some(endpoint) = dynamodb::endpoint() else {
         return;
     };
-    let prefix = support::unique_prefix();
-    let store = DynamoStore::new(&support::options(&endpoint, &prefix))
+    let prefix = dynamodb::unique_prefix();
+    let store = DynamoStore::new(&dynamodb::options(&endpoint, &prefix))
         .await
         .unwrap();
     let err = store.check_tables().await.unwrap_err();
@@ -213,10 +199,10 @@ async fn migrate_is_idempotent_and_serve_checks_the_tables() {
 
 #[tokio::test]
 async fn migrate_adds_a_missing_index_to_an_existing_table() {
-    let Some(endpoint) = support::endpoint() else {
+    let Some(endpoint) = dynamodb::endpoint() else {
         return;
     };
-    let store = DynamoStore::new(&support::options(&endpoint, &support::unique_prefix()))
+    let store = DynamoStore::new(&dynamodb::options(&endpoint, &dynamodb::unique_prefix()))
         .await
         .unwrap();
     let spec = |with_index: bool| -> DynamoTableSpec {
@@ -255,7 +241,7 @@ async fn migrate_adds_a_missing_index_to_an_existing_table() {
 
 #[tokio::test]
 async fn an_unreachable_endpoint_is_a_retriable_error_naming_the_table() {
-    if support::endpoint().is_none() {
+    if dynamodb::endpoint().is_none() {
         return;
     }
     // Nothing listens on port 1 of the loopback address.
@@ -264,7 +250,7 @@ async fn an_unreachable_endpoint_is_a_retriable_error_naming_the_table() {
         attempt_timeout: Duration::from_millis(500),
         operation_timeout: Duration::from_secs(2),
         max_attempts: 1,
-        ..support::options("http://127.0.0.1:1", "unreachable")
+        ..dynamodb::options("http://127.0.0.1:1", "unreachable")
     };
     let store = DynamoStore::new(&options).await.unwrap();
     let err = store.ping().await.unwrap_err();
@@ -287,12 +273,12 @@ async fn an_unreachable_endpoint_is_a_retriable_error_naming_the_table() {
 #[tokio::test]
 async fn a_commit_still_landing_is_rolled_forward_or_waited_for() {
     use aws_sdk_dynamodb::types::AttributeValue;
-    let Some(endpoint) = support::endpoint() else {
+    let Some(endpoint) = dynamodb::endpoint() else {
         return;
     };
     let options = DynamoDbOptions {
         write_attempts: 3,
-        ..support::options(&endpoint, &support::unique_prefix())
+        ..dynamodb::options(&endpoint, &dynamodb::unique_prefix())
     };
     let store = DynamoStore::new(&options).await.unwrap();
     store.migrate().await.unwrap();

@@ -1,22 +1,11 @@
 //! SQLite-specific behaviour beyond the contract: durability across reopen, migrations.
 
-use nestor_model::{Component, ComponentSpec, Revision};
+use nestor_model::{Component, Revision};
 use nestor_storage::{ChangeFeed, ComponentReader, ComponentWriter, SqliteStore};
-use time::OffsetDateTime;
+use nestor_testkit::{minimal, published};
 
 fn comp(name: &str, version: &str) -> Component {
-    Component {
-        spec: ComponentSpec {
-            name: name.into(),
-            version: version.into(),
-            ..Default::default()
-        },
-        content_hash: "sha256:00".into(),
-        published_at: OffsetDateTime::UNIX_EPOCH,
-        revision: Revision(0),
-        deprecated: None,
-        yanked: false,
-    }
+    published(minimal(name, version).build(), 0)
 }
 
 #[tokio::test]

@@ -2,9 +2,9 @@
 //! not depend on the order of lists, and nothing panics on arbitrary input.
 
 use nestor_model::{
-    Bump, Component, ComponentSpec, Dependency, Input, Output, Revision, SourceFormat, ValueType,
-    parse_definitions,
+    Bump, ComponentSpec, Dependency, Input, Output, SourceFormat, ValueType, parse_definitions,
 };
+use nestor_testkit::published;
 use nestor_validation::{CatalogSnapshot, Context, Validator, classify, required_bump};
 use proptest::prelude::*;
 
@@ -92,16 +92,8 @@ fn spec() -> impl Strategy<Value = ComponentSpec> {
 
 fn catalog_with(old: &ComponentSpec) -> CatalogSnapshot {
     let mut snap = CatalogSnapshot::new();
-    let publish = |snap: &mut CatalogSnapshot, s: ComponentSpec| {
-        snap.add_published(&Component {
-            content_hash: s.content_hash(),
-            spec: s,
-            published_at: time::OffsetDateTime::UNIX_EPOCH,
-            revision: Revision(1),
-            deprecated: None,
-            yanked: false,
-        })
-    };
+    let publish =
+        |snap: &mut CatalogSnapshot, s: ComponentSpec| snap.add_published(&published(s, 1));
     publish(&mut snap, old.clone());
     for dep in ["vpc", "kms"] {
         publish(

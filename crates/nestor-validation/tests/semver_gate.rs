@@ -3,7 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use nestor_model::{Bump, Component, ComponentSpec, Revision, SourceFormat, parse_definitions};
+use nestor_model::{Bump, ComponentSpec, SourceFormat, parse_definitions};
+use nestor_testkit::published;
 use nestor_validation::{CHANGE_RULES, CatalogSnapshot, Context, Validator, classify};
 
 const BASE: &str = r#"
@@ -45,17 +46,6 @@ fn base() -> ComponentSpec {
         .unwrap()
 }
 
-fn published(spec: &ComponentSpec, rev: u64) -> Component {
-    Component {
-        spec: spec.clone(),
-        content_hash: spec.content_hash(),
-        published_at: time::OffsetDateTime::UNIX_EPOCH,
-        revision: Revision(rev),
-        deprecated: None,
-        yanked: false,
-    }
-}
-
 /// A catalog holding `db` at the given versions (all with the base interface) and `vpc`
 /// 1.0.0, 2.0.0 and 2.1.0, and `kms` 1.0.0.
 fn catalog(db_versions: &[&str]) -> CatalogSnapshot {
@@ -82,7 +72,7 @@ fn catalog(db_versions: &[&str]) -> CatalogSnapshot {
             if name != "db" {
                 s.dependencies.clear();
             }
-            snap.add_published(&published(&s, rev));
+            snap.add_published(&published(s, rev));
         }
     }
     snap
@@ -335,7 +325,7 @@ fn prereleases_compare_with_their_release_line() {
     assert!(!check(&at("1.3.0-rc.1", remove_input), &snap).valid);
     // A published pre-release is not a predecessor: 2.0.0-beta.2 is compared with 1.2.3 again.
     let mut snap = catalog(&["1.2.3"]);
-    snap.add_published(&published(&at("2.0.0-beta.1", remove_input), 99));
+    snap.add_published(&published(at("2.0.0-beta.1", remove_input), 99));
     let report = check(&at("2.0.0-beta.2", |s| s.outputs.clear()), &snap);
     assert!(report.valid);
     assert_eq!(report.predecessor.as_deref(), Some("1.2.3"));
@@ -347,11 +337,11 @@ fn prereleases_compare_with_their_release_line() {
 fn zero_versions_follow_cargo() {
     let zero = |v: &str| {
         let mut snap = CatalogSnapshot::new();
-        snap.add_published(&published(&at(v, |_| {}), 1));
+        snap.add_published(&published(at(v, |_| {}), 1));
         snap.set_owner("db", Some("source:test".into()));
         let mut vpc = at("2.0.0", |s| s.dependencies.clear());
         vpc.name = "vpc".into();
-        snap.add_published(&published(&vpc, 2));
+        snap.add_published(&published(vpc, 2));
         snap
     };
     // 0.2.x → 0.2.(x+1) may add features; 0.3.0 is needed to break.
@@ -414,7 +404,7 @@ fn dependencies_must_exist_with_a_matching_non_yanked_version() {
     );
     // Yanked versions do not count.
     let mut snap = catalog(&["1.2.3"]);
-    let mut kms = published(&at("1.0.0", |s| s.dependencies.clear()), 50);
+    let mut kms = published(at("1.0.0", |s| s.dependencies.clear()), 50);
     kms.spec.name = "kms".into();
     kms.yanked = true;
     snap.add_published(&kms);

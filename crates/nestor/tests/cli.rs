@@ -3,7 +3,8 @@
 
 mod common;
 
-use common::{get, nestor, repo_root, serve};
+use common::{nestor, repo_root, serve};
+use nestor_testkit::{blocking_get, git};
 
 #[test]
 fn quick_start_serves_the_example_catalog() {
@@ -14,7 +15,7 @@ fn quick_start_serves_the_example_catalog() {
         "--data-dir",
         data.path().to_str().unwrap(),
     ]);
-    let (status, page) = get(&format!("{}/api/v1/components?limit=500", served.base));
+    let (status, page) = blocking_get(&format!("{}/api/v1/components?limit=500", served.base));
     assert_eq!(status, 200);
     let items = page["items"].as_array().unwrap();
     assert!(
@@ -34,7 +35,7 @@ fn quick_start_serves_the_example_catalog() {
         revision >= 60,
         "at least 60 versions were published, revision is {revision}"
     );
-    let (_, ready) = get(&format!("{}/health/ready", served.base));
+    let (_, ready) = blocking_get(&format!("{}/health/ready", served.base));
     assert_eq!(ready["revision"].as_u64(), Some(revision));
     drop(served);
 
@@ -45,7 +46,7 @@ fn quick_start_serves_the_example_catalog() {
         "--data-dir",
         data.path().to_str().unwrap(),
     ]);
-    let (_, ready) = get(&format!("{}/health/ready", served.base));
+    let (_, ready) = blocking_get(&format!("{}/health/ready", served.base));
     assert_eq!(
         ready["revision"].as_u64(),
         Some(revision),
@@ -57,7 +58,7 @@ fn quick_start_serves_the_example_catalog() {
 fn serve_with_no_configuration_at_all() {
     let data = tempfile::tempdir().unwrap();
     let served = serve(&["--data-dir", data.path().to_str().unwrap()]);
-    let (status, page) = get(&format!("{}/api/v1/components", served.base));
+    let (status, page) = blocking_get(&format!("{}/api/v1/components", served.base));
     assert_eq!(status, 200);
     assert_eq!(page["items"].as_array().unwrap().len(), 0);
     assert!(data.path().join("nestor.db").is_file());
@@ -278,7 +279,7 @@ fn validate_against_a_running_server() {
 #[test]
 fn serves_a_git_source_and_requires_the_credentials_it_names() {
     let repo = tempfile::tempdir().unwrap();
-    let git = |args: &[&str]| git_in(repo.path(), args);
+    let git = |args: &[&str]| git::git(repo.path(), args);
     git(&["init", "-q", "-b", "main"]);
     std::fs::create_dir_all(repo.path().join("components")).unwrap();
     std::fs::write(
@@ -304,7 +305,7 @@ fn serves_a_git_source_and_requires_the_credentials_it_names() {
         "--data-dir",
         data.path().to_str().unwrap(),
     ]);
-    let (status, body) = get(&format!(
+    let (status, body) = blocking_get(&format!(
         "{}/api/v1/components/git-vpc/versions/1.0.0",
         served.base
     ));
@@ -344,7 +345,7 @@ fn serves_a_git_source_and_requires_the_credentials_it_names() {
 #[test]
 fn nestor_sync_reports_runs_and_polling_heals_a_missed_webhook() {
     let repo = tempfile::tempdir().unwrap();
-    let git = |args: &[&str]| git_in(repo.path(), args);
+    let git = |args: &[&str]| git::git(repo.path(), args);
     let write = |name: &str, body: &str| {
         std::fs::create_dir_all(repo.path().join("components")).unwrap();
         std::fs::write(repo.path().join(format!("components/{name}.yaml")), body).unwrap();
@@ -404,7 +405,7 @@ fn nestor_sync_reports_runs_and_polling_heals_a_missed_webhook() {
     git(&["commit", "-q", "-m", "second"]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let (status, _) = get(&format!("{}/api/v1/components/subnet", served.base));
+        let (status, _) = blocking_get(&format!("{}/api/v1/components/subnet", served.base));
         if status == 200 {
             break;
         }
@@ -414,7 +415,7 @@ fn nestor_sync_reports_runs_and_polling_heals_a_missed_webhook() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let (_, runs) = get(&format!("{}/api/v1/sync-runs?source=infra", served.base));
+    let (_, runs) = blocking_get(&format!("{}/api/v1/sync-runs?source=infra", served.base));
     let triggers: Vec<&str> = runs["items"]
         .as_array()
         .unwrap()
@@ -427,28 +428,12 @@ fn nestor_sync_reports_runs_and_polling_heals_a_missed_webhook() {
     );
 }
 
-/// Runs git in `dir` as a test user; returns its trimmed stdout.
-fn git_in(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git is installed");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 /// Every component of a paginated list.
 fn list_all(base: &str) -> (Vec<serde_json::Value>, u64) {
     let mut items = Vec::new();
     let mut url = format!("{base}/api/v1/components?limit=500");
     loop {
-        let (status, page) = get(&url);
+        let (status, page) = blocking_get(&url);
         assert_eq!(status, 200, "{page}");
         items.extend(page["items"].as_array().unwrap().iter().cloned());
         match page["next_cursor"].as_str() {
@@ -462,7 +447,7 @@ fn list_all(base: &str) -> (Vec<serde_json::Value>, u64) {
 fn a_sync_killed_midway_converges_when_run_again() {
     const N: usize = 2_000;
     let repo = tempfile::tempdir().unwrap();
-    let git = |args: &[&str]| git_in(repo.path(), args);
+    let git = |args: &[&str]| git::git(repo.path(), args);
     git(&["init", "-q", "-b", "main"]);
     std::fs::create_dir_all(repo.path().join("components")).unwrap();
     for i in 0..N {
@@ -549,7 +534,7 @@ fn a_sync_killed_midway_converges_when_run_again() {
         "one event per version, no gap, none lost"
     );
     assert!(items.iter().all(|c| c["git_commit"].is_string()));
-    let (_, run) = get(&format!("{}/api/v1/sync-runs/1", served.base));
+    let (_, run) = blocking_get(&format!("{}/api/v1/sync-runs/1", served.base));
     assert_eq!(run["status"], "failed", "{run}");
     assert!(
         run["error"]

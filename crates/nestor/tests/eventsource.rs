@@ -14,7 +14,8 @@ use std::{
     time::Duration,
 };
 
-use common::{free_port, serve_on};
+use common::serve_on;
+use nestor_testkit::{block_on, free_port, minimal};
 
 fn client_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/eventsource")
@@ -46,19 +47,14 @@ fn node_ready() -> bool {
 }
 
 fn publish(base: &str, range: std::ops::RangeInclusive<u32>) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let client = nestor_client::Client::new(base).unwrap();
-    rt.block_on(async {
+    block_on(async {
         for i in range {
-            let spec: nestor_model::ComponentSpec = serde_json::from_value(serde_json::json!({
-                "name": format!("c{i:03}"), "version": "1.0.0", "description": "A thing",
-                "provider": "aws", "category": "network", "resource_type": "aws_thing",
-                "deployment_engines": ["terraform"],
-            }))
-            .unwrap();
+            let spec = minimal(&format!("c{i:03}"), "1.0.0")
+                .description("A thing")
+                .category("network")
+                .resource_type("aws_thing")
+                .build();
             client.publish(&spec).await.expect("publish");
         }
     });

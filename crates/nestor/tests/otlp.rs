@@ -7,12 +7,12 @@ mod common;
 use std::{
     io::{BufRead, BufReader, Read, Write},
     net::TcpListener,
-    process::Stdio,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
-use common::{Served, get, nestor};
+use common::nestor;
+use nestor_testkit::{Served, block_on, blocking_get};
 
 /// What the collector received: (path, content type, body) of each request.
 type Exports = Arc<Mutex<Vec<(String, String, Vec<u8>)>>>;
@@ -69,46 +69,26 @@ fn collector() -> (u16, Exports) {
 fn requests_are_exported_as_otlp_spans_with_their_request_id() {
     let (port, seen) = collector();
     let data = tempfile::tempdir().unwrap();
-    let mut child = nestor()
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--storage",
-            "memory",
-            "--data-dir",
-        ])
-        .arg(data.path())
-        .env(
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            format!("http://127.0.0.1:{port}"),
-        )
-        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-        .env("OTEL_SERVICE_NAME", "nestor-otlp-test")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(url) = line.split("serving on ").nth(1) {
-                let _ = tx.send(url.trim().to_owned());
-            }
-        }
-    });
-    let base = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("nestor starts");
-    let served = Served { child, base };
+    let served = Served::start_tolerant(
+        nestor()
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--storage",
+                "memory",
+                "--data-dir",
+            ])
+            .arg(data.path())
+            .env(
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("http://127.0.0.1:{port}"),
+            )
+            .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+            .env("OTEL_SERVICE_NAME", "nestor-otlp-test"),
+    );
 
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    block_on(async {
         let res = reqwest::Client::new()
             .get(format!("{}/api/v1/components", served.base))
             .header("x-request-id", "otlp-trace-me-7")
@@ -117,7 +97,7 @@ fn requests_are_exported_as_otlp_spans_with_their_request_id() {
             .unwrap();
         assert_eq!(res.status(), 200);
     });
-    assert_eq!(get(&format!("{}/health", served.base)).0, 200);
+    assert_eq!(blocking_get(&format!("{}/health", served.base)).0, 200);
 
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

@@ -6,10 +6,8 @@
 mod common;
 
 use std::{
-    io::{BufRead, BufReader},
     net::{Shutdown, TcpListener, TcpStream},
     path::Path,
-    process::Stdio,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
@@ -17,25 +15,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Served, nestor};
+use common::nestor;
 use futures_util::StreamExt;
-use serde_json::{Value, json};
-
-/// DynamoDB Local's endpoint, or `None` (skipped loudly) outside CI when it is not running.
-fn endpoint() -> Option<String> {
-    match std::env::var("NESTOR_TEST_DYNAMODB_ENDPOINT") {
-        Ok(e) if !e.trim().is_empty() => Some(e),
-        _ if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) => {
-            panic!("CI is set but NESTOR_TEST_DYNAMODB_ENDPOINT is not: run scripts/test")
-        }
-        _ => {
-            eprintln!(
-                "SKIPPED: replica tests need DynamoDB Local (NESTOR_TEST_DYNAMODB_ENDPOINT; run scripts/test)"
-            );
-            None
-        }
-    }
-}
+use nestor_testkit::{Served, dynamodb, metric_sum, minimal};
+use serde_json::Value;
 
 /// A TCP proxy to DynamoDB that the test can cut (refusing and dropping every connection) and
 /// restore: the "endpoint stopped mid-run".
@@ -107,49 +90,34 @@ fn write_config(dir: &Path, name: &str, endpoint: &str, prefix: &str) -> String 
 }
 
 fn with_aws(cmd: &mut std::process::Command) -> &mut std::process::Command {
-    cmd.env("AWS_ACCESS_KEY_ID", "nestortest")
-        .env("AWS_SECRET_ACCESS_KEY", "nestortest")
+    cmd.env("AWS_ACCESS_KEY_ID", dynamodb::KEY.0)
+        .env("AWS_SECRET_ACCESS_KEY", dynamodb::KEY.1)
         .env("AWS_REGION", "us-east-1")
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_ENDPOINT_URL")
 }
 
 fn serve(config: &str, data: &Path) -> Served {
-    let mut child = with_aws(&mut nestor())
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--config",
-            config,
-            "--data-dir",
-        ])
-        .arg(data)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(url) = line.split("serving on ").nth(1) {
-                let _ = tx.send(url.trim().to_owned());
-            }
-        }
-    });
-    let base = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("nestor serve starts on DynamoDB");
-    Served { child, base }
+    Served::start_tolerant(
+        with_aws(&mut nestor())
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--config",
+                config,
+                "--data-dir",
+            ])
+            .arg(data),
+    )
 }
 
 fn definition(name: &str) -> Value {
-    json!({
-        "name": name, "version": "1.0.0", "description": format!("The {name}"),
-        "provider": "aws", "category": "network", "resource_type": "aws_thing",
-        "deployment_engines": ["terraform"],
-    })
+    minimal(name, "1.0.0")
+        .description(format!("The {name}"))
+        .category("network")
+        .resource_type("aws_thing")
+        .json()
 }
 
 async fn publish(http: &reqwest::Client, base: &str, name: &str) -> (u16, Value) {
@@ -194,19 +162,12 @@ fn follow(base: &str) -> tokio::sync::mpsc::UnboundedReceiver<(u64, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_on_one_dynamodb_share_one_ordered_feed_and_survive_an_outage() {
-    let Some(endpoint) = endpoint() else {
+    let Some(endpoint) = dynamodb::endpoint() else {
         return;
     };
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
-    let prefix = format!(
-        "rep{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos()
-    );
+    let prefix = dynamodb::unique_prefix();
     let proxy = Proxy::start(&endpoint);
     let direct = write_config(dir.path(), "b", &endpoint, &prefix);
     let proxied = write_config(
@@ -281,10 +242,7 @@ async fn two_replicas_on_one_dynamodb_share_one_ordered_feed_and_survive_an_outa
             .text()
             .await
             .unwrap();
-        text.lines()
-            .filter(|l| l.starts_with("nestor_cache_hits_total"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>()
+        metric_sum(&text, "nestor_cache_hits_total", &[])
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

@@ -35,23 +35,25 @@ pub fn unique_prefix() -> String {
     )
 }
 
+/// The static key DynamoDB Local accepts (any key made of letters and digits), as (access key
+/// id, secret access key).
+pub const KEY: (&str, &str) = ("nestortest", "nestortest");
+
 /// Options for DynamoDB Local at `endpoint` with the tables `<prefix>-…`.
 pub fn options(endpoint: &str, prefix: &str) -> DynamoDbOptions {
     DynamoDbOptions {
         endpoint: Some(endpoint.to_owned()),
         region: Some("us-east-1".into()),
         table_prefix: prefix.to_owned(),
-        // DynamoDB Local accepts any key made of letters and digits.
         static_credentials: Some(StaticCredentials {
-            access_key_id: "nestortest".into(),
-            secret_access_key: "nestortest".into(),
+            access_key_id: KEY.0.into(),
+            secret_access_key: KEY.1.into(),
         }),
         ..Default::default()
     }
 }
 
 /// A store on fresh tables, or `None` when DynamoDB Local is not available (see [`endpoint`]).
-#[allow(dead_code)] // contract.rs uses it, dynamodb.rs makes its own
 pub async fn fresh_store() -> Option<DynamoStore> {
     let endpoint = endpoint()?;
     let store = DynamoStore::new(&options(&endpoint, &unique_prefix()))
