@@ -14,7 +14,10 @@ use nestor_catalog::{ManagedSource, SyncManager};
 use nestor_model::Problem;
 use serde::Deserialize;
 
-use super::{Event, Provider, Push, WebhookOutcome, deliver, header, malformed, unauthorized};
+use super::{
+    Event, Provider, Push, WebhookOutcome, deliver, header, malformed, sources_with_secret,
+    unauthorized,
+};
 use crate::{app::AppState, error::ApiError};
 
 /// GitHub push webhook: `X-Hub-Signature-256` (HMAC-SHA256 of the body with a source's secret,
@@ -71,25 +74,14 @@ impl Provider for GitHub {
             .and_then(|s| s.strip_prefix("sha256="))
             .and_then(|hex_sig| hex::decode(hex_sig).ok())
             .ok_or_else(|| unauthorized("missing or malformed X-Hub-Signature-256"))?;
-        let signed: Vec<&ManagedSource> = m
-            .sources()
-            .filter(|s| {
-                s.webhook_secret.as_deref().is_some_and(|secret| {
-                    Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
-                        .map(|mut mac| {
-                            mac.update(body);
-                            mac.verify_slice(&signature).is_ok()
-                        })
-                        .unwrap_or(false)
+        sources_with_secret(m, "signature", |secret| {
+            Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
+                .map(|mut mac| {
+                    mac.update(body);
+                    mac.verify_slice(&signature).is_ok()
                 })
-            })
-            .collect();
-        if signed.is_empty() {
-            return Err(unauthorized(
-                "the signature matches no configured webhook secret",
-            ));
-        }
-        Ok(signed)
+                .unwrap_or(false)
+        })
     }
 
     fn delivery_id(headers: &HeaderMap) -> Option<&str> {

@@ -13,7 +13,10 @@ use nestor_model::Problem;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use super::{Event, Provider, Push, WebhookOutcome, deliver, header, malformed, unauthorized};
+use super::{
+    Event, Provider, Push, WebhookOutcome, deliver, header, malformed, sources_with_secret,
+    unauthorized,
+};
 use crate::{app::AppState, error::ApiError};
 
 /// GitLab push webhook: `X-Gitlab-Token` (a source's secret, compared in constant time),
@@ -65,20 +68,9 @@ impl Provider for GitLab {
     ) -> Result<Vec<&'m ManagedSource>, ApiError> {
         let token = header(headers, "x-gitlab-token")
             .ok_or_else(|| unauthorized("missing X-Gitlab-Token"))?;
-        let signed: Vec<&ManagedSource> = m
-            .sources()
-            .filter(|s| {
-                s.webhook_secret
-                    .as_deref()
-                    .is_some_and(|secret| bool::from(secret.as_bytes().ct_eq(token.as_bytes())))
-            })
-            .collect();
-        if signed.is_empty() {
-            return Err(unauthorized(
-                "the token matches no configured webhook secret",
-            ));
-        }
-        Ok(signed)
+        sources_with_secret(m, "token", |secret| {
+            bool::from(secret.as_bytes().ct_eq(token.as_bytes()))
+        })
     }
 
     fn event(headers: &HeaderMap, body: &[u8]) -> Result<Event, ApiError> {

@@ -158,6 +158,25 @@ pub(super) fn unauthorized(message: &str) -> ApiError {
     Problem::new(ErrorCode::Unauthorized, message).into()
 }
 
+/// The sources whose webhook secret `proves` accepts (a signature or a token made with it);
+/// none is a 401 naming the `credential`.
+pub(super) fn sources_with_secret<'m>(
+    m: &'m SyncManager,
+    credential: &str,
+    proves: impl Fn(&str) -> bool,
+) -> Result<Vec<&'m ManagedSource>, ApiError> {
+    let signed: Vec<&ManagedSource> = m
+        .sources()
+        .filter(|s| s.webhook_secret.as_deref().is_some_and(&proves))
+        .collect();
+    if signed.is_empty() {
+        return Err(unauthorized(&format!(
+            "the {credential} matches no configured webhook secret"
+        )));
+    }
+    Ok(signed)
+}
+
 /// The 400 of a body that is not the host's push payload.
 pub(super) fn malformed(provider: &str, e: impl std::fmt::Display) -> ApiError {
     Problem::new(
