@@ -34,7 +34,10 @@ use crate::{
 #[derive(Clone)]
 pub struct GitSource {
     id: String,
+    /// The URL as configured: used only to talk to the remote.
     url: String,
+    /// The URL without credentials: what is shown, stamped and stored.
+    shown_url: String,
     branch: String,
     patterns: Vec<String>,
     globs: GlobSet,
@@ -159,7 +162,7 @@ const MODE_LINK: i32 = 0o120000;
 fn git_error(id: &str, what: &str, e: git2::Error) -> CatalogError {
     CatalogError::Source {
         source_id: id.to_owned(),
-        message: format!("{what}: {}", e.message()),
+        message: crate::redact_urls_in(&format!("{what}: {}", e.message())),
     }
 }
 
@@ -175,9 +178,11 @@ impl GitSource {
     ) -> Result<Self, CatalogError> {
         let id = id.into();
         let globs = build_globs(&id, patterns)?;
+        let url = url.into();
         Ok(GitSource {
             id,
-            url: url.into(),
+            shown_url: crate::redact_url(&url).into_owned(),
+            url,
             branch: branch.into(),
             patterns: patterns.to_vec(),
             globs,
@@ -197,21 +202,21 @@ impl GitSource {
         let repo = self.open_cache()?;
         let mut remote = repo
             .remote_anonymous(&self.url)
-            .map_err(|e| git_error(&self.id, &format!("using {}", self.url), e))?;
+            .map_err(|e| git_error(&self.id, &format!("using {}", self.shown_url), e))?;
         let connection = remote
             .connect_auth(Direction::Fetch, Some(self.credentials.callbacks()), None)
-            .map_err(|e| git_error(&self.id, &format!("connecting to {}", self.url), e))?;
+            .map_err(|e| git_error(&self.id, &format!("connecting to {}", self.shown_url), e))?;
         let wanted = format!("refs/heads/{}", self.branch);
         let heads = connection
             .list()
-            .map_err(|e| git_error(&self.id, &format!("listing {}", self.url), e))?;
+            .map_err(|e| git_error(&self.id, &format!("listing {}", self.shown_url), e))?;
         heads
             .iter()
             .find(|h| h.name() == wanted)
             .map(|h| h.oid().to_string())
             .ok_or_else(|| CatalogError::Source {
                 source_id: self.id.clone(),
-                message: format!("branch {:?} not found in {}", self.branch, self.url),
+                message: format!("branch {:?} not found in {}", self.branch, self.shown_url),
             })
     }
 
@@ -251,24 +256,27 @@ impl GitSource {
         let refspec = format!("+refs/heads/{}:{tracking}", self.branch);
         let mut remote = repo
             .remote_anonymous(&self.url)
-            .map_err(|e| git_error(&self.id, &format!("using {}", self.url), e))?;
+            .map_err(|e| git_error(&self.id, &format!("using {}", self.shown_url), e))?;
         let mut options = FetchOptions::new();
         options.remote_callbacks(self.credentials.callbacks());
         remote
             .fetch(&[refspec.as_str()], Some(&mut options), None)
-            .map_err(|e| git_error(&self.id, &format!("fetching {}", self.url), e))?;
+            .map_err(|e| git_error(&self.id, &format!("fetching {}", self.shown_url), e))?;
         // The advertisement stays available after the fetch: a branch deleted on the remote is
         // reported as missing, not read as it was last fetched. (The tracking ref is kept, so
         // the next fetch negotiates from it and transfers only new objects.)
         let wanted = format!("refs/heads/{}", self.branch);
         let advertised = remote
             .list()
-            .map_err(|e| git_error(&self.id, &format!("listing {}", self.url), e))?
+            .map_err(|e| git_error(&self.id, &format!("listing {}", self.shown_url), e))?
             .iter()
             .any(|h| h.name() == wanted);
         let not_found = |detail: String| CatalogError::Source {
             source_id: self.id.clone(),
-            message: format!("branch {:?} not found in {}{detail}", self.branch, self.url),
+            message: format!(
+                "branch {:?} not found in {}{detail}",
+                self.branch, self.shown_url
+            ),
         };
         if !advertised {
             return Err(not_found(String::new()));
@@ -325,7 +333,7 @@ impl GitSource {
         files.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(SourceSnapshot {
             revision: Some(head.id().to_string()),
-            repository: Some(self.url.clone()),
+            repository: Some(self.shown_url.clone()),
             incremental,
             files,
         })
@@ -429,7 +437,12 @@ impl DefinitionSource for GitSource {
     }
 
     fn fingerprint(&self) -> String {
-        format!("{}#{}:{}", self.url, self.branch, self.patterns.join(","))
+        format!(
+            "{}#{}:{}",
+            self.shown_url,
+            self.branch,
+            self.patterns.join(",")
+        )
     }
 }
 

@@ -18,6 +18,7 @@
 //! - `source`: definition sources (a directory) and turning files into a batch of publishes.
 //! - `git`: git sources (fetch into a bare cache, incremental diffs, credentials).
 //! - `sync`: sync runs, per-source leases, webhooks' requests and polling ([`SyncManager`]).
+//! - `redact`: credentials in source URLs never shown ([`redact_url`]).
 //! - `error`: [`CatalogError`], with the stable error code of each case.
 //! - `metrics`: the catalog's counters.
 
@@ -30,6 +31,7 @@ mod feed;
 mod git;
 mod metrics;
 mod records;
+mod redact;
 mod source;
 mod sync;
 mod validation;
@@ -39,6 +41,7 @@ pub use diff::{FieldDiff, interface_diff};
 pub use error::CatalogError;
 pub use feed::{FeedCursor, FeedItem, FeedRequest, SharedEvent};
 pub use git::{GitCredentials, GitSource};
+pub use redact::{redact_url, redact_urls_in};
 pub use source::{
     DefinitionSource, DirectorySource, FileOutcome, MAX_DEFINITION_FILE_BYTES, SourceFile,
     SourceSnapshot, SyncOptions, SyncProgress, SyncReport,

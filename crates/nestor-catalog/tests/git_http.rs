@@ -236,3 +236,51 @@ async fn a_token_authenticates_fetches_over_smart_http() {
         "the token was sent as basic authentication"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_written_into_the_url_are_never_shown() {
+    if !git_available() {
+        return;
+    }
+    let (remote, _) = remote_with_vpc();
+    let port = serve(remote.path().to_owned(), Arc::new(Mutex::new(Vec::new())));
+    let data = tempfile::tempdir().unwrap();
+    let patterns = vec!["components/**/*.yaml".to_owned()];
+    let shown = format!("http://127.0.0.1:{port}/.git");
+    let catalog = Catalog::new(Arc::new(MemoryStore::new()), Validator::full(), None);
+
+    // Wrong credentials in the URL: the error names the URL without them.
+    let wrong = format!("http://x-access-token:not-the-token@127.0.0.1:{port}/.git");
+    let source = GitSource::new(
+        "infra",
+        &wrong,
+        "main",
+        &patterns,
+        data.path().join("wrong"),
+    )
+    .unwrap();
+    let error = catalog.sync(&source).await.unwrap_err().to_string();
+    assert!(!error.contains("not-the-token"), "{error}");
+    assert!(
+        source.fingerprint().starts_with(&shown),
+        "{}",
+        source.fingerprint()
+    );
+
+    // Right credentials in the URL: they authenticate, and the provenance stamped on the
+    // version is the URL without them.
+    let right = format!("http://x-access-token:{TOKEN}@127.0.0.1:{port}/.git");
+    let source = GitSource::new(
+        "infra",
+        &right,
+        "main",
+        &patterns,
+        data.path().join("right"),
+    )
+    .unwrap();
+    let report = catalog.sync(&source).await.unwrap();
+    assert_eq!((report.created, report.failed), (1, 0), "{report:#?}");
+    let vpc = catalog.version("vpc", "1.0.0").await.unwrap();
+    assert_eq!(vpc.spec.git_repository.as_deref(), Some(shown.as_str()));
+    assert!(!format!("{report:?}").contains(TOKEN));
+}

@@ -186,6 +186,14 @@ pub fn sources(config: &Config) -> anyhow::Result<Vec<ConfiguredSource>> {
             .any(|p| s.url.starts_with(p));
         let path = Path::new(local);
         let poll_interval = s.poll_interval.as_deref().map(parse_duration).transpose()?;
+        let shown_url = nestor_catalog::redact_url(&s.url).into_owned();
+        if shown_url != s.url {
+            tracing::warn!(
+                source = %s.id,
+                url = %shown_url,
+                "the source's URL holds credentials: they are used but never shown; put a token in the variable that `token_env` names instead"
+            );
+        }
         if remote || is_git_repository(path) {
             let branch = s.branch.clone().unwrap_or_else(|| "main".to_owned());
             let cache = config.data_dir.join("git").join(&s.id);
@@ -196,7 +204,7 @@ pub fn sources(config: &Config) -> anyhow::Result<Vec<ConfiguredSource>> {
             out.push(ConfiguredSource {
                 managed: nestor_catalog::ManagedSource {
                     source: Arc::new(source),
-                    url: s.url.clone(),
+                    url: shown_url,
                     branch: Some(branch),
                     webhook_secret: webhook_secret(s)?,
                 },
