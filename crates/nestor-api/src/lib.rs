@@ -13,6 +13,7 @@
 //! - `routes`: the handlers, one module per resource (`routes/webhooks/` per provider).
 //! - `events`: the event stream (`GET /api/v1/events`): handler, frames, both stream paths, the
 //!   fan-out writers.
+//! - `blocking`: CPU-heavy request work on the blocking pool, one job per core.
 //! - [`auth`]: bearer tokens, scopes, the write rate limit.
 //! - [`error`]: [`ApiError`], the one mapping from errors to problems.
 //! - `extract`: strict extractors (query with the filter vocabulary, path, bodies).
@@ -24,6 +25,7 @@
 
 mod app;
 pub mod auth;
+mod blocking;
 mod docs;
 pub mod error;
 mod events;

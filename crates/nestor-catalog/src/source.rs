@@ -272,6 +272,57 @@ pub struct SyncReport {
     pub outcomes: Vec<FileOutcome>,
 }
 
+/// Parses every file of `snapshot`: the definitions, stamped with their provenance, and the
+/// outcomes of the files (or documents) that could not be read.
+fn parse_snapshot(
+    snapshot: SourceSnapshot,
+) -> (Vec<(ComponentSpec, String, u32)>, Vec<FileOutcome>) {
+    let mut parsed = Vec::new();
+    let mut unreadable = Vec::new();
+    for file in &snapshot.files {
+        let text = match &file.content {
+            Ok(t) => t,
+            Err(why) => {
+                unreadable.push(failure(
+                    &file.path,
+                    None,
+                    None,
+                    vec![finding("FILE_UNREADABLE", &file.path, None, why.clone())],
+                ));
+                continue;
+            }
+        };
+        let format = if file.path.ends_with(".json") {
+            SourceFormat::Json
+        } else {
+            SourceFormat::Yaml
+        };
+        for doc in parse_definitions(text, format) {
+            match doc.result {
+                Err(errors) => {
+                    let r = nestor_validation::report_for_unreadable(
+                        &errors,
+                        Some(&file.path),
+                        Some(doc.line),
+                    );
+                    unreadable.push(failure(&file.path, Some(doc.line), None, r.findings));
+                }
+                Ok(mut spec) => {
+                    // Provenance: where in which commit this version was read. Not part of the
+                    // interface; a later commit with the same file changes nothing.
+                    if let Some(commit) = &snapshot.revision {
+                        spec.git_repository = snapshot.repository.clone();
+                        spec.git_commit = Some(commit.clone());
+                        spec.git_path = Some(file.path.clone());
+                    }
+                    parsed.push((spec, file.path.clone(), doc.line))
+                }
+            }
+        }
+    }
+    (parsed, unreadable)
+}
+
 fn failure(
     path: &str,
     line: Option<u32>,
@@ -400,51 +451,17 @@ impl Catalog {
         });
 
         // Parse everything, validate it as one batch (members may depend on each other's new
-        // versions), then publish the valid members, dependencies first.
-        let mut parsed: Vec<(ComponentSpec, String, u32)> = Vec::new();
-        for file in &snapshot.files {
-            let text = match &file.content {
-                Ok(t) => t,
-                Err(why) => {
-                    report.outcomes.push(failure(
-                        &file.path,
-                        None,
-                        None,
-                        vec![finding("FILE_UNREADABLE", &file.path, None, why.clone())],
-                    ));
-                    continue;
-                }
-            };
-            let format = if file.path.ends_with(".json") {
-                SourceFormat::Json
-            } else {
-                SourceFormat::Yaml
-            };
-            for doc in parse_definitions(text, format) {
-                match doc.result {
-                    Err(errors) => {
-                        let r = nestor_validation::report_for_unreadable(
-                            &errors,
-                            Some(&file.path),
-                            Some(doc.line),
-                        );
-                        report
-                            .outcomes
-                            .push(failure(&file.path, Some(doc.line), None, r.findings));
-                    }
-                    Ok(mut spec) => {
-                        // Provenance: where in which commit this version was read. Not part of
-                        // the interface; a later commit with the same file changes nothing.
-                        if let Some(commit) = &snapshot.revision {
-                            spec.git_repository = snapshot.repository.clone();
-                            spec.git_commit = Some(commit.clone());
-                            spec.git_path = Some(file.path.clone());
-                        }
-                        parsed.push((spec, file.path.clone(), doc.line))
-                    }
-                }
-            }
-        }
+        // versions), then publish the valid members, dependencies first. Parsing is CPU work
+        // (a hostile file can make it seconds): off the async workers, so that requests and
+        // health probes are answered meanwhile.
+        let source_id = source.id().to_owned();
+        let (parsed, unreadable) = tokio::task::spawn_blocking(move || parse_snapshot(snapshot))
+            .await
+            .map_err(|e| CatalogError::Source {
+                source_id,
+                message: format!("parsing the definitions failed: {e}"),
+            })?;
+        report.outcomes.extend(unreadable);
         let candidates: Vec<Candidate<'_>> = parsed
             .iter()
             .map(|(spec, path, line)| Candidate {

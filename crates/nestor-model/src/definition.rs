@@ -170,9 +170,12 @@ fn parse_yaml_document(
                 kind,
             }])
         }
-        Ok(_) if !unknown.is_empty() => Err(unknown_field_errors(unknown, |path| {
-            find_key_line(chunk, path).map(|l| l + line_offset)
-        })),
+        Ok(_) if !unknown.is_empty() => {
+            let lines: Vec<&str> = chunk.lines().collect();
+            Err(unknown_field_errors(unknown, |path| {
+                find_key_line(&lines, path).map(|l| l + line_offset)
+            }))
+        }
         Ok(spec) => Ok(spec),
     }
 }
@@ -187,12 +190,19 @@ fn parse_yaml_fast(chunk: &str) -> Option<ComponentSpec> {
     clean.then_some(spec)
 }
 
+/// Most unknown fields reported one by one per document; the rest are counted in one more
+/// error. A hostile document with 30,000 unknown keys made a 4 MB report (and locating each key
+/// cost a scan of the document: 13 s); a person fixes the first ones and runs again.
+pub const MAX_UNKNOWN_FIELD_ERRORS: usize = 100;
+
 fn unknown_field_errors(
     paths: Vec<String>,
     line_of: impl Fn(&str) -> Option<u32>,
 ) -> Vec<DefinitionError> {
-    paths
+    let more = paths.len().saturating_sub(MAX_UNKNOWN_FIELD_ERRORS);
+    let mut errors: Vec<DefinitionError> = paths
         .into_iter()
+        .take(MAX_UNKNOWN_FIELD_ERRORS)
         .map(|path| {
             let field = path.rsplit('.').next().unwrap_or(&path).to_owned();
             let hint = suggest(&field)
@@ -206,7 +216,19 @@ fn unknown_field_errors(
                 kind: DefinitionErrorKind::UnknownField,
             }
         })
-        .collect()
+        .collect();
+    if more > 0 {
+        errors.push(DefinitionError {
+            path: None,
+            message: format!(
+                "{more} more unknown field(s) not listed (the first {MAX_UNKNOWN_FIELD_ERRORS} are)"
+            ),
+            line: None,
+            column: None,
+            kind: DefinitionErrorKind::UnknownField,
+        });
+    }
+    errors
 }
 
 const KNOWN_FIELDS: &[&str] = &[
@@ -265,12 +287,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// Best-effort line of the key that ends `path`: the first line, in order, that holds each key
 /// of the path as a mapping key. Sequence indexes are skipped; good enough to point an author at
 /// a typo.
-fn find_key_line(chunk: &str, path: &str) -> Option<u32> {
+fn find_key_line(lines: &[&str], path: &str) -> Option<u32> {
     let keys = path
         .split(['.', '['])
         .filter(|k| !k.ends_with(']') && !k.is_empty());
     let mut from = 0usize;
-    let lines: Vec<&str> = chunk.lines().collect();
     let mut found = None;
     for key in keys {
         let pos = lines.iter().skip(from).position(|l| {
@@ -355,6 +376,32 @@ fn split_yaml_documents(text: &str) -> Vec<(u32, String)> {
         docs.push((start, current));
     }
     docs
+}
+
+#[cfg(test)]
+mod cap_tests {
+    use super::*;
+
+    #[test]
+    fn thousands_of_unknown_fields_are_reported_as_the_first_hundred_and_a_count() {
+        let mut text = String::from(
+            "name: a\nversion: 1.0.0\ndescription: d\nprovider: aws\ncategory: c\n\
+             resource_type: r\ndeployment_engines: [t]\n",
+        );
+        for i in 0..30_000 {
+            text.push_str(&format!("unknown_{i}: x\n"));
+        }
+        let docs = parse_definitions(&text, SourceFormat::Yaml);
+        let errors = docs[0].result.as_ref().unwrap_err();
+        assert_eq!(errors.len(), MAX_UNKNOWN_FIELD_ERRORS + 1);
+        assert_eq!(errors[0].path.as_deref(), Some("unknown_0"));
+        assert_eq!(errors[0].line, Some(8));
+        assert!(
+            errors[MAX_UNKNOWN_FIELD_ERRORS]
+                .message
+                .starts_with("29900 more unknown field(s)")
+        );
+    }
 }
 
 #[cfg(test)]

@@ -50,8 +50,8 @@ mod version;
 pub use api::*;
 pub use component::*;
 pub use definition::{
-    DefinitionDocument, DefinitionError, DefinitionErrorKind, MAX_FLOW_COLLECTIONS, SourceFormat,
-    parse_definition_json, parse_definitions,
+    DefinitionDocument, DefinitionError, DefinitionErrorKind, MAX_FLOW_COLLECTIONS,
+    MAX_UNKNOWN_FIELD_ERRORS, SourceFormat, parse_definition_json, parse_definitions,
 };
 pub use error::{ErrorCode, Problem};
 pub use event::{

@@ -294,7 +294,16 @@ pub(crate) async fn diff(
 /// Reads the definition in a publish or validate body. `Err(Ok(problem))` is a request that is
 /// not a readable document at all (400); `Err(Err(errors))` is a document that does not have the
 /// shape of a definition (422, reported as findings).
-pub(crate) fn read_definition(
+pub(crate) async fn read_definition(
+    body: DefinitionBody,
+) -> Result<ComponentSpec, Result<ApiError, Vec<nestor_model::DefinitionError>>> {
+    crate::blocking::cpu(move || parse_definition(body))
+        .await
+        .map_err(Ok)?
+}
+
+/// [`read_definition`]'s work, on a blocking thread.
+fn parse_definition(
     body: DefinitionBody,
 ) -> Result<ComponentSpec, Result<ApiError, Vec<nestor_model::DefinitionError>>> {
     let (result, format) = match body {
@@ -349,7 +358,7 @@ pub(crate) async fn publish(
     State(state): State<Arc<AppState>>,
     body: DefinitionBody,
 ) -> Result<Response, ApiError> {
-    let spec = match read_definition(body) {
+    let spec = match read_definition(body).await {
         Ok(spec) => spec,
         Err(Ok(problem)) => return Err(problem),
         Err(Err(errors)) => {

@@ -49,7 +49,7 @@ pub(crate) async fn validate(
         Some(id) => Origin::Source { id },
         None => crate::routes::components::api_origin(),
     };
-    match read_definition(body) {
+    match read_definition(body).await {
         Ok(spec) => Ok(Json(
             state
                 .catalog
