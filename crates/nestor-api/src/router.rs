@@ -72,10 +72,15 @@ pub fn router_with_sync(
         ))
         .layer(axum::middleware::from_fn(metrics::record_http))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            config.max_body_bytes,
+            declared_too_large,
+        ))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             config.request_timeout,
         ))
+        .layer(axum::middleware::map_response(problem_bodies))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::from(Problem::new(
                 ErrorCode::Internal,
@@ -166,6 +171,73 @@ fn api_parts() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
     (router, doc)
 }
 
+/// A request whose declared `Content-Length` is over the body limit is answered 413 at once,
+/// without waiting for a body it will not read (a 10 GB declaration with 10 bytes sent waited for
+/// the request timeout).
+async fn declared_too_large(
+    axum::extract::State(limit): axum::extract::State<usize>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(n) if n > limit as u64 => ApiError::from(Problem::new(
+            ErrorCode::PayloadTooLarge,
+            format!("the request body is {n} bytes; this server accepts at most {limit}"),
+        ))
+        .into_response(),
+        _ => next.run(request).await,
+    }
+}
+
+/// Every error answer carries a problem body. Answers made below the handlers — the request
+/// timeout's 408, a body extractor's plain-text 413 or 400 — become the problem of their status,
+/// keeping their headers; problems pass through untouched.
+async fn problem_bodies(response: axum::response::Response) -> axum::response::Response {
+    use axum::http::StatusCode;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    let code = match status {
+        _ if is_problem => return response,
+        StatusCode::REQUEST_TIMEOUT => ErrorCode::RequestTimeout,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+        StatusCode::BAD_REQUEST => ErrorCode::MalformedBody,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+        _ => return response,
+    };
+    let (parts, body) = response.into_parts();
+    // What the layer that answered said, when it said anything (a short plain-text reason).
+    let said = axum::body::to_bytes(body, 4096)
+        .await
+        .ok()
+        .and_then(|b| String::from_utf8(b.to_vec()).ok())
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty());
+    let detail = match code {
+        ErrorCode::RequestTimeout => {
+            "the request was not answered within the server's request timeout; retry it".to_owned()
+        }
+        ErrorCode::PayloadTooLarge => {
+            "the request body is larger than the server accepts".to_owned()
+        }
+        _ => said.unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned()),
+    };
+    let mut problem = ApiError::from(Problem::new(code, detail)).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            problem.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    problem
+}
+
 async fn not_found(uri: axum::http::Uri) -> ApiError {
     Problem::new(ErrorCode::NotFound, format!("no route for {}", uri.path())).into()
 }
@@ -176,4 +248,36 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
         format!("{method} is not allowed on {}", uri.path()),
     )
     .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::{body::Body, http::StatusCode, response::Response};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn bare_error_answers_become_problems() {
+        let bare = Response::builder()
+            .status(StatusCode::REQUEST_TIMEOUT)
+            .header("x-request-id", "r1")
+            .body(Body::empty())
+            .unwrap();
+        let answer = problem_bodies(bare).await;
+        assert_eq!(answer.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(answer.headers()["content-type"], "application/problem+json");
+        assert_eq!(answer.headers()["x-request-id"], "r1");
+        let body = axum::body::to_bytes(answer.into_body(), 4096)
+            .await
+            .unwrap();
+        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(problem["code"], "request_timeout");
+        assert_eq!(problem["retriable"], true);
+
+        let ok = Response::builder()
+            .status(StatusCode::OK)
+            .body(Body::from("fine"))
+            .unwrap();
+        assert_eq!(problem_bodies(ok).await.status(), StatusCode::OK);
+    }
 }

@@ -50,3 +50,52 @@ async fn hostile_definitions_are_capped_and_health_answers_meanwhile() {
         assert!(last.starts_with("29900 more unknown field(s)"), "{last}");
     }
 }
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_a_413_problem_on_every_route() {
+    let server = TestServer::memory().await;
+    let big = vec![b'x'; 2 * 1024 * 1024];
+    for path in ["/api/v1/webhooks/github", "/api/v1/validate"] {
+        let response = server
+            .http
+            .post(server.url(path))
+            .header("content-type", "application/json")
+            .body(big.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 413, "{path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "{path}"
+        );
+        let problem: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(problem["code"], "payload_too_large", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_declared_length_over_the_limit_is_refused_before_the_body_arrives() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::memory().await;
+    let mut conn = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    conn.write_all(
+        b"POST /api/v1/validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+          Content-Length: 10000000000\r\nConnection: close\r\n\r\n{\"name\":",
+    )
+    .await
+    .unwrap();
+    let mut answer = Vec::new();
+    // Bounded only so that a regression (waiting for the body) fails instead of hanging.
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        conn.read_to_end(&mut answer),
+    )
+    .await
+    .expect("no answer before the body arrived")
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("payload_too_large"), "{answer}");
+}

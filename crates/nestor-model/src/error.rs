@@ -37,6 +37,8 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// The request body's content type is not supported.
     UnsupportedMediaType,
+    /// The request was not answered within the server's request timeout.
+    RequestTimeout,
     /// Missing or invalid credentials.
     Unauthorized,
     /// Valid credentials without the required scope.
@@ -68,6 +70,7 @@ impl ErrorCode {
             ErrorCode::NameConflict => "name_conflict",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::RateLimited => "rate_limited",
@@ -92,6 +95,7 @@ impl ErrorCode {
             ErrorCode::VersionConflict | ErrorCode::NameConflict => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
+            ErrorCode::RequestTimeout => 408,
             ErrorCode::Unauthorized => 401,
             ErrorCode::Forbidden => 403,
             ErrorCode::RateLimited => 429,
@@ -116,6 +120,7 @@ impl ErrorCode {
             ErrorCode::NameConflict => "Component name owned by another source",
             ErrorCode::PayloadTooLarge => "Request body too large",
             ErrorCode::UnsupportedMediaType => "Unsupported media type",
+            ErrorCode::RequestTimeout => "Request timeout",
             ErrorCode::Unauthorized => "Unauthorized",
             ErrorCode::Forbidden => "Forbidden",
             ErrorCode::RateLimited => "Too many requests",
@@ -129,7 +134,10 @@ impl ErrorCode {
     pub fn is_retriable(self) -> bool {
         matches!(
             self,
-            ErrorCode::StoreUnavailable | ErrorCode::RateLimited | ErrorCode::TooManySubscribers
+            ErrorCode::StoreUnavailable
+                | ErrorCode::RateLimited
+                | ErrorCode::TooManySubscribers
+                | ErrorCode::RequestTimeout
         )
     }
 }
