@@ -31,6 +31,9 @@ pub struct ApiConfig {
     pub auth: AuthConfig,
     /// Origins allowed to call the API from a browser (CORS); empty: none, `*`: any.
     pub cors_origins: Vec<String>,
+    /// Start-up work still running (the first sync of the sources): `/health/ready` answers 503
+    /// with its reason until it is done. The default has nothing pending.
+    pub startup: Startup,
     /// The engine registry served under `/api/v1/engines` (the same one the catalog validates
     /// against, if it does), whose status changes are `engine.status` events on the change
     /// feed. `None`: the list is empty and registration answers 404.
@@ -47,8 +50,40 @@ impl Default for ApiConfig {
             shutdown: CancellationToken::new(),
             auth: AuthConfig::default(),
             cors_origins: Vec::new(),
+            startup: Startup::default(),
             engines: None,
         }
+    }
+}
+
+/// Start-up work the server is not ready before (cheap to clone: one shared cell). The server
+/// listens — and answers `/health` — while it runs; `/health/ready` says 503 with the reason.
+///
+/// ```
+/// let startup = nestor_api::Startup::pending("loading 2 sources");
+/// assert_eq!(startup.pending_reason().as_deref(), Some("loading 2 sources"));
+/// startup.done();
+/// assert_eq!(startup.pending_reason(), None);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Startup(Arc<std::sync::RwLock<Option<String>>>);
+
+impl Startup {
+    /// Start-up work is running, for this reason.
+    pub fn pending(reason: impl Into<String>) -> Startup {
+        Startup(Arc::new(std::sync::RwLock::new(Some(reason.into()))))
+    }
+
+    /// The start-up work is over: the server may be ready.
+    pub fn done(&self) {
+        if let Ok(mut reason) = self.0.write() {
+            *reason = None;
+        }
+    }
+
+    /// Why the server is not ready yet, while start-up work runs.
+    pub fn pending_reason(&self) -> Option<String> {
+        self.0.read().ok().and_then(|r| r.clone())
     }
 }
 

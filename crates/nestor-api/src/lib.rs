@@ -36,7 +36,7 @@ mod router;
 mod routes;
 mod server;
 
-pub use app::{ApiConfig, AppState};
+pub use app::{ApiConfig, AppState, Startup};
 pub use auth::{AuthConfig, RateLimit, Scope, Token};
 pub use error::ApiError;
 pub use events::EventsConfig;

@@ -403,6 +403,23 @@ impl GitSource {
     }
 }
 
+/// Sets libgit2's process-wide timeouts: opening a connection to a remote, and waiting for a
+/// remote that has stopped sending. Without them a remote that accepts a connection and stays
+/// silent holds a sync (and its blocking thread) forever.
+///
+/// # Safety
+/// libgit2 keeps these in unsynchronized globals: call this before any thread that may use
+/// libgit2 is started (at the top of `main`).
+pub unsafe fn set_git_timeouts(connect: std::time::Duration, io: std::time::Duration) {
+    let ms = |d: std::time::Duration| i32::try_from(d.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: the caller guarantees no other thread uses libgit2 yet. Neither call can fail
+    // (the option exists in the vendored libgit2).
+    unsafe {
+        let _ = git2::opts::set_server_connect_timeout_in_milliseconds(ms(connect));
+        let _ = git2::opts::set_server_timeout_in_milliseconds(ms(io));
+    }
+}
+
 /// Why a path from a tree must not be read, if it must not: a crafted tree can hold entries
 /// that no checkout would write (`.`, `..`, `.git` in any case), and a path with them would be
 /// stamped on versions as their provenance.

@@ -40,11 +40,11 @@ pub use catalog::{Catalog, ListRequest, Origin, PublishResult};
 pub use diff::{FieldDiff, interface_diff};
 pub use error::CatalogError;
 pub use feed::{FeedCursor, FeedItem, FeedRequest, SharedEvent};
-pub use git::{GitCredentials, GitSource};
+pub use git::{GitCredentials, GitSource, set_git_timeouts};
 pub use redact::{redact_url, redact_urls_in};
 pub use source::{
     DefinitionSource, DirectorySource, FileOutcome, MAX_DEFINITION_FILE_BYTES, SourceFile,
     SourceSnapshot, SyncOptions, SyncProgress, SyncReport,
 };
-pub use sync::{ManagedSource, SyncManager};
+pub use sync::{DEFAULT_RUN_TIMEOUT, ManagedSource, SyncManager};
 pub use validation::Candidate;

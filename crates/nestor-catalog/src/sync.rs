@@ -45,7 +45,12 @@ pub struct SyncManager {
     sources: BTreeMap<String, Arc<Entry>>,
     holder: String,
     lease_ttl: Duration,
+    /// A run still going after this many milliseconds is failed.
+    run_timeout_ms: std::sync::atomic::AtomicU64,
 }
+
+/// How long a run may take unless [`SyncManager::set_run_timeout`] says otherwise.
+pub const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl SyncManager {
     /// A manager for `sources`; `holder` names this replica in leases.
@@ -74,7 +79,23 @@ impl SyncManager {
             sources,
             holder: holder.into(),
             lease_ttl,
+            run_timeout_ms: (DEFAULT_RUN_TIMEOUT.as_millis() as u64).into(),
         })
+    }
+
+    /// Fails runs still going after `timeout` (with the reason), so that a remote that accepts
+    /// a connection and never answers cannot keep a source `running` forever.
+    pub fn set_run_timeout(&self, timeout: Duration) {
+        let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        self.run_timeout_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn run_timeout(&self) -> Duration {
+        Duration::from_millis(
+            self.run_timeout_ms
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
     }
 
     /// The configured sources, by id.
@@ -322,7 +343,19 @@ impl SyncManager {
             retry: &retry,
             progress,
         };
-        let result = self.catalog.sync_with(source, options).await;
+        let deadline = self.run_timeout();
+        let result = match tokio::time::timeout(deadline, self.catalog.sync_with(source, options))
+            .await
+        {
+            Ok(result) => result,
+            Err(_) => Err(CatalogError::Source {
+                source_id: source_id.clone(),
+                message: format!(
+                    "the run did not finish within {} s (sync.run_timeout): is the remote answering?",
+                    deadline.as_secs()
+                ),
+            }),
+        };
         drop(renew);
 
         let run = match result {

@@ -259,10 +259,9 @@ pub fn sync_manager(
         .filter_map(|s| Some((s.managed.source.id().to_owned(), s.poll_interval?)))
         .collect();
     let managed = sources.into_iter().map(|s| s.managed).collect();
-    Ok((
-        nestor_catalog::SyncManager::new(catalog, managed, replica_name(), SYNC_LEASE),
-        polls,
-    ))
+    let sync = nestor_catalog::SyncManager::new(catalog, managed, replica_name(), SYNC_LEASE);
+    sync.set_run_timeout(parse_duration(&config.sync.run_timeout).context("sync.run_timeout")?);
+    Ok((sync, polls))
 }
 
 /// `nestor sync`: runs each (or one) source once against the configured store, printing each
@@ -393,13 +392,6 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let catalog = Arc::new(Catalog::new(store, Validator::full(), checked));
     let (sync, polls) = sync_manager(&config, catalog.clone())?;
 
-    // Load every source before answering, so the first request sees the catalog.
-    let ids: Vec<String> = sync.sources().map(|s| s.source.id().to_owned()).collect();
-    for id in &ids {
-        sync.run_now(id, nestor_model::SyncTrigger::Startup, false)
-            .await?;
-    }
-
     // One stop signal for everything this process runs: a tree of cancellation tokens. Event
     // streams (a child) end at the signal, so that graceful shutdown is not held open by
     // clients that would stream forever; background tasks (another child) stop once the last
@@ -460,7 +452,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
 
     let events = &config.events;
-    let api = ApiConfig {
+    let mut api = ApiConfig {
         max_body_bytes: config.http.max_body_bytes,
         request_timeout: parse_duration(&config.http.request_timeout)?,
         storage_backend: backend,
@@ -475,27 +467,70 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         shutdown: stop.child_token(),
         auth: auth_config(&config)?,
         cors_origins: config.http.cors_origins.clone(),
+        startup: nestor_api::Startup::default(),
         engines: Some(engines),
     };
+    // Listen first, then load the sources: liveness (`/health`) answers at once, readiness
+    // (`/health/ready`) says 503 with the reason until every source has had its first sync.
+    // A remote that never answers thus delays readiness, not the process's liveness.
+    let ids: Vec<String> = sync.sources().map(|s| s.source.id().to_owned()).collect();
+    if !ids.is_empty() {
+        let reason = format!("loading {} source(s): {}", ids.len(), ids.join(", "));
+        api.startup = nestor_api::Startup::pending(reason);
+    }
+    let startup = api.startup.clone();
     let streams = api.shutdown.clone();
-    let router = nestor_api::router_with_sync(catalog, Some(sync), api);
+    let router = nestor_api::router_with_sync(catalog.clone(), Some(sync.clone()), api);
     let listener = listen(addr, config.http.listen_backlog)
         .with_context(|| format!("cannot listen on {addr}"))?;
     let serve_options = nestor_api::ServeOptions {
         header_timeout: parse_duration(&config.http.header_timeout)?,
     };
     let local = listener.local_addr()?;
+    let mut server = tokio::spawn(nestor_api::serve_with(
+        listener,
+        router,
+        serve_options,
+        async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: closing event streams, finishing requests");
+            streams.cancel();
+        },
+    ));
+    if !ids.is_empty() {
+        tracing::info!(
+            "nestor {} listening on http://{local}; loading {} source(s) before it is ready",
+            env!("CARGO_PKG_VERSION"),
+            ids.len()
+        );
+        let load = async {
+            for id in &ids {
+                sync.run_now(id, nestor_model::SyncTrigger::Startup, false)
+                    .await?;
+            }
+            anyhow::Ok(())
+        };
+        tokio::select! {
+            loaded = load => loaded?,
+            // Stopped (or failed) while loading: finish as the server did.
+            served = &mut server => {
+                stop.cancel();
+                while tasks.join_next().await.is_some() {}
+                served.context("HTTP server task failed")?.context("HTTP server failed")?;
+                tracing::info!("stopped");
+                return Ok(());
+            }
+        }
+        startup.done();
+    }
     tracing::info!(
         "nestor {} serving on http://{local}",
         env!("CARGO_PKG_VERSION")
     );
-    nestor_api::serve_with(listener, router, serve_options, async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down: closing event streams, finishing requests");
-        streams.cancel();
-    })
-    .await
-    .context("HTTP server failed")?;
+    server
+        .await
+        .context("HTTP server task failed")?
+        .context("HTTP server failed")?;
     stop.cancel();
     while tasks.join_next().await.is_some() {}
     tracing::info!("stopped");

@@ -46,8 +46,32 @@ pub struct Config {
     pub http: HttpConfig,
     /// The change feed.
     pub events: EventsConfig,
+    /// Sync runs: deadlines and the git transport's timeouts.
+    pub sync: SyncConfig,
     /// Logging.
     pub log: LogConfig,
+}
+
+/// `sync:`, how long a sync may take.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncConfig {
+    /// A run still going after this is failed with the reason (`10m`).
+    pub run_timeout: String,
+    /// Opening a connection to a git remote (`10s`).
+    pub git_connect_timeout: String,
+    /// A git remote that sends nothing for this long is given up on (`60s`).
+    pub git_io_timeout: String,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            run_timeout: "10m".into(),
+            git_connect_timeout: "10s".into(),
+            git_io_timeout: "60s".into(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -62,6 +86,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             http: HttpConfig::default(),
             events: EventsConfig::default(),
+            sync: SyncConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -442,6 +467,9 @@ impl Config {
             ("events.bookmark_interval", &self.events.bookmark_interval),
             ("events.keep_alive", &self.events.keep_alive),
             ("events.retry", &self.events.retry),
+            ("sync.run_timeout", &self.sync.run_timeout),
+            ("sync.git_connect_timeout", &self.sync.git_connect_timeout),
+            ("sync.git_io_timeout", &self.sync.git_io_timeout),
             ("events.log_poll_interval", &self.events.log_poll_interval),
             ("events.retention.max_age", &self.events.retention.max_age),
             (

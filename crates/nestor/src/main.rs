@@ -210,6 +210,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// libgit2's connect and I/O timeouts, from `sync:`. Called while the process has one thread.
+fn git_timeouts(config: &config::Config) -> anyhow::Result<()> {
+    let connect = config::parse_duration(&config.sync.git_connect_timeout)
+        .context("sync.git_connect_timeout")?;
+    let io = config::parse_duration(&config.sync.git_io_timeout).context("sync.git_io_timeout")?;
+    // SAFETY: called before logging, the runtime or anything else starts a thread.
+    unsafe { nestor_catalog::set_git_timeouts(connect, io) };
+    Ok(())
+}
+
 fn run(cli: Cli) -> anyhow::Result<bool> {
     match cli.command {
         Command::Version => {
@@ -222,6 +232,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             full,
         } => {
             let config = load(&common)?;
+            git_timeouts(&config)?;
             let _tracing = init_logging(&config);
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -241,6 +252,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 config.storage.backend = Some(s.backend());
             }
             config.check()?;
+            git_timeouts(&config)?;
             let _tracing = init_logging(&config);
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime.block_on(app::serve(config))?;

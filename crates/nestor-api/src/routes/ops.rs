@@ -9,9 +9,10 @@ use axum::{
     http::{StatusCode, header},
     response::IntoResponse,
 };
+use nestor_catalog::Catalog;
 use nestor_engines::{EngineHealth, EngineRegistry, EngineSource};
 use nestor_model::{HealthStatus, Revision, SyncStatus, VersionInfo};
-use nestor_storage::{CatalogStore, SchemaStatus, StoreError};
+use nestor_storage::SchemaStatus;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -43,12 +44,12 @@ struct StoreCheck {
 }
 
 impl StoreCheck {
-    async fn run(store: &dyn CatalogStore) -> StoreCheck {
+    async fn run(catalog: &Catalog) -> StoreCheck {
         let started = std::time::Instant::now();
-        let revision = bounded("current_revision", store.current_revision()).await;
+        let revision = bounded("current_revision", catalog.current_revision()).await;
         let latency = started.elapsed();
         let schema = match &revision {
-            Ok(_) => bounded("schema_status", store.schema_status()).await,
+            Ok(_) => bounded("schema_status", catalog.schema_status()).await,
             Err(e) => Err(e.clone()),
         };
         StoreCheck {
@@ -76,9 +77,9 @@ fn version_text(v: Option<u32>) -> String {
     v.map_or_else(|| "unversioned".to_owned(), |v| v.to_string())
 }
 
-async fn bounded<T>(
+async fn bounded<T, E: std::fmt::Display>(
     operation: &str,
-    call: impl std::future::Future<Output = Result<T, StoreError>>,
+    call: impl std::future::Future<Output = Result<T, E>>,
 ) -> Result<T, String> {
     match tokio::time::timeout(STORE_CHECK_TIMEOUT, call).await {
         Ok(Ok(value)) => Ok(value),
@@ -98,8 +99,9 @@ async fn bounded<T>(
         (status = 503, description = "The store does not answer, or its schema is not current (`reason` says which)", body = HealthStatus),
     ))]
 pub(crate) async fn ready(State(state): State<Arc<AppState>>) -> (StatusCode, Json<HealthStatus>) {
-    let check = StoreCheck::run(state.catalog.store().as_ref()).await;
-    match (check.problem(), check.revision) {
+    let check = StoreCheck::run(&state.catalog).await;
+    let problem = state.config.startup.pending_reason().or(check.problem());
+    match (problem, check.revision) {
         (None, Ok(revision)) => (
             StatusCode::OK,
             Json(HealthStatus {
@@ -254,13 +256,12 @@ pub(crate) struct DetailedHealth {
 pub(crate) async fn detailed(
     State(state): State<Arc<AppState>>,
 ) -> (StatusCode, Json<DetailedHealth>) {
-    let store = state.catalog.store();
-    let check = StoreCheck::run(store.as_ref()).await;
+    let check = StoreCheck::run(&state.catalog).await;
     let mut reasons = Vec::new();
     let store_problem = check.problem();
     let schema = check.schema.as_ref().ok().copied().unwrap_or_default();
     let store_health = StoreHealth {
-        backend: store.backend_name().to_owned(),
+        backend: state.catalog.backend_name().to_owned(),
         reachable: check.revision.is_ok(),
         latency_ms: check.latency.as_secs_f64() * 1000.0,
         schema_version: schema.applied,
@@ -340,7 +341,7 @@ pub(crate) async fn detailed(
         }
     }
 
-    let cache = store.cache_stats().map(|c| CacheHealth {
+    let cache = state.catalog.cache_stats().map(|c| CacheHealth {
         hits: c.hits,
         misses: c.misses,
         hit_ratio: (c.hits + c.misses > 0).then(|| c.hits as f64 / (c.hits + c.misses) as f64),
