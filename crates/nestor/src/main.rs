@@ -104,7 +104,7 @@ enum Command {
         #[arg(long)]
         full: bool,
     },
-    /// Print the version.
+    /// Print the version, the commit it was built from and the build date.
     Version,
 }
 
@@ -223,7 +223,12 @@ fn git_timeouts(config: &config::Config) -> anyhow::Result<()> {
 fn run(cli: Cli) -> anyhow::Result<bool> {
     match cli.command {
         Command::Version => {
-            println!("nestor {}", env!("CARGO_PKG_VERSION"));
+            println!(
+                "nestor {} (commit {}, built {})",
+                env!("CARGO_PKG_VERSION"),
+                env!("NESTOR_BUILD_COMMIT"),
+                env!("NESTOR_BUILD_DATE")
+            );
             Ok(true)
         }
         Command::Sync {

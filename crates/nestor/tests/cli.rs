@@ -55,6 +55,27 @@ fn quick_start_serves_the_example_catalog() {
 }
 
 #[test]
+fn version_names_the_commit_and_the_build_date() {
+    let out = nestor().arg("version").output().unwrap();
+    assert!(out.status.success());
+    let line = String::from_utf8(out.stdout).unwrap();
+    // nestor 0.1.0 (commit 0123456789ab, built 2026-12-05)
+    let rest = line
+        .strip_prefix(&format!("nestor {} (commit ", env!("CARGO_PKG_VERSION")))
+        .unwrap_or_else(|| panic!("{line}"));
+    let (commit, date) = rest.trim_end().split_once(", built ").expect(&line);
+    assert!(
+        commit == "unknown" || commit.chars().all(|c| c.is_ascii_hexdigit()),
+        "{line}"
+    );
+    let date = date.strip_suffix(')').expect(&line);
+    assert!(
+        date.len() == 10 && date.as_bytes()[4] == b'-' && date.as_bytes()[7] == b'-',
+        "{line}"
+    );
+}
+
+#[test]
 fn serve_with_no_configuration_at_all() {
     let data = tempfile::tempdir().unwrap();
     let served = serve(&["--data-dir", data.path().to_str().unwrap()]);
