@@ -46,6 +46,32 @@ impl Origin {
     }
 }
 
+/// Longest `deprecated.message` a patch may set (as a description).
+const PATCH_MAX_MESSAGE: usize = 8 * 1024;
+
+/// The well-formedness findings on the fields a patch sets (`patched`: their paths), as a 422:
+/// a patch is held to the limits a publish is (sizes, control characters).
+fn refuse_malformed_patch(c: &Component, patched: &[&str]) -> Result<(), CatalogError> {
+    if patched.is_empty() {
+        return Ok(());
+    }
+    let mut report = nestor_validation::Validator::well_formed()
+        .validate(&c.spec, &nestor_validation::Context::default());
+    report.findings.retain(|f| {
+        f.severity == nestor_model::Severity::Error
+            && patched.iter().any(|p| {
+                f.path == *p
+                    || f.path.starts_with(&format!("{p}."))
+                    || f.path.starts_with(&format!("{p}["))
+            })
+    });
+    if report.findings.is_empty() {
+        return Ok(());
+    }
+    report.valid = false;
+    Err(CatalogError::Invalid(Box::new(report)))
+}
+
 /// What a publish did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PublishResult {
@@ -331,6 +357,24 @@ impl Catalog {
                 "deprecated.message must say why, or what to use instead".into(),
             ));
         }
+        if let Some(Some(d)) = &patch.deprecated
+            && (d.message.len() > PATCH_MAX_MESSAGE
+                || d.message.chars().any(|c| c.is_control() && c != '\n'))
+        {
+            return Err(CatalogError::InvalidPatch(format!(
+                "deprecated.message must be at most {PATCH_MAX_MESSAGE} bytes of text without control characters"
+            )));
+        }
+        // The fields the patch sets, as finding paths: the publish rules apply to them alike.
+        let patched: Vec<&str> = [
+            (patch.description.is_some(), "description"),
+            (patch.labels.is_some(), "labels"),
+            (patch.annotations.is_some(), "annotations"),
+            (patch.resource_limits.is_some(), "resource_limits"),
+        ]
+        .into_iter()
+        .filter_map(|(set, path)| set.then_some(path))
+        .collect();
         let parsed = parse_version_param(version)?;
         for _ in 0..MAX_WRITE_ATTEMPTS {
             let existing = self.get_version(name, &parsed).await?;
@@ -361,6 +405,7 @@ impl Catalog {
             if let Some(v) = p.yanked {
                 c.yanked = v
             }
+            refuse_malformed_patch(&c, &patched)?;
             let event_type = if c.yanked != existing.yanked {
                 if c.yanked {
                     EventType::Yanked

@@ -17,6 +17,9 @@ pub mod rule_ids {
     pub const FIELD_REQUIRED: &str = "FIELD_REQUIRED";
     /// A field exceeds its size limit.
     pub const FIELD_TOO_LARGE: &str = "FIELD_TOO_LARGE";
+    /// A control character (NUL, an escape sequence's ESC, …) or a bidirectional override in
+    /// text that reaches logs, terminals and pages.
+    pub const FIELD_CONTROL_CHARACTER: &str = "FIELD_CONTROL_CHARACTER";
     /// The component name breaks `^[a-z][a-z0-9-]{0,62}$`.
     pub const NAME_INVALID: &str = "NAME_INVALID";
     /// The version is not strict SemVer 2.0.
@@ -62,6 +65,9 @@ const MAX_LIST: usize = 256;
 const MAX_TEXT: usize = 8 * 1024;
 const MAX_SHORT: usize = 256;
 const MAX_LABELS: usize = 64;
+/// Longest version string: pre-release and all (a 20 KB one could not even be read back
+/// through a URL).
+const MAX_VERSION: usize = 128;
 
 /// Syntax, required fields, types, defaults, uniqueness and size limits.
 pub struct WellFormed;
@@ -79,7 +85,87 @@ impl Rule for WellFormed {
         check_outputs(spec, f);
         check_dependencies(spec, f);
         check_maps(spec, f);
+        check_text_safety(spec, f);
     }
+}
+
+/// Text in a definition reaches logs, terminals and web pages: no control characters (NUL,
+/// the ESC of ANSI escape sequences, C1 controls) and no bidirectional overrides, which can make
+/// text display as something else. Multi-line text (descriptions, annotation values) may hold
+/// line breaks and tabs.
+fn check_text_safety(spec: &ComponentSpec, f: &mut Findings) {
+    let mut check = |path: String, text: &str, multiline: bool| {
+        if let Some(c) = text.chars().find(|&c| unsafe_char(c, multiline)) {
+            f.error(
+                FIELD_CONTROL_CHARACTER,
+                path,
+                format!(
+                    "contains {}; remove it",
+                    match c {
+                        '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' =>
+                            format!("the bidirectional override U+{:04X}", c as u32),
+                        _ => format!("the control character U+{:04X}", c as u32),
+                    }
+                ),
+            );
+        }
+    };
+    check("description".into(), &spec.description, true);
+    check("provider".into(), &spec.provider, false);
+    check("category".into(), &spec.category, false);
+    check("resource_type".into(), &spec.resource_type, false);
+    for (list, inputs) in [
+        ("required_inputs", &spec.required_inputs),
+        ("optional_inputs", &spec.optional_inputs),
+    ] {
+        for (i, input) in inputs.iter().enumerate() {
+            check(format!("{list}[{i}].description"), &input.description, true);
+        }
+    }
+    for (i, output) in spec.outputs.iter().enumerate() {
+        check(
+            format!("outputs[{i}].description"),
+            &output.description,
+            true,
+        );
+    }
+    for (path, map, multiline_values) in [
+        ("labels", &spec.labels, false),
+        ("annotations", &spec.annotations, true),
+    ] {
+        for (k, v) in map {
+            check(format!("{path}.{}", printable(k)), k, false);
+            check(format!("{path}.{}", printable(k)), v, multiline_values);
+        }
+    }
+    if spec.version.len() > MAX_VERSION {
+        f.error(
+            FIELD_TOO_LARGE,
+            "version",
+            format!(
+                "the version is {} bytes; at most {MAX_VERSION} are allowed",
+                spec.version.len()
+            ),
+        );
+    }
+}
+
+fn unsafe_char(c: char, multiline: bool) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        || (c.is_control() && !(multiline && matches!(c, '\n' | '\t' | '\r')))
+}
+
+/// A key as it can be shown in a finding's path: control characters escaped.
+fn printable(key: &str) -> String {
+    key.chars()
+        .flat_map(|c| {
+            if unsafe_char(c, false) {
+                c.escape_unicode().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
 }
 
 fn check_identity(spec: &ComponentSpec, f: &mut Findings) {

@@ -343,3 +343,57 @@ fn findings_carry_file_and_line() {
     );
     assert_eq!(report.findings[0].line, Some(2));
 }
+
+#[test]
+fn control_characters_bidi_overrides_and_overlong_versions_are_refused() {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "description: Managed PostgreSQL",
+            "description: \"Managed \\e[31mPostgreSQL\\e[0m\"",
+            "FIELD_CONTROL_CHARACTER",
+            "description",
+        ),
+        (
+            "description: Managed PostgreSQL",
+            "description: \"Managed \\u202Egnp.exe\"",
+            "FIELD_CONTROL_CHARACTER",
+            "description",
+        ),
+        (
+            "provider: aws",
+            "provider: \"aws\\tlegacy\"",
+            "FIELD_CONTROL_CHARACTER",
+            "provider",
+        ),
+        (
+            "category: database",
+            "category: database\nlabels: {\"team\\0x\": data}",
+            "FIELD_CONTROL_CHARACTER",
+            "labels.team\\u{0}x",
+        ),
+        (
+            "category: database",
+            "category: database\nlabels: {team: \"da\\0ta\"}",
+            "FIELD_CONTROL_CHARACTER",
+            "labels.team",
+        ),
+    ];
+    for (old, new, rule, path) in cases {
+        let found = validate(&with(old, new));
+        assert!(
+            found.contains(&(rule.to_string(), path.to_string())),
+            "{new}: {found:?}"
+        );
+    }
+    let long = format!("version: 1.2.0-{}", "a".repeat(20_000));
+    assert!(
+        validate(&with("version: 1.2.0", &long))
+            .contains(&("FIELD_TOO_LARGE".to_string(), "version".to_string()))
+    );
+    // Line breaks and tabs stay allowed in multi-line text.
+    let multiline = with(
+        "description: Managed PostgreSQL",
+        "description: \"Managed\\n\\tPostgreSQL\"\nannotations: {notes: \"one\\ntwo\"}",
+    );
+    assert_eq!(validate(&multiline), vec![]);
+}

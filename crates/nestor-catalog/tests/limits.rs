@@ -1,0 +1,72 @@
+//! A PATCH is held to the limits a publish is: sizes and control characters on the fields it
+//! sets, refused with the same rule ids.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use nestor_catalog::{Catalog, CatalogError};
+use nestor_model::PatchRequest;
+use nestor_storage::MemoryStore;
+use nestor_testkit::{minimal, tester};
+use nestor_validation::Validator;
+
+fn rules(result: Result<impl std::fmt::Debug, CatalogError>) -> Vec<(String, String)> {
+    match result {
+        Err(CatalogError::Invalid(report)) => report
+            .findings
+            .iter()
+            .map(|f| (f.rule.clone(), f.path.clone()))
+            .collect(),
+        other => panic!("expected the patch to be refused, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn patches_are_held_to_the_publish_limits() {
+    let catalog = Catalog::new(Arc::new(MemoryStore::new()), Validator::full(), None);
+    catalog
+        .publish(minimal("vpc", "1.0.0").build(), &tester())
+        .await
+        .unwrap();
+    let patch = |p: PatchRequest| catalog.patch("vpc", "1.0.0", p);
+
+    let many: BTreeMap<String, String> = (0..100_000)
+        .map(|i| (format!("k{i}"), "v".to_owned()))
+        .collect();
+    let found = rules(
+        patch(PatchRequest {
+            labels: Some(many),
+            ..Default::default()
+        })
+        .await,
+    );
+    assert!(found.contains(&("FIELD_TOO_LARGE".into(), "labels".into())), "{found:?}");
+
+    let found = rules(
+        patch(PatchRequest {
+            description: Some("x".repeat(1024 * 1024)),
+            ..Default::default()
+        })
+        .await,
+    );
+    assert_eq!(found, [("FIELD_TOO_LARGE".to_owned(), "description".to_owned())]);
+
+    let found = rules(
+        patch(PatchRequest {
+            description: Some("evil \u{1b}[2J\u{202e}".into()),
+            labels: Some(BTreeMap::from([("team".to_owned(), "da\0ta".to_owned())])),
+            ..Default::default()
+        })
+        .await,
+    );
+    assert!(found.contains(&("FIELD_CONTROL_CHARACTER".into(), "description".into())));
+    assert!(found.contains(&("FIELD_CONTROL_CHARACTER".into(), "labels.team".into())));
+
+    // Within the limits, the patch applies.
+    let (patched, _) = patch(PatchRequest {
+        description: Some("A VPC\nwith two lines".into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(patched.spec.description, "A VPC\nwith two lines");
+}
