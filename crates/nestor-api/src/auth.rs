@@ -154,6 +154,8 @@ impl Default for AuthConfig {
 pub struct Principal {
     /// The token's configured name.
     pub name: String,
+    /// Whether the token has the admin scope.
+    pub admin: bool,
 }
 
 struct Bucket {
@@ -347,6 +349,7 @@ pub(crate) async fn authenticate(
     tracing::Span::current().record("principal", token.name.as_str());
     request.extensions_mut().insert(Principal {
         name: token.name.clone(),
+        admin: token.grants(Scope::Admin),
     });
     next.run(request).await
 }

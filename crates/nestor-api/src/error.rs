@@ -58,7 +58,7 @@ impl From<CatalogError> for ApiError {
                 tracing::error!(error = %err, "store error");
                 serde_json::Value::Null
             }
-            CatalogError::InvalidPatch(_) => serde_json::Value::Null,
+            CatalogError::InvalidPatch(_) | CatalogError::Forbidden(_) => serde_json::Value::Null,
             CatalogError::Source { source_id, .. } | CatalogError::SourceNotFound { source_id } => {
                 json!({ "source": source_id })
             }

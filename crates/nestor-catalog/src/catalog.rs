@@ -345,6 +345,57 @@ impl Catalog {
         version: &str,
         patch: PatchRequest,
     ) -> Result<(Component, Option<ChangeEvent>), CatalogError> {
+        self.patch_unchecked(name, version, patch).await
+    }
+
+    /// [`Catalog::patch`] on behalf of `actor`, through the API. A name a source owns (it came
+    /// from git or a directory) keeps that source as the one place its versions are described:
+    /// its descriptive fields are refused here, and deprecating or yanking it needs an
+    /// `actor` with `privileged` rights (the admin scope). The change is logged with the actor.
+    pub async fn patch_as(
+        &self,
+        name: &str,
+        version: &str,
+        patch: PatchRequest,
+        actor: &str,
+        privileged: bool,
+    ) -> Result<(Component, Option<ChangeEvent>), CatalogError> {
+        if let Some(owner) = self.store.name_owner(name).await?
+            && let Some(source) = owner.strip_prefix("source:")
+        {
+            let descriptive = patch.description.is_some()
+                || patch.maturity.is_some()
+                || patch.support_level.is_some()
+                || patch.resource_limits.is_some()
+                || patch.labels.is_some()
+                || patch.annotations.is_some();
+            if descriptive {
+                return Err(CatalogError::Forbidden(format!(
+                    "{name} is owned by source {source}: its descriptive fields change in the source, not through the API"
+                )));
+            }
+            if !privileged {
+                return Err(CatalogError::Forbidden(format!(
+                    "{name} is owned by source {source}: deprecating or yanking it through the API needs the admin scope"
+                )));
+            }
+        }
+        let result = self.patch_unchecked(name, version, patch).await?;
+        if let Some(event) = &result.1 {
+            tracing::info!(
+                component = name, version, actor, change = event.event_type.as_str(),
+                revision = %event.revision, "version patched through the API"
+            );
+        }
+        Ok(result)
+    }
+
+    async fn patch_unchecked(
+        &self,
+        name: &str,
+        version: &str,
+        patch: PatchRequest,
+    ) -> Result<(Component, Option<ChangeEvent>), CatalogError> {
         if patch.is_empty() {
             return Err(CatalogError::InvalidPatch(
                 "the patch changes nothing; send at least one field".into(),

@@ -66,6 +66,10 @@ pub enum CatalogError {
     /// The patch asks for nothing or for something impossible.
     #[error("{0}")]
     InvalidPatch(String),
+    /// The caller may not make this change (the name is owned elsewhere, or a scope is
+    /// missing); the message says who owns it or what is needed.
+    #[error("{0}")]
+    Forbidden(String),
     /// No source has this id.
     #[error("no source {source_id} is configured")]
     SourceNotFound {
@@ -104,6 +108,7 @@ impl CatalogError {
             CatalogError::Invalid(_) => ErrorCode::InvalidDefinition,
             CatalogError::VersionConflict { .. } => ErrorCode::VersionConflict,
             CatalogError::NameConflict { .. } => ErrorCode::NameConflict,
+            CatalogError::Forbidden(_) => ErrorCode::Forbidden,
             CatalogError::InvalidPatch(_) => ErrorCode::MalformedBody,
             CatalogError::Store(e) if e.is_retriable() => ErrorCode::StoreUnavailable,
             CatalogError::Store(_) | CatalogError::Source { .. } => ErrorCode::Internal,

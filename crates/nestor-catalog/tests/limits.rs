@@ -39,7 +39,10 @@ async fn patches_are_held_to_the_publish_limits() {
         })
         .await,
     );
-    assert!(found.contains(&("FIELD_TOO_LARGE".into(), "labels".into())), "{found:?}");
+    assert!(
+        found.contains(&("FIELD_TOO_LARGE".into(), "labels".into())),
+        "{found:?}"
+    );
 
     let found = rules(
         patch(PatchRequest {
@@ -48,7 +51,10 @@ async fn patches_are_held_to_the_publish_limits() {
         })
         .await,
     );
-    assert_eq!(found, [("FIELD_TOO_LARGE".to_owned(), "description".to_owned())]);
+    assert_eq!(
+        found,
+        [("FIELD_TOO_LARGE".to_owned(), "description".to_owned())]
+    );
 
     let found = rules(
         patch(PatchRequest {

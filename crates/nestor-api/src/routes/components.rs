@@ -399,15 +399,26 @@ pub(crate) async fn publish(
     responses(
         (status = 200, description = "The version after the change", body = Component),
         (status = 400, description = "Malformed or empty patch", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The name is owned by a source: its descriptive fields change there, and deprecating or yanking it needs the admin scope", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field the patch sets is beyond the limits of a publish", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown component or version", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn patch(
     State(state): State<Arc<AppState>>,
+    principal: Option<axum::Extension<crate::auth::Principal>>,
     ApiPath((name, version)): ApiPath<(String, String)>,
     JsonBody(patch): JsonBody<PatchRequest>,
 ) -> Result<Json<Component>, ApiError> {
     check_name(&name)?;
-    let (component, _) = state.catalog.patch(&name, &version, patch).await?;
+    // Without tokens access control is off: every caller may do everything.
+    let (actor, privileged) = match principal {
+        Some(axum::Extension(p)) => (p.name, p.admin),
+        None => ("anonymous".to_owned(), state.config.auth.tokens.is_empty()),
+    };
+    let (component, _) = state
+        .catalog
+        .patch_as(&name, &version, patch, &actor, privileged)
+        .await?;
     Ok(Json(component))
 }
