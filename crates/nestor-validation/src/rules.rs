@@ -32,7 +32,7 @@ pub mod rule_ids {
     pub const ENGINE_UNKNOWN: &str = "ENGINE_UNKNOWN";
     /// An engine is registered but unhealthy.
     pub const ENGINE_UNHEALTHY: &str = "ENGINE_UNHEALTHY";
-    /// An input or output name breaks `^[a-z][a-z0-9_]{0,63}$`.
+    /// An input or output name breaks `^[a-z][a-z0-9_]{0,127}$`.
     pub const FIELD_NAME_INVALID: &str = "FIELD_NAME_INVALID";
     /// Two inputs (required or optional) share a name.
     pub const INPUT_NAME_DUPLICATE: &str = "INPUT_NAME_DUPLICATE";
@@ -291,11 +291,16 @@ fn check_list_len(f: &mut Findings, path: &str, len: usize) {
     }
 }
 
+/// Longest input or output name. Terraform variables are the model: terraform-aws-vpc has had
+/// a 65-character variable since 4.0.0, so 64 kept five real releases out; 128 leaves room
+/// without letting names become text.
+const MAX_FIELD_NAME: usize = 128;
+
 fn valid_field_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_lowercase())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && name.len() <= 64
+        && name.len() <= MAX_FIELD_NAME
 }
 
 fn check_inputs(spec: &ComponentSpec, f: &mut Findings) {
@@ -318,7 +323,7 @@ fn check_inputs(spec: &ComponentSpec, f: &mut Findings) {
                     FIELD_NAME_INVALID,
                     format!("{path}.name"),
                     format!(
-                        "input name {:?} must match ^[a-z][a-z0-9_]{{0,63}}$",
+                        "input name {:?} must match ^[a-z][a-z0-9_]{{0,127}}$",
                         input.name
                     ),
                 );
@@ -416,7 +421,7 @@ fn check_outputs(spec: &ComponentSpec, f: &mut Findings) {
                 FIELD_NAME_INVALID,
                 &path,
                 format!(
-                    "output name {:?} must match ^[a-z][a-z0-9_]{{0,63}}$",
+                    "output name {:?} must match ^[a-z][a-z0-9_]{{0,127}}$",
                     output.name
                 ),
             );

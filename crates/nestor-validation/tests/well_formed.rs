@@ -397,3 +397,21 @@ fn control_characters_bidi_overrides_and_overlong_versions_are_refused() {
     );
     assert_eq!(validate(&multiline), vec![]);
 }
+
+#[test]
+fn input_and_output_names_may_be_as_long_as_real_terraform_variables() {
+    // terraform-aws-vpc has had a 65-character variable since 4.0.0.
+    let long = format!("a{}", "_b".repeat(32));
+    assert_eq!(long.len(), 65);
+    let ok = with("  - name: storage_gb", &format!("  - name: {long}"));
+    assert_eq!(validate(&ok), vec![]);
+    let too_long = format!("a{}", "b".repeat(128));
+    let refused = with("  - name: storage_gb", &format!("  - name: {too_long}"));
+    assert_eq!(
+        validate(&refused),
+        vec![(
+            "FIELD_NAME_INVALID".to_owned(),
+            "optional_inputs[0].name".to_owned()
+        )]
+    );
+}
