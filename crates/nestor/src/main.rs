@@ -330,7 +330,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 let store: std::sync::Arc<dyn nestor_storage::CatalogStore> =
                     std::sync::Arc::new(nestor_storage::MemoryStore::new());
                 let local = app::catalog(&config, store);
-                if let Some(dir) = catalog {
+                if let Some(dir) = &catalog {
                     let globs = ["**/*.yaml".to_owned(), "**/*.yml".to_owned(), "**/*.json".to_owned()];
                     let source = nestor_catalog::DirectorySource::new("local", &dir, &globs)?;
                     let loaded = local.sync(&source).await.with_context(|| format!("loading the catalog in {}", dir.display()))?;
@@ -342,7 +342,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                         );
                     }
                 }
-                validate_cmd::run(&paths, format, validate_cmd::Against::Local(&local)).await
+                validate_cmd::run(&paths, format, validate_cmd::Against::Local(&local, catalog.as_deref())).await
             })
         }
     }

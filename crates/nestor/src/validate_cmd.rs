@@ -71,8 +71,9 @@ fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 
 /// Where definitions are checked.
 pub enum Against<'a> {
-    /// Offline, in process: the files form one batch, optionally on top of a local catalog.
-    Local(&'a Catalog),
+    /// Offline, in process: the files form one batch, on top of the local catalog loaded from
+    /// the given folder (`--catalog`), if any.
+    Local(&'a Catalog, Option<&'a Path>),
     /// A running server's `POST /api/v1/validate`, one definition at a time, as the given
     /// source (or as an API publisher).
     Server(&'a nestor_client::Client, Option<&'a str>),
@@ -115,8 +116,9 @@ pub async fn run(paths: &[PathBuf], format: Format, against: Against<'_>) -> any
         }
     }
 
+    let offline = matches!(against, Against::Local(_, None));
     let verdicts: Vec<ValidationReport> = match against {
-        Against::Local(catalog) => {
+        Against::Local(catalog, _) => {
             let candidates: Vec<Candidate<'_>> = parsed
                 .iter()
                 .map(|(spec, file, line)| Candidate {
@@ -214,6 +216,25 @@ pub async fn run(paths: &[PathBuf], format: Format, against: Against<'_>) -> any
                 summary.documents, summary.files, summary.valid, summary.invalid
             )?;
         }
+    }
+    // Offline without a catalog, a dependency on anything outside the files checked cannot be
+    // found: say how to check it rather than leave the author guessing.
+    let unresolved = summary
+        .reports
+        .iter()
+        .filter(|r| {
+            r.report
+                .findings
+                .iter()
+                .any(|f| f.rule == "DEPENDENCY_NOT_FOUND")
+        })
+        .count();
+    if offline && unresolved > 0 {
+        eprintln!(
+            "hint: {unresolved} definition(s) depend on components that are not among the files checked; \
+             pass --catalog DIR (a folder with the catalog's definitions) or --server URL (a running Nestor) \
+             to check dependencies against a catalog"
+        );
     }
     Ok(summary.invalid == 0)
 }

@@ -565,3 +565,26 @@ fn a_sync_killed_midway_converges_when_run_again() {
         "{run}"
     );
 }
+
+#[test]
+fn offline_validate_says_how_to_check_dependencies() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("db.yaml"),
+        "name: db\nversion: 1.0.0\ndescription: d\nprovider: aws\ncategory: c\nresource_type: t\n\
+         deployment_engines: [terraform]\ndependencies:\n  - name: aws-vpc\n    version_req: \"^1\"\n",
+    )
+    .unwrap();
+    let out = nestor().arg("validate").arg(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("error[DEPENDENCY_NOT_FOUND]"), "{stdout}");
+    assert!(
+        stderr.contains(
+            "hint: 1 definition(s) depend on components that are not among the files checked"
+        ) && stderr.contains("--catalog DIR")
+            && stderr.contains("--server URL"),
+        "{stderr}"
+    );
+}
