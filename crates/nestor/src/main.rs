@@ -332,7 +332,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 let local = app::catalog(&config, store);
                 if let Some(dir) = &catalog {
                     let globs = ["**/*.yaml".to_owned(), "**/*.yml".to_owned(), "**/*.json".to_owned()];
-                    let source = nestor_catalog::DirectorySource::new("local", &dir, &globs)?;
+                    let source = nestor_catalog::DirectorySource::new("local", dir, &globs)?;
                     let loaded = local.sync(&source).await.with_context(|| format!("loading the catalog in {}", dir.display()))?;
                     if loaded.failed > 0 {
                         eprintln!(
