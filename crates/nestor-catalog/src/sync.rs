@@ -398,11 +398,32 @@ impl SyncManager {
         };
         let _ = store.release_lease(&lease, &self.holder).await;
         crate::metrics::sync_run(&source_id, run.status);
-        tracing::info!(
-            source = %source_id, run = run.id, status = ?run.status, created = run.created,
-            updated = run.updated, unchanged = run.unchanged, failed = run.failed,
-            "sync run finished"
-        );
+        if run.status == SyncStatus::Succeeded {
+            tracing::info!(
+                source = %source_id, run = run.id, status = ?run.status, created = run.created,
+                updated = run.updated, unchanged = run.unchanged, failed = run.failed,
+                "sync run finished"
+            );
+        } else {
+            // A failed or partial run says why, with the first per-file errors (the run record
+            // at /api/v1/sync-runs/{id} has them all).
+            let first_errors: Vec<String> = run
+                .errors
+                .iter()
+                .take(3)
+                .map(|e| match e.line {
+                    Some(line) => format!("{}:{line}: {}[{}]", e.file, e.message, e.rule),
+                    None => format!("{}: {}[{}]", e.file, e.message, e.rule),
+                })
+                .collect();
+            tracing::warn!(
+                source = %source_id, run = run.id, status = ?run.status, created = run.created,
+                updated = run.updated, unchanged = run.unchanged, failed = run.failed,
+                error = run.error.as_deref().unwrap_or(""),
+                first_errors = ?first_errors,
+                "sync run did not succeed"
+            );
+        }
         run
     }
 

@@ -175,9 +175,19 @@ fn git_credentials(
     })
 }
 
+/// Whether the process receives webhooks (`serve`) or not (`nestor sync`): only a receiver
+/// needs the sources' webhook secrets, so only it asks the environment for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Webhooks {
+    /// Read each source's `webhook_secret_env`.
+    Received,
+    /// Leave them unread.
+    Ignored,
+}
+
 /// Builds the configured sources. Sources this build cannot read yet are reported and skipped,
 /// so that one unsupported entry does not keep the catalog from serving.
-pub fn sources(config: &Config) -> anyhow::Result<Vec<ConfiguredSource>> {
+pub fn sources(config: &Config, webhooks: Webhooks) -> anyhow::Result<Vec<ConfiguredSource>> {
     let mut out = Vec::new();
     for s in &config.sources {
         let local = s.url.strip_prefix("file://").unwrap_or(&s.url);
@@ -206,7 +216,10 @@ pub fn sources(config: &Config) -> anyhow::Result<Vec<ConfiguredSource>> {
                     source: Arc::new(source),
                     url: shown_url,
                     branch: Some(branch),
-                    webhook_secret: webhook_secret(s)?,
+                    webhook_secret: match webhooks {
+                        Webhooks::Received => webhook_secret(s)?,
+                        Webhooks::Ignored => None,
+                    },
                 },
                 poll_interval,
             });
@@ -252,8 +265,9 @@ pub type Polls = Vec<(String, Duration)>;
 pub fn sync_manager(
     config: &Config,
     catalog: Arc<Catalog>,
+    webhooks: Webhooks,
 ) -> anyhow::Result<(Arc<nestor_catalog::SyncManager>, Polls)> {
-    let sources = sources(config)?;
+    let sources = sources(config, webhooks)?;
     let polls = sources
         .iter()
         .filter_map(|s| Some((s.managed.source.id().to_owned(), s.poll_interval?)))
@@ -273,7 +287,7 @@ pub async fn sync_command(
 ) -> anyhow::Result<bool> {
     let store = open_store(&config).await?;
     let catalog = Arc::new(catalog(&config, store));
-    let (sync, _) = sync_manager(&config, catalog)?;
+    let (sync, _) = sync_manager(&config, catalog, Webhooks::Ignored)?;
     let ids: Vec<String> = sync
         .sources()
         .map(|s| s.source.id().to_owned())
@@ -390,7 +404,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let checked: Option<Arc<dyn EngineRegistry>> =
         config.engines_enforced().then(|| engines.clone() as _);
     let catalog = Arc::new(Catalog::new(store, Validator::full(), checked));
-    let (sync, polls) = sync_manager(&config, catalog.clone())?;
+    let (sync, polls) = sync_manager(&config, catalog.clone(), Webhooks::Received)?;
 
     // One stop signal for everything this process runs: a tree of cancellation tokens. Event
     // streams (a child) end at the signal, so that graceful shutdown is not held open by

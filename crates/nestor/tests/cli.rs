@@ -588,3 +588,48 @@ fn offline_validate_says_how_to_check_dependencies() {
         "{stderr}"
     );
 }
+
+#[test]
+fn nestor_sync_does_not_ask_for_webhook_secrets_and_warns_on_a_partial_run() {
+    let repo = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| git::git(repo.path(), args);
+    std::fs::create_dir_all(repo.path().join("components")).unwrap();
+    std::fs::write(repo.path().join("components/broken.yaml"), "name: [\n").unwrap();
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "first"]);
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("nestor.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "sources:\n  - id: infra\n    url: file://{}\n    paths: [\"components/*.yaml\"]\n    \
+             webhook_secret_env: NESTOR_TEST_SECRET_NOBODY_SET\n",
+            repo.path().display()
+        ),
+    )
+    .unwrap();
+    let out = nestor()
+        .args(["sync", "--config", config.to_str().unwrap(), "--data-dir"])
+        .arg(data.path())
+        .env_remove("NESTOR_TEST_SECRET_NOBODY_SET")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    // It ran (a partial run exits 1), without asking for the unused secret…
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        !stderr.contains("NESTOR_TEST_SECRET_NOBODY_SET"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("infra: run 1 Partial"), "{stdout}");
+    // …and the run that did not succeed is a warning with its first per-file error.
+    assert!(
+        stderr.contains("WARN") && stderr.contains("sync run did not succeed"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("components/broken.yaml"), "{stderr}");
+}
