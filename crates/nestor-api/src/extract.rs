@@ -17,10 +17,26 @@ use crate::error::ApiError;
 /// Query parameters, parsed strictly (`serde_html_form`, so repeated keys become lists).
 pub struct Params<T>(pub T);
 
+/// The query's pairs, decoded; a parameter given with an empty value (`?limit=`) is refused,
+/// never taken as absent (docs/api.md).
+fn query_pairs(parts: &Parts) -> Result<Vec<(String, String)>, ApiError> {
+    let query = parts.uri.query().unwrap_or_default();
+    let pairs: Vec<(String, String)> =
+        serde_html_form::from_str(query).map_err(|e| ApiError::invalid_parameter("query", e))?;
+    if let Some((key, _)) = pairs.iter().find(|(_, v)| v.is_empty()) {
+        return Err(ApiError::invalid_parameter(
+            key,
+            "is empty; give it a value or leave the parameter out",
+        ));
+    }
+    Ok(pairs)
+}
+
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        query_pairs(parts)?;
         let query = parts.uri.query().unwrap_or_default();
         serde_html_form::from_str(query)
             .map(Params)
@@ -38,9 +54,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Filtered<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let query = parts.uri.query().unwrap_or_default();
-        let pairs: Vec<(String, String)> = serde_html_form::from_str(query)
-            .map_err(|e| ApiError::invalid_parameter("query", e))?;
+        let pairs = query_pairs(parts)?;
         let mut filter = ComponentFilter::default();
         let mut rest = Vec::new();
         for (key, value) in pairs {

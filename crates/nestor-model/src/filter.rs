@@ -161,10 +161,14 @@ impl ComponentFilter {
     }
 
     /// Takes one decoded query pair into the filter. `Ok(false)`: `key` is not a filter
-    /// parameter (the caller may own it). An empty value is taken as absent.
+    /// parameter (the caller may own it). An empty value is an error (`?provider=` is almost
+    /// always a script's unset variable, not a wish for everything).
     pub fn set(&mut self, key: &str, value: &str) -> Result<bool, FilterError> {
         if value.is_empty() && FILTER_PARAMETERS.contains(&key) {
-            return Ok(true);
+            return Err(FilterError::new(
+                key,
+                "is empty; give it a value or leave the parameter out",
+            ));
         }
         let single = |slot: &mut Option<String>| {
             if slot.is_some() {
@@ -263,10 +267,6 @@ mod tests {
         assert_eq!(e("colour", "red").parameter, "colour");
         let twice = ComponentFilter::from_query([("provider", "aws"), ("provider", "gcp")]);
         assert_eq!(twice.unwrap_err().message, "given more than once");
-        assert!(
-            ComponentFilter::from_query([("maturity", ""), ("provider", "")])
-                .unwrap()
-                .is_empty()
-        );
+        assert_eq!(e("maturity", "").parameter, "maturity");
     }
 }

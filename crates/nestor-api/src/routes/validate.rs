@@ -46,7 +46,25 @@ pub(crate) async fn validate(
     body: DefinitionBody,
 ) -> Result<Json<ValidationReport>, ApiError> {
     let origin = match params.source {
-        Some(id) => Origin::Source { id },
+        Some(id) => {
+            let configured: Vec<&str> = state
+                .sync
+                .iter()
+                .flat_map(|m| m.sources().map(|s| s.source.id()))
+                .collect();
+            if !configured.contains(&id.as_str()) {
+                let known = if configured.is_empty() {
+                    "this server has no configured sources".to_owned()
+                } else {
+                    format!("configured: {}", configured.join(", "))
+                };
+                return Err(ApiError::invalid_parameter(
+                    "source",
+                    format!("no source {id:?} is configured ({known})"),
+                ));
+            }
+            Origin::Source { id }
+        }
         None => crate::routes::components::api_origin(),
     };
     match read_definition(body).await {
