@@ -14,8 +14,11 @@ use crate::{
 /// Limits and settings of the HTTP layer.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
-    /// Largest request body accepted, in bytes.
+    /// Largest request body accepted, in bytes (webhooks have their own limit).
     pub max_body_bytes: usize,
+    /// Largest webhook delivery accepted, in bytes: GitHub sends up to 25 MB (a push of
+    /// thousands of files is megabytes).
+    pub webhook_max_body_bytes: usize,
     /// Requests taking longer are answered 408.
     pub request_timeout: Duration,
     /// Backend name reported by `/version`.
@@ -44,6 +47,7 @@ impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
             max_body_bytes: 1024 * 1024,
+            webhook_max_body_bytes: 25 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             storage_backend: "unknown".into(),
             events: EventsConfig::default(),

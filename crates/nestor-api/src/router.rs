@@ -73,7 +73,7 @@ pub fn router_with_sync(
         .layer(axum::middleware::from_fn(metrics::record_http))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
-            config.max_body_bytes,
+            (config.max_body_bytes, config.webhook_max_body_bytes),
             declared_too_large,
         ))
         .layer(TimeoutLayer::with_status_code(
@@ -175,10 +175,15 @@ fn api_parts() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
 /// without waiting for a body it will not read (a 10 GB declaration with 10 bytes sent waited for
 /// the request timeout).
 async fn declared_too_large(
-    axum::extract::State(limit): axum::extract::State<usize>,
+    axum::extract::State((body_limit, webhook_limit)): axum::extract::State<(usize, usize)>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    let limit = if request.uri().path().starts_with(WEBHOOKS_PATH) {
+        webhook_limit
+    } else {
+        body_limit
+    };
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -193,6 +198,9 @@ async fn declared_too_large(
         _ => next.run(request).await,
     }
 }
+
+/// Where the webhook routes are: they have their own body limit.
+const WEBHOOKS_PATH: &str = "/api/v1/webhooks/";
 
 /// Every error answer carries a problem body. Answers made below the handlers — the request
 /// timeout's 408, a body extractor's plain-text 413 or 400 — become the problem of their status,

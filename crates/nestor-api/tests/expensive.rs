@@ -53,7 +53,10 @@ async fn hostile_definitions_are_capped_and_health_answers_meanwhile() {
 
 #[tokio::test]
 async fn a_body_over_the_limit_is_a_413_problem_on_every_route() {
-    let server = TestServer::memory().await;
+    let server = TestServer::builder()
+        .configure(|c| c.webhook_max_body_bytes = 1024 * 1024)
+        .start()
+        .await;
     let big = vec![b'x'; 2 * 1024 * 1024];
     for path in ["/api/v1/webhooks/github", "/api/v1/validate"] {
         let response = server

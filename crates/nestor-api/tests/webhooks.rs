@@ -333,3 +333,49 @@ async fn bad_deliveries_are_refused_or_ignored_and_start_nothing() {
     f.stop.cancel();
     f.server.stop().await;
 }
+
+#[tokio::test]
+async fn form_encoded_and_large_github_deliveries_are_accepted() {
+    let f = fixture().await;
+    let s = &f.server;
+    let head = commit_component(f.repo.path(), "subnet");
+    // GitHub's default for hooks made through its API: a form whose `payload` holds the JSON,
+    // signed over the form body. Padded past the API's 1 MiB limit, as a push of thousands of
+    // files is: webhooks have their own (25 MiB).
+    let padding = "x".repeat(1_500_000);
+    let json = json!({
+        "ref": "refs/heads/main", "after": head, "repository": {"clone_url": f.url},
+        "head_commit": {"message": padding},
+    })
+    .to_string();
+    let body = serde_html_form::to_string([("payload", json.as_str())]).unwrap();
+    assert!(body.len() > 1024 * 1024);
+    let sig = sign(&body);
+    let headers = [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("x-github-event", "push"),
+        ("x-github-delivery", "form-1"),
+        ("x-hub-signature-256", sig.as_str()),
+    ];
+    let (status, outcome) = post(s, "/api/v1/webhooks/github", &headers, &body).await;
+    assert_eq!(
+        (status, outcome["outcome"].as_str()),
+        (202, Some("accepted")),
+        "{outcome}"
+    );
+    // A form without `payload` is a malformed delivery, once authenticated.
+    let empty = "other=1";
+    let sig = sign(empty);
+    let headers = [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("x-github-event", "push"),
+        ("x-hub-signature-256", sig.as_str()),
+    ];
+    let (status, problem) = post(s, "/api/v1/webhooks/github", &headers, empty).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (400, Some("malformed_body"))
+    );
+    f.stop.cancel();
+    f.server.stop().await;
+}

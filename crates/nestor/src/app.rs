@@ -468,6 +468,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let events = &config.events;
     let mut api = ApiConfig {
         max_body_bytes: config.http.max_body_bytes,
+        webhook_max_body_bytes: config.http.webhook_max_body_bytes,
         request_timeout: parse_duration(&config.http.request_timeout)?,
         storage_backend: backend,
         events: nestor_api::EventsConfig {

@@ -312,8 +312,10 @@ pub struct TokenConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
-    /// Largest request body, in bytes.
+    /// Largest request body, in bytes (webhooks: `webhook_max_body_bytes`).
     pub max_body_bytes: usize,
+    /// Largest webhook delivery, in bytes (GitHub sends up to 25 MB).
+    pub webhook_max_body_bytes: usize,
     /// Request timeout (`30s`).
     pub request_timeout: String,
     /// How long a new connection may take to send its first request head (`30s`); silent or
@@ -330,6 +332,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             max_body_bytes: 1024 * 1024,
+            webhook_max_body_bytes: 25 * 1024 * 1024,
             request_timeout: "30s".into(),
             header_timeout: "30s".into(),
             listen_backlog: 4096,

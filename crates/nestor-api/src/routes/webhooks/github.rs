@@ -1,11 +1,11 @@
 //! GitHub: `X-Hub-Signature-256` (HMAC-SHA256 of the body with a source's secret, compared in
 //! constant time), `ping` and `push` events, deliveries de-duplicated by `X-GitHub-Delivery`.
 
-use std::sync::Arc;
+use std::{borrow::Cow, sync::Arc};
 
 use axum::{
     Json,
-    body::Bytes,
+    body::Body,
     extract::State,
     http::{HeaderMap, StatusCode},
 };
@@ -15,8 +15,8 @@ use nestor_model::Problem;
 use serde::Deserialize;
 
 use super::{
-    Event, Provider, Push, WebhookOutcome, deliver, header, malformed, sources_with_secret,
-    unauthorized,
+    Event, Provider, Push, WebhookOutcome, deliver, header, json_body, malformed, media_type,
+    sources_with_secret, unauthorized,
 };
 use crate::{app::AppState, error::ApiError};
 
@@ -24,7 +24,10 @@ use crate::{app::AppState, error::ApiError};
 /// compared in constant time), `ping` and `push` events, deliveries de-duplicated by
 /// `X-GitHub-Delivery`. Answers at once; the sync runs in the background.
 #[utoipa::path(post, path = "/api/v1/webhooks/github", tag = "sync",
-    request_body(content = String, content_type = "application/json", description = "GitHub's push or ping payload"),
+    request_body(content(
+        (String = "application/json"),
+        (String = "application/x-www-form-urlencoded"),
+    ), description = "GitHub's push or ping payload: JSON, or a form whose `payload` field holds it"),
     responses(
         (status = 202, description = "Accepted (with the runs), ignored (with the reason) or a duplicate", body = WebhookOutcome),
         (status = 400, description = "Malformed payload or content type", body = Problem, content_type = "application/problem+json"),
@@ -34,9 +37,9 @@ use crate::{app::AppState, error::ApiError};
 pub(crate) async fn github(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<(StatusCode, Json<WebhookOutcome>), ApiError> {
-    deliver::<GitHub>(&state, &headers, &body).await
+    deliver::<GitHub>(&state, &headers, body).await
 }
 
 struct GitHub;
@@ -86,6 +89,21 @@ impl Provider for GitHub {
 
     fn delivery_id(headers: &HeaderMap) -> Option<&str> {
         header(headers, "x-github-delivery")
+    }
+
+    /// GitHub sends JSON, or — the default for hooks created through its API — a form with the
+    /// JSON in its `payload` field. The signature covers the raw body either way.
+    fn payload<'b>(headers: &HeaderMap, body: &'b [u8]) -> Result<Cow<'b, [u8]>, ApiError> {
+        if media_type(headers).as_deref() != Some("application/x-www-form-urlencoded") {
+            return json_body(headers, body);
+        }
+        let fields: Vec<(String, String)> =
+            serde_html_form::from_bytes(body).map_err(|e| malformed("GitHub", e))?;
+        fields
+            .into_iter()
+            .find(|(k, _)| k == "payload")
+            .map(|(_, json)| Cow::Owned(json.into_bytes()))
+            .ok_or_else(|| malformed("GitHub", "the form has no `payload` field"))
     }
 
     fn event(headers: &HeaderMap, body: &[u8]) -> Result<Event, ApiError> {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::{
     Json,
-    body::Bytes,
+    body::Body,
     extract::State,
     http::{HeaderMap, StatusCode},
 };
@@ -32,9 +32,9 @@ use crate::{app::AppState, error::ApiError};
 pub(crate) async fn gitlab(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<(StatusCode, Json<WebhookOutcome>), ApiError> {
-    deliver::<GitLab>(&state, &headers, &body).await
+    deliver::<GitLab>(&state, &headers, body).await
 }
 
 struct GitLab;

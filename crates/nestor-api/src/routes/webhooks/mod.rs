@@ -7,7 +7,7 @@
 pub(super) mod github;
 pub(super) mod gitlab;
 
-use std::time::Duration;
+use std::{borrow::Cow, time::Duration};
 
 use axum::{
     Json,
@@ -77,17 +77,26 @@ pub(super) trait Provider {
         None
     }
 
+    /// The JSON payload of an authenticated delivery (the body, unless the host wraps it).
+    fn payload<'b>(headers: &HeaderMap, body: &'b [u8]) -> Result<Cow<'b, [u8]>, ApiError> {
+        json_body(headers, body)
+    }
+
     /// What the delivery asks for.
     fn event(headers: &HeaderMap, body: &[u8]) -> Result<Event, ApiError>;
 }
 
-/// Serves one delivery of provider `P` and counts its outcome.
+/// Serves one delivery of provider `P` and counts its outcome. The body is read here, up to
+/// the webhook limit (`http.webhook_max_body_bytes`), not the API's.
 pub(super) async fn deliver<P: Provider>(
     state: &AppState,
     headers: &HeaderMap,
-    body: &[u8],
+    body: axum::body::Body,
 ) -> Answer {
-    let answer = steps::<P>(state, headers, body).await;
+    let answer = match read_body(body, state.config.webhook_max_body_bytes).await {
+        Ok(body) => steps::<P>(state, headers, &body).await,
+        Err(e) => Err(e),
+    };
     match &answer {
         Ok((_, outcome)) => crate::metrics::webhook_delivery(P::NAME, outcome.outcome),
         Err(e) => crate::metrics::webhook_delivery(P::NAME, e.0.code.as_str()),
@@ -98,12 +107,7 @@ pub(super) async fn deliver<P: Provider>(
 async fn steps<P: Provider>(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Answer {
     let m = manager(state)?;
     let signed = P::authenticate(m, headers, body)?;
-    if !content_type_is_json(headers) {
-        return Err(ApiError::invalid_parameter(
-            "Content-Type",
-            "webhooks must be sent as application/json",
-        ));
-    }
+    let payload = P::payload(headers, body)?;
     if let Some(delivery) = P::delivery_id(headers)
         && !state
             .catalog
@@ -116,7 +120,7 @@ async fn steps<P: Provider>(state: &AppState, headers: &HeaderMap, body: &[u8]) 
             Vec::new(),
         ));
     }
-    let push = match P::event(headers, body)? {
+    let push = match P::event(headers, &payload)? {
         Event::Ping => return Ok(outcome("accepted", Some("ping".into()), Vec::new())),
         Event::Ignored(reason) => return Ok(outcome("ignored", Some(reason), Vec::new())),
         Event::Push(push) => push,
@@ -208,12 +212,51 @@ pub(crate) fn normalize_repo_url(url: &str) -> String {
     format!("{host}/{path}")
 }
 
-fn content_type_is_json(headers: &HeaderMap) -> bool {
-    header(headers, "content-type").is_some_and(|ct| {
-        ct.split(';')
-            .next()
-            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
-    })
+/// The media type of the body, lower-case, without parameters.
+pub(super) fn media_type(headers: &HeaderMap) -> Option<String> {
+    header(headers, "content-type")
+        .and_then(|ct| ct.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+}
+
+/// The body itself, when it is JSON.
+pub(super) fn json_body<'b>(
+    headers: &HeaderMap,
+    body: &'b [u8],
+) -> Result<Cow<'b, [u8]>, ApiError> {
+    if media_type(headers).as_deref() != Some("application/json") {
+        return Err(ApiError::invalid_parameter(
+            "Content-Type",
+            "webhooks must be sent as application/json",
+        ));
+    }
+    Ok(Cow::Borrowed(body))
+}
+
+/// A delivery's body, up to `limit` bytes (a `413` problem beyond it).
+async fn read_body(body: axum::body::Body, limit: usize) -> Result<Vec<u8>, ApiError> {
+    use futures_util::StreamExt;
+    let mut data = Vec::new();
+    let mut chunks = body.into_data_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::from(Problem::new(
+                ErrorCode::MalformedBody,
+                format!("reading the delivery failed: {e}"),
+            ))
+        })?;
+        if data.len() + chunk.len() > limit {
+            return Err(Problem::new(
+                ErrorCode::PayloadTooLarge,
+                format!(
+                    "the delivery is larger than this server accepts ({limit} bytes; http.webhook_max_body_bytes)"
+                ),
+            )
+            .into());
+        }
+        data.extend_from_slice(&chunk);
+    }
+    Ok(data)
 }
 
 /// Sources whose repository is one of `urls` and whose branch is `git_ref`.
