@@ -167,6 +167,11 @@ pub struct RegistrySettings {
     pub min_health_interval: Duration,
     /// Most registered engines held at once (expired ones included until forgotten).
     pub max_registered: usize,
+    /// Hosts a registration's `health_url` may name: host names (case-insensitive) or IP
+    /// networks (`10.0.0.0/8`, `::1/128`), to which the hosts of the configured engines'
+    /// health URLs are added. `None`: any host. With a list, the registration API cannot be
+    /// used to make the server probe (and so scan) arbitrary addresses.
+    pub probe_hosts: Option<Vec<String>>,
 }
 
 impl Default for RegistrySettings {
@@ -179,7 +184,45 @@ impl Default for RegistrySettings {
             expired_retention: Duration::from_secs(600),
             min_health_interval: Duration::from_secs(1),
             max_registered: 1000,
+            probe_hosts: None,
         }
+    }
+}
+
+/// Whether `url`'s host is one `allowed` names: a host name, or an IP network in CIDR form.
+fn probe_host_allowed(url: &str, allowed: &[String]) -> bool {
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    let host = parsed.host_str().unwrap_or_default();
+    let ip = host
+        .trim_matches(['[', ']'])
+        .parse::<std::net::IpAddr>()
+        .ok();
+    allowed.iter().any(|rule| match (rule.split_once('/'), ip) {
+        (Some((net, bits)), Some(ip)) => in_network(ip, net, bits),
+        (Some(_), None) => false,
+        (None, _) => rule
+            .trim_matches(['[', ']'])
+            .eq_ignore_ascii_case(host.trim_matches(['[', ']'])),
+    })
+}
+
+fn in_network(ip: std::net::IpAddr, net: &str, bits: &str) -> bool {
+    use std::net::IpAddr;
+    let (Ok(net), Ok(bits)) = (net.parse::<IpAddr>(), bits.parse::<u32>()) else {
+        return false;
+    };
+    match (ip, net) {
+        (IpAddr::V4(ip), IpAddr::V4(net)) if bits <= 32 => {
+            let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+            u32::from(ip) & mask == u32::from(net) & mask
+        }
+        (IpAddr::V6(ip), IpAddr::V6(net)) if bits <= 128 => {
+            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+            u128::from(ip) & mask == u128::from(net) & mask
+        }
+        _ => false,
     }
 }
 
@@ -336,10 +379,19 @@ impl Registry {
     /// A registry of the configured `engines`.
     pub fn new(
         engines: impl IntoIterator<Item = EngineDefinition>,
-        settings: RegistrySettings,
+        mut settings: RegistrySettings,
     ) -> Result<Registry, ConfigError> {
         let now = Instant::now();
         let mut state = State::default();
+        let engines: Vec<EngineDefinition> = engines.into_iter().collect();
+        if let Some(allowed) = &mut settings.probe_hosts {
+            let configured = engines
+                .iter()
+                .filter_map(|d| d.health.as_ref())
+                .filter_map(|c| reqwest::Url::parse(&c.url).ok())
+                .filter_map(|u| u.host_str().map(str::to_owned));
+            allowed.extend(configured);
+        }
         for def in engines {
             nestor_model::ComponentName::parse(&def.name).map_err(|e| ConfigError::Invalid {
                 name: def.name.clone(),
@@ -552,6 +604,16 @@ impl Registry {
                 None
             }
             Some(url) => {
+                if let Some(allowed) = &s.probe_hosts
+                    && !probe_host_allowed(url, allowed)
+                {
+                    return Err(invalid(
+                        "health_url",
+                        format!(
+                            "{url:?}: its host is not one this server may probe (engine_registry.probe_hosts, and the configured engines' hosts)"
+                        ),
+                    ));
+                }
                 let mut check = HealthCheck::new(url.clone());
                 if let Some(v) = reg.health_interval_seconds {
                     check.interval = seconds("health_interval_seconds", v)?;

@@ -721,3 +721,54 @@ async fn the_run_loop_probes_flips_and_stops() {
         .expect("the loop stops when cancelled")
         .unwrap();
 }
+
+#[test]
+fn registrations_may_only_probe_allowed_hosts() {
+    let r = Registry::new(
+        [EngineDefinition {
+            name: "terraform".into(),
+            health: Some(HealthCheck::new("http://terraform-runner:8080/healthz")),
+        }],
+        RegistrySettings {
+            probe_hosts: Some(vec!["runners.internal".into(), "10.1.0.0/16".into()]),
+            ..settings()
+        },
+    )
+    .unwrap();
+    let with_url = |u: &str| Registration {
+        health_url: Some(u.into()),
+        ..Default::default()
+    };
+    for allowed in [
+        "http://runners.internal/health",
+        "http://RUNNERS.internal:9000/health",
+        "http://10.1.200.3:8080/health",
+        // The configured engine's host is allowed too.
+        "http://terraform-runner:9999/other",
+    ] {
+        assert!(r.register("a", with_url(allowed)).is_ok(), "{allowed}");
+    }
+    for refused in [
+        "http://127.0.0.1:22/",
+        "http://10.2.0.1/health",
+        "http://metadata.google.internal/",
+        "http://[::1]:8080/",
+    ] {
+        match r.register("b", with_url(refused)) {
+            Err(RegisterError::Invalid { field, message }) => {
+                assert_eq!(field, "health_url");
+                assert!(
+                    message.contains("not one this server may probe"),
+                    "{message}"
+                );
+            }
+            other => panic!("{refused}: expected a refusal, got {other:?}"),
+        }
+    }
+    // Without a list (the library's default), any host may be probed.
+    assert!(
+        registry()
+            .register("c", with_url("http://127.0.0.1:1/"))
+            .is_ok()
+    );
+}

@@ -247,6 +247,9 @@ pub struct EngineRegistryConfig {
     pub expired_retention: String,
     /// Most registered engines at once.
     pub max_registered: usize,
+    /// Hosts (names, or IP networks like `10.0.0.0/8`) that registrations' health URLs may
+    /// name, besides the configured engines' hosts. Empty: only those.
+    pub probe_hosts: Vec<String>,
 }
 
 impl Default for EngineRegistryConfig {
@@ -258,6 +261,7 @@ impl Default for EngineRegistryConfig {
             max_ttl: "1h".into(),
             expired_retention: "10m".into(),
             max_registered: 1000,
+            probe_hosts: Vec::new(),
         }
     }
 }
@@ -590,6 +594,7 @@ impl Config {
             max_ttl: d("max_ttl", &r.max_ttl)?,
             expired_retention: d("expired_retention", &r.expired_retention)?,
             max_registered: r.max_registered,
+            probe_hosts: Some(r.probe_hosts.clone()),
             ..Default::default()
         };
         if settings.min_ttl > settings.max_ttl
