@@ -618,3 +618,65 @@ async fn the_openapi_document_describes_the_engine_endpoints() {
         assert!(schemas[schema].is_object(), "{schema} missing");
     }
 }
+
+#[tokio::test]
+async fn probe_errors_are_shown_to_admins_only() {
+    // An engine probed on a port nothing listens on: its probes fail with a network error.
+    let closed = nestor_testkit::free_port();
+    let registry = Arc::new(
+        Registry::new(
+            [EngineDefinition {
+                name: "terraform".into(),
+                health: Some(HealthCheck {
+                    interval: Duration::from_millis(50),
+                    timeout: Duration::from_secs(1),
+                    unhealthy_threshold: 1,
+                    healthy_threshold: 1,
+                    ..HealthCheck::new(format!("http://127.0.0.1:{closed}/health"))
+                }),
+            }],
+            RegistrySettings {
+                min_health_interval: Duration::from_millis(10),
+                ..Default::default()
+            },
+        )
+        .unwrap(),
+    );
+    let stop = CancellationToken::new();
+    tokio::spawn(registry.clone().run(stop.clone()));
+    let mut config = nestor_testkit::locked_down();
+    config.auth.anonymous_read = true;
+    config
+        .auth
+        .tokens
+        .push(nestor_testkit::token("ops", "a-token", &["admin"]));
+    config.engines = Some(registry.clone());
+    let s = TestServer::builder().config(config).start().await;
+    let get = |token: Option<&'static str>| {
+        let mut req = s.http.get(s.url("/api/v1/engines/terraform"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let admin = loop {
+        let body = get(Some("a-token")).await;
+        if body["health"] == "unhealthy" {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "never unhealthy: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let detail = admin["last_error"].as_str().unwrap_or_default();
+    assert!(!detail.contains("details for admins"), "{admin}");
+    for token in [None, Some("r-token")] {
+        let body = get(token).await;
+        assert_eq!(
+            body["last_error"], "the health probe failed (details for admins)",
+            "{body}"
+        );
+        assert!(!body.to_string().contains(detail), "{body}");
+    }
+    stop.cancel();
+}

@@ -42,6 +42,23 @@ fn check_engine_name(name: &str) -> Result<(), ApiError> {
         .map_err(|e| ApiError::invalid_parameter("name", format!("{name:?}: {e}")))
 }
 
+/// Whether the caller sees probe errors as they are: admins (and everyone while access control
+/// is off). Others see that a probe failed, not why: the reason (refused, timed out, …) tells
+/// open ports from closed ones.
+fn sees_probe_details(state: &AppState, principal: Option<&crate::auth::Principal>) -> bool {
+    state.config.auth.tokens.is_empty() || principal.is_some_and(|p| p.admin)
+}
+
+fn without_probe_details(mut status: EngineStatus) -> EngineStatus {
+    if let Some(error) = status.last_error.take() {
+        if status.reason.as_deref().is_some_and(|r| r.contains(&error)) {
+            status.reason = Some("its health checks failed (details for admins)".to_owned());
+        }
+        status.last_error = Some("the health probe failed (details for admins)".to_owned());
+    }
+    status
+}
+
 fn not_found(name: &str) -> ApiError {
     Problem::new(ErrorCode::NotFound, format!("no engine {name:?} is known"))
         .with_details(json!({ "engine": name }))
@@ -53,11 +70,17 @@ fn not_found(name: &str) -> ApiError {
     responses((status = 200, description = "The engines, by name", body = EngineList)))]
 pub(crate) async fn list(
     State(state): State<Arc<AppState>>,
+    principal: Option<axum::Extension<crate::auth::Principal>>,
     Params(_): Params<NoParams>,
 ) -> Json<EngineList> {
+    let details = sees_probe_details(&state, principal.as_deref());
     Json(match registry(&state) {
         Some(r) => EngineList {
-            items: r.list(),
+            items: r
+                .list()
+                .into_iter()
+                .map(|s| if details { s } else { without_probe_details(s) })
+                .collect(),
             enforced: r.settings().enforced,
         },
         None => EngineList {
@@ -77,12 +100,15 @@ pub(crate) async fn list(
     ))]
 pub(crate) async fn get(
     State(state): State<Arc<AppState>>,
+    principal: Option<axum::Extension<crate::auth::Principal>>,
     ApiPath(name): ApiPath<String>,
     Params(_): Params<NoParams>,
 ) -> Result<Json<EngineStatus>, ApiError> {
     check_engine_name(&name)?;
+    let details = sees_probe_details(&state, principal.as_deref());
     registry(&state)
         .and_then(|r| r.status(&name))
+        .map(|s| if details { s } else { without_probe_details(s) })
         .map(Json)
         .ok_or_else(|| not_found(&name))
 }
