@@ -158,6 +158,23 @@ pub struct Principal {
     pub admin: bool,
 }
 
+impl Principal {
+    /// Who a request acts as: its token's principal, or `anonymous` — with every right while
+    /// access control is off (no tokens configured), with none beyond reading otherwise.
+    pub(crate) fn acting(
+        principal: Option<axum::Extension<Principal>>,
+        auth: &AuthConfig,
+    ) -> Principal {
+        match principal {
+            Some(axum::Extension(p)) => p,
+            None => Principal {
+                name: "anonymous".to_owned(),
+                admin: auth.tokens.is_empty(),
+            },
+        }
+    }
+}
+
 struct Bucket {
     tokens: f64,
     at: Instant,

@@ -17,27 +17,33 @@ use crate::error::ApiError;
 /// Query parameters, parsed strictly (`serde_html_form`, so repeated keys become lists).
 pub struct Params<T>(pub T);
 
-/// The query's pairs, decoded; a parameter given with an empty value (`?limit=`) is refused,
-/// never taken as absent (docs/api.md).
-fn query_pairs(parts: &Parts) -> Result<Vec<(String, String)>, ApiError> {
-    let query = parts.uri.query().unwrap_or_default();
-    let pairs: Vec<(String, String)> =
-        serde_html_form::from_str(query).map_err(|e| ApiError::invalid_parameter("query", e))?;
-    if let Some((key, _)) = pairs.iter().find(|(_, v)| v.is_empty()) {
-        return Err(ApiError::invalid_parameter(
+/// Refuses a parameter given with an empty value (`?limit=`, `?limit`): it is never taken as
+/// absent (docs/api.md). A scan of the raw query, so that the strict parse below stays the only
+/// decoding.
+fn refuse_empty_values(query: &str) -> Result<(), ApiError> {
+    let empty = query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .find_map(|pair| match pair.split_once('=') {
+            None => Some(pair),
+            Some((key, "")) => Some(key),
+            Some(_) => None,
+        });
+    match empty {
+        Some(key) => Err(ApiError::invalid_parameter(
             key,
             "is empty; give it a value or leave the parameter out",
-        ));
+        )),
+        None => Ok(()),
     }
-    Ok(pairs)
 }
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        query_pairs(parts)?;
         let query = parts.uri.query().unwrap_or_default();
+        refuse_empty_values(query)?;
         serde_html_form::from_str(query)
             .map(Params)
             .map_err(|e| ApiError::invalid_parameter("query", e))
@@ -54,7 +60,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Filtered<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let pairs = query_pairs(parts)?;
+        let query = parts.uri.query().unwrap_or_default();
+        refuse_empty_values(query)?;
+        let pairs: Vec<(String, String)> = serde_html_form::from_str(query)
+            .map_err(|e| ApiError::invalid_parameter("query", e))?;
         let mut filter = ComponentFilter::default();
         let mut rest = Vec::new();
         for (key, value) in pairs {

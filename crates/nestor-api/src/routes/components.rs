@@ -411,14 +411,10 @@ pub(crate) async fn patch(
     JsonBody(patch): JsonBody<PatchRequest>,
 ) -> Result<Json<Component>, ApiError> {
     check_name(&name)?;
-    // Without tokens access control is off: every caller may do everything.
-    let (actor, privileged) = match principal {
-        Some(axum::Extension(p)) => (p.name, p.admin),
-        None => ("anonymous".to_owned(), state.config.auth.tokens.is_empty()),
-    };
+    let actor = crate::auth::Principal::acting(principal, &state.config.auth);
     let (component, _) = state
         .catalog
-        .patch_as(&name, &version, patch, &actor, privileged)
+        .patch_as(&name, &version, patch, &actor.name, actor.admin)
         .await?;
     Ok(Json(component))
 }

@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 
 use crate::{
     app::AppState,
+    auth::Principal,
     error::ApiError,
     extract::{ApiPath, JsonBody, Params},
     routes::components::NoParams,
@@ -42,13 +43,8 @@ fn check_engine_name(name: &str) -> Result<(), ApiError> {
         .map_err(|e| ApiError::invalid_parameter("name", format!("{name:?}: {e}")))
 }
 
-/// Whether the caller sees probe errors as they are: admins (and everyone while access control
-/// is off). Others see that a probe failed, not why: the reason (refused, timed out, …) tells
-/// open ports from closed ones.
-fn sees_probe_details(state: &AppState, principal: Option<&crate::auth::Principal>) -> bool {
-    state.config.auth.tokens.is_empty() || principal.is_some_and(|p| p.admin)
-}
-
+/// What a caller who is not an admin sees of a status: that a probe failed, not why (the
+/// reason — refused, timed out, … — tells open ports from closed ones).
 fn without_probe_details(mut status: EngineStatus) -> EngineStatus {
     if let Some(error) = status.last_error.take() {
         if status.reason.as_deref().is_some_and(|r| r.contains(&error)) {
@@ -70,10 +66,10 @@ fn not_found(name: &str) -> ApiError {
     responses((status = 200, description = "The engines, by name", body = EngineList)))]
 pub(crate) async fn list(
     State(state): State<Arc<AppState>>,
-    principal: Option<axum::Extension<crate::auth::Principal>>,
+    principal: Option<axum::Extension<Principal>>,
     Params(_): Params<NoParams>,
 ) -> Json<EngineList> {
-    let details = sees_probe_details(&state, principal.as_deref());
+    let details = Principal::acting(principal, &state.config.auth).admin;
     Json(match registry(&state) {
         Some(r) => EngineList {
             items: r
@@ -100,12 +96,12 @@ pub(crate) async fn list(
     ))]
 pub(crate) async fn get(
     State(state): State<Arc<AppState>>,
-    principal: Option<axum::Extension<crate::auth::Principal>>,
+    principal: Option<axum::Extension<Principal>>,
     ApiPath(name): ApiPath<String>,
     Params(_): Params<NoParams>,
 ) -> Result<Json<EngineStatus>, ApiError> {
     check_engine_name(&name)?;
-    let details = sees_probe_details(&state, principal.as_deref());
+    let details = Principal::acting(principal, &state.config.auth).admin;
     registry(&state)
         .and_then(|r| r.status(&name))
         .map(|s| if details { s } else { without_probe_details(s) })
