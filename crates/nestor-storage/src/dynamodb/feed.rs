@@ -32,6 +32,26 @@ pub(super) fn decode_event(item: &Item) -> StoreResult<ChangeEvent> {
     Ok(event)
 }
 
+/// DynamoStore: the one query of the log, read after a revision.
+impl DynamoStore {
+    /// A consistent query of the events after `after`, oldest first; callers add the page size,
+    /// the projection and the start key.
+    fn log_after(
+        &self,
+        after: Revision,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client()
+            .query()
+            .table_name(&self.inner.events)
+            .key_condition_expression("#log = :log AND #rev > :after")
+            .expression_attribute_names("#log", "log")
+            .expression_attribute_names("#rev", "rev")
+            .expression_attribute_values(":log", s(LOG))
+            .expression_attribute_values(":after", n(after.0))
+            .consistent_read(true)
+    }
+}
+
 #[async_trait]
 impl ChangeFeed for DynamoStore {
     async fn current_revision(&self) -> StoreResult<Revision> {
@@ -45,15 +65,7 @@ impl ChangeFeed for DynamoStore {
         while events.len() < limit {
             let page = (limit - events.len()).min(1000) as i32;
             let out = self
-                .client()
-                .query()
-                .table_name(table)
-                .key_condition_expression("#log = :log AND #rev > :after")
-                .expression_attribute_names("#log", "log")
-                .expression_attribute_names("#rev", "rev")
-                .expression_attribute_values(":log", s(LOG))
-                .expression_attribute_values(":after", n(after.0))
-                .consistent_read(true)
+                .log_after(after)
                 .limit(page)
                 .set_exclusive_start_key(start)
                 .send()
@@ -106,17 +118,9 @@ impl ChangeFeed for DynamoStore {
         let mut start = None;
         'scan: loop {
             let out = self
-                .client()
-                .query()
-                .table_name(table)
-                .key_condition_expression("#log = :log AND #rev > :after")
-                .expression_attribute_names("#log", "log")
-                .expression_attribute_names("#rev", "rev")
+                .log_after(after)
                 .expression_attribute_names("#at", "at")
                 .projection_expression("#rev, #at")
-                .expression_attribute_values(":log", s(LOG))
-                .expression_attribute_values(":after", n(after.0))
-                .consistent_read(true)
                 .limit(500)
                 .set_exclusive_start_key(start)
                 .send()
