@@ -459,7 +459,7 @@ async fn dependencies_dependents_and_search() {
         dependents
             .items
             .iter()
-            .map(|c| c.name())
+            .map(|d| d.component.name())
             .collect::<Vec<_>>(),
         ["aws-rds-postgres"]
     );
