@@ -13,9 +13,9 @@ use std::time::Duration;
 use nestor_catalog::{FacetKey, IndexQuery, Origin, Sort, TextQuery};
 use nestor_model::{
     BlastRadius, Component, ComponentFilter, ComponentName, ComponentPage, ComponentSpec,
-    DefinitionErrorKind, DependencyList, Dependent, DependentList, ErrorCode, FacetCounts,
-    FacetValue, PatchRequest, Problem, PublishOutcome, PublishResponse, Revision, SearchResults,
-    SourceFormat, VersionDiff, VersionList, parse_definition_json, parse_definitions,
+    DefinitionErrorKind, DependencyList, DependentList, ErrorCode, FacetCounts, FacetValue,
+    PatchRequest, Problem, PublishOutcome, PublishResponse, Revision, SearchResults, SourceFormat,
+    VersionDiff, VersionList, parse_definition_json, parse_definitions,
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -254,39 +254,97 @@ fn project(c: &Component, fields: Option<&[String]>) -> Result<serde_json::Value
     })
 }
 
-/// The body of a list or search page; `hit` writes one item.
+/// One item of a page as it is written: the component itself, or only some of its fields.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Item<'a> {
+    Whole(&'a Component),
+    Projected(serde_json::Value),
+}
+
+/// One search hit as it is written.
+#[derive(serde::Serialize)]
+struct HitBody<'a> {
+    score: f64,
+    matched: &'a [&'static str],
+    component: Item<'a>,
+}
+
+/// A list or search page as it is written (the shapes of [`ComponentPage`] and
+/// [`SearchResults`], borrowing the index's components instead of copying them).
+#[derive(serde::Serialize)]
+struct PageBody<'a, T> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    query: Option<&'a str>,
+    items: Vec<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<&'a str>,
+    total: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    facets: Vec<FacetCounts>,
+    revision: Revision,
+}
+
+fn item<'a>(c: &'a Component, fields: Option<&[String]>) -> Result<Item<'a>, ApiError> {
+    Ok(match fields {
+        None => Item::Whole(c),
+        Some(_) => Item::Projected(project(c, fields)?),
+    })
+}
+
+/// The body of a list (`query: None`) or search page.
 fn page_body(
     page: nestor_catalog::IndexPage,
     query: Option<&str>,
     fields: Option<&[String]>,
 ) -> Result<Response, ApiError> {
-    let mut items = Vec::with_capacity(page.hits.len());
-    for h in &page.hits {
-        let component = project(&h.component, fields)?;
-        items.push(match query {
-            Some(_) => serde_json::json!({
-                "score": h.score.unwrap_or_default(),
-                "matched": h.matched,
-                "component": component,
-            }),
-            None => component,
-        });
+    let facets = facet_counts(page.facets);
+    let next_cursor = page.next_cursor.as_deref();
+    let json = match query {
+        Some(_) => {
+            let items = page
+                .hits
+                .iter()
+                .map(|h| {
+                    Ok(HitBody {
+                        score: h.score.unwrap_or_default(),
+                        matched: &h.matched,
+                        component: item(&h.component, fields)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, ApiError>>()?;
+            serde_json::to_vec(&PageBody {
+                query,
+                items,
+                next_cursor,
+                total: page.total,
+                facets,
+                revision: page.revision,
+            })
+        }
+        None => {
+            let items = page
+                .hits
+                .iter()
+                .map(|h| item(&h.component, fields))
+                .collect::<Result<Vec<_>, ApiError>>()?;
+            serde_json::to_vec(&PageBody {
+                query,
+                items,
+                next_cursor,
+                total: page.total,
+                facets,
+                revision: page.revision,
+            })
+        }
     }
-    let mut body = serde_json::json!({
-        "items": items,
-        "total": page.total,
-        "revision": page.revision,
-    });
-    if let Some(q) = query {
-        body["query"] = q.into();
-    }
-    if let Some(c) = page.next_cursor {
-        body["next_cursor"] = c.into();
-    }
-    if !page.facets.is_empty() {
-        body["facets"] = serde_json::to_value(facet_counts(page.facets)).unwrap_or_default();
-    }
-    Ok(Json(body).into_response())
+    .map_err(|e| {
+        ApiError::from(Problem::new(
+            ErrorCode::Internal,
+            format!("cannot encode the page: {e}"),
+        ))
+    })?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 
 /// List the latest version of each component (or every version): filtered, sorted, with
@@ -466,7 +524,7 @@ pub(crate) async fn dependents(
     State(state): State<Arc<AppState>>,
     ApiPath(name): ApiPath<String>,
     Params(p): Params<DependentsParams>,
-) -> Result<Json<DependentList>, ApiError> {
+) -> Result<Response, ApiError> {
     check_name(&name)?;
     let page = state
         .catalog
@@ -483,29 +541,60 @@ pub(crate) async fn dependents(
             MIN_REVISION_WAIT,
         )
         .await?;
-    Ok(Json(DependentList {
-        name,
+    // The shape of `DependentList`, borrowing the index's components.
+    #[derive(serde::Serialize)]
+    struct DependentBody<'a> {
+        component: &'a Component,
+        version_req: &'a str,
+        depth: u32,
+        on: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        admits: Option<bool>,
+    }
+    #[derive(serde::Serialize)]
+    struct Body<'a> {
+        name: &'a str,
+        items: Vec<DependentBody<'a>>,
+        total: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        version: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        blast_radius: Option<BlastRadius>,
+        truncated: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        next_cursor: Option<&'a str>,
+        revision: Revision,
+    }
+    let body = Body {
+        name: &name,
         items: page
             .items
-            .into_iter()
-            .map(|d| Dependent {
-                component: Arc::unwrap_or_clone(d.component),
-                version_req: d.version_req,
+            .iter()
+            .map(|d| DependentBody {
+                component: &d.component,
+                version_req: &d.version_req,
                 depth: d.depth,
-                on: d.on,
+                on: &d.on,
                 admits: d.admits,
             })
             .collect(),
         total: page.total,
-        version: p.version,
+        version: p.version.as_deref(),
         blast_radius: page.blast_radius.map(|(admits, must_change)| BlastRadius {
             admits,
             must_change,
         }),
         truncated: page.truncated,
-        next_cursor: page.next_cursor,
+        next_cursor: page.next_cursor.as_deref(),
         revision: page.revision,
-    }))
+    };
+    let json = serde_json::to_vec(&body).map_err(|e| {
+        ApiError::from(Problem::new(
+            ErrorCode::Internal,
+            format!("cannot encode the dependents: {e}"),
+        ))
+    })?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 
 /// Ranked text search over the latest versions (every version with `all_versions=true`):
