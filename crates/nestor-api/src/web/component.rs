@@ -94,7 +94,7 @@ fn inputs_table(caption: &str, inputs: &[Input], optional: bool) -> Markup {
     html! {
         @if !inputs.is_empty() {
             h3 { (caption) }
-            div.table-wrap {
+            div.table-wrap tabindex="0" {
                 table {
                     thead { tr {
                         th scope="col" { "Name" } th scope="col" { "Type" }
@@ -217,7 +217,7 @@ async fn component_page(
                     (inputs_table("Optional inputs", &s.optional_inputs, true))
                     @if !s.outputs.is_empty() {
                         h3 { "Outputs" }
-                        div.table-wrap { table {
+                        div.table-wrap tabindex="0" { table {
                             thead { tr { th scope="col" { "Name" } th scope="col" { "Type" } th scope="col" { "Description" } } }
                             tbody { @for o in &s.outputs { tr { td.mono { (o.name) } td.mono { (o.value_type.to_string()) } td { (o.description) } } } }
                         } }
@@ -230,7 +230,7 @@ async fn component_page(
                     h2 #dependencies { "Dependencies" }
                     @if deps.items.is_empty() { p.muted { "None." } }
                     @else {
-                        div.table-wrap { table {
+                        div.table-wrap tabindex="0" { table {
                             thead { tr { th scope="col" { "Component" } th scope="col" { "Requirement" } th scope="col" { "Resolves to" } } }
                             tbody { @for d in &deps.items { tr {
                                 td { a href=(format!("/components/{}", d.name)) { (d.name) } }
@@ -259,7 +259,7 @@ async fn component_page(
                     @if dependents.items.is_empty() { p.muted { "Nothing depends on it." } }
                     @else {
                         p.muted.small { (dependents.total) " direct dependents" }
-                        div.table-wrap { table {
+                        div.table-wrap tabindex="0" { table {
                             thead { tr {
                                 th scope="col" { "Component" } th scope="col" { "Version" } th scope="col" { "Requirement" }
                                 @if dependents.blast_radius.is_some() { th scope="col" { "Admits" } }
@@ -277,10 +277,10 @@ async fn component_page(
                     h2 #usage { "Use it" }
                     h3 { "As a dependency of another definition" }
                     button.copy type="button" data-for="snippet-dep" hidden { "Copy" }
-                    pre #snippet-dep { (dep_snippet) }
+                    pre #snippet-dep tabindex="0" { (dep_snippet) }
                     h3 { "From a processor, with nestor-client" }
                     button.copy type="button" data-for="snippet-client" hidden { "Copy" }
-                    pre #snippet-client { (client_snippet) }
+                    pre #snippet-client tabindex="0" { (client_snippet) }
                 }
             }
             div {
@@ -427,7 +427,7 @@ async fn diff_page(state: &AppState, name: &str, q: DiffQuery) -> Result<Page, A
         div.panel {
             @if d.changes.is_empty() { p.muted { "No differences." } }
             @else {
-                div.table-wrap { table {
+                div.table-wrap tabindex="0" { table {
                     thead { tr { th scope="col" { "Bump" } th scope="col" { "Rule" } th scope="col" { "Where" } th scope="col" { "Change" } th scope="col" { "Before" } th scope="col" { "After" } } }
                     tbody {
                         @for c in &d.changes {

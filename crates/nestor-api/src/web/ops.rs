@@ -26,7 +26,7 @@ fn status_badge(status: SyncStatus) -> maud::Markup {
 
 fn runs_table(runs: &[SyncRun]) -> maud::Markup {
     html! {
-        div.table-wrap { table {
+        div.table-wrap tabindex="0" { table {
             thead { tr {
                 th scope="col" { "Run" } th scope="col" { "Status" } th scope="col" { "Trigger" }
                 th scope="col" { "Commit" } th scope="col" { "Requested" } th scope="col" { "Files" }
@@ -73,7 +73,7 @@ pub(crate) async fn sources(State(state): State<Arc<AppState>>) -> Response {
                 p.muted { "Where definitions come from: each source's branch head, the commit last synced, and how long the head has waited." }
                 @if views.is_empty() { p { "This server has no configured sources; components are published through the API." } }
                 @else {
-                    div.table-wrap { table {
+                    div.table-wrap tabindex="0" { table {
                         thead { tr {
                             th scope="col" { "Source" } th scope="col" { "Repository" } th scope="col" { "Head" }
                             th scope="col" { "Last synced" } th scope="col" { "Lag" } th scope="col" { "Last run" }
@@ -144,7 +144,7 @@ pub(crate) async fn sync_run(
                 h2 { "Per-file errors" }
                 @if run.errors.is_empty() { p.muted { "None." } }
                 @else {
-                    div.table-wrap { table {
+                    div.table-wrap tabindex="0" { table {
                         thead { tr { th scope="col" { "File" } th scope="col" { "Line" } th scope="col" { "Component" } th scope="col" { "Rule" } th scope="col" { "Message" } } }
                         tbody { @for e in &run.errors { tr {
                             td.mono.small { (e.file) }
@@ -195,7 +195,7 @@ pub(crate) async fn engines(
                 p.muted { "Definitions name the engines that deploy them; a publish is checked against this registry when it is enforced." }
                 @if list.is_empty() { p { "No engines are configured or registered." } }
                 @else {
-                    div.table-wrap { table {
+                    div.table-wrap tabindex="0" { table {
                         thead { tr {
                             th scope="col" { "Engine" } th scope="col" { "Health" } th scope="col" { "Source" }
                             th scope="col" { "Latency" } th scope="col" { "Since" } th scope="col" { "Last error" }
