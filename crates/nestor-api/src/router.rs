@@ -155,9 +155,23 @@ fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
 }
 
 /// Routes the router serves that the OpenAPI document leaves out on purpose: the documentation
-/// UI's own files (the page at the folder URL, its scripts, styles and icons). Every other route
+/// UI's own files (the page at the folder URL, its scripts, styles and icons) and the catalog
+/// page's (HTML for people, docs/web.md). Every other route
 /// is registered together with its documentation, so it cannot be served undocumented.
-pub const UNDOCUMENTED_ROUTES: &[&str] = &[docs::DOCS_FOLDER_PATH, docs::DOCS_ASSET_PATH];
+pub const UNDOCUMENTED_ROUTES: &[&str] = &[
+    docs::DOCS_FOLDER_PATH,
+    docs::DOCS_ASSET_PATH,
+    // The catalog page (docs/web.md): HTML for people, not API operations.
+    "/",
+    "/components/{name}",
+    "/components/{name}/diff",
+    "/components/{name}/{version}",
+    "/sources",
+    "/sync-runs/{id}",
+    "/engines",
+    "/login",
+    "/assets/{file}",
+];
 
 /// The OpenAPI document the server serves at `/api/v1/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {

@@ -677,8 +677,13 @@ impl Catalog {
         min_revision: Option<Revision>,
         wait: std::time::Duration,
     ) -> Result<&crate::CatalogIndex, CatalogError> {
-        if self.index.status() == crate::IndexStatus::Empty {
-            self.build_index().await?;
+        match self.index.status() {
+            crate::IndexStatus::Empty => self.build_index().await?,
+            // Starting up: a short wait beats a 503 for a client that asked a moment early.
+            crate::IndexStatus::Building { .. } => {
+                self.index.wait_built(crate::index::BUILD_WAIT).await;
+            }
+            crate::IndexStatus::Ready { .. } => {}
         }
         if let Some(r) = min_revision
             && !self.index.wait_for(r, wait).await

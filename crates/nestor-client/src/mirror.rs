@@ -21,7 +21,7 @@ use crate::{BackoffPolicy, Client, Error, FeedEvent, FeedFilter, Watch, WatchOpt
 /// ```
 /// use nestor_client::{FeedFilter, MirrorOptions};
 /// let opts = MirrorOptions {
-///     filter: FeedFilter { provider: Some("aws".into()), ..Default::default() },
+///     filter: FeedFilter { provider: vec!["aws".into()], ..Default::default() },
 ///     ..Default::default()
 /// };
 /// assert_eq!(opts.update_capacity, 1024);
@@ -301,7 +301,7 @@ impl Mirror {
     /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
     /// let client = Client::new("http://127.0.0.1:8080")?;
     /// let aws = Mirror::start(&client, MirrorOptions {
-    ///     filter: FeedFilter { provider: Some("aws".into()), ..Default::default() },
+    ///     filter: FeedFilter { provider: vec!["aws".into()], ..Default::default() },
     ///     ..Default::default()
     /// });
     /// aws.ready().await?;

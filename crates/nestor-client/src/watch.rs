@@ -55,8 +55,8 @@ fn chain(error: &dyn std::error::Error) -> String {
 /// ```
 /// use nestor_client::FeedFilter;
 /// let f = FeedFilter {
-///     provider: Some("aws".into()),
-///     labels: vec![("team".into(), "data".into())],
+///     provider: vec!["aws".into()],
+///     labels: vec![nestor_client::model::LabelFilter::Equals("team".into(), "data".into())],
 ///     ..Default::default()
 /// };
 /// assert!(!f.is_empty());
@@ -142,7 +142,7 @@ impl Backoff {
 /// use nestor_client::{FeedFilter, WatchOptions};
 /// let opts = WatchOptions {
 ///     snapshot: true,
-///     filter: FeedFilter { provider: Some("aws".into()), ..Default::default() },
+///     filter: FeedFilter { provider: vec!["aws".into()], ..Default::default() },
 ///     ..Default::default()
 /// };
 /// assert!(opts.since.is_none());
@@ -691,7 +691,7 @@ impl Client {
     /// let client = Client::new("http://127.0.0.1:8080")?;
     /// let mut feed = client.watch(WatchOptions {
     ///     snapshot: true,
-    ///     filter: FeedFilter { provider: Some("aws".into()), ..Default::default() },
+    ///     filter: FeedFilter { provider: vec!["aws".into()], ..Default::default() },
     ///     ..Default::default()
     /// });
     /// while let Some(item) = feed.next().await {

@@ -371,9 +371,14 @@ pub struct Registry {
     state: Mutex<State>,
     generation: AtomicU64,
     changes: broadcast::Sender<EngineStatus>,
+    /// The latest significant changes, newest last (at most [`RECENT_CHANGES`]).
+    recent: Mutex<std::collections::VecDeque<EngineStatus>>,
     pub(crate) wake: Notify,
     settings: RegistrySettings,
 }
+
+/// How many status changes [`Registry::recent_changes`] remembers.
+pub const RECENT_CHANGES: usize = 100;
 
 impl Registry {
     /// A registry of the configured `engines`.
@@ -431,6 +436,7 @@ impl Registry {
             state: Mutex::new(state),
             generation: AtomicU64::new(1),
             changes,
+            recent: Mutex::new(std::collections::VecDeque::with_capacity(RECENT_CHANGES)),
             wake: Notify::new(),
             settings,
         })
@@ -447,6 +453,13 @@ impl Registry {
     /// not change the health are not sent.
     pub fn subscribe(&self) -> broadcast::Receiver<EngineStatus> {
         self.changes.subscribe()
+    }
+
+    /// The latest status changes (those [`Registry::subscribe`] sends), newest first, at most
+    /// [`RECENT_CHANGES`]: each engine's history since start-up, for people.
+    pub fn recent_changes(&self) -> Vec<EngineStatus> {
+        let recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        recent.iter().rev().cloned().collect()
     }
 
     /// Registers `name`, or renews its registration (the heartbeat).
@@ -689,6 +702,13 @@ impl Registry {
     /// Records a significant change of `entry`: new generation, and a broadcast.
     fn changed(&self, entry: &Entry) {
         self.generation.fetch_add(1, Ordering::SeqCst);
+        {
+            let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+            if recent.len() == RECENT_CHANGES {
+                recent.pop_front();
+            }
+            recent.push_back(entry.status.clone());
+        }
         // No subscriber is not an error.
         let _ = self.changes.send(entry.status.clone());
     }

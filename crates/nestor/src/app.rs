@@ -458,24 +458,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         });
     }
 
-    // The catalog index: built from a snapshot (readiness waits for it, the log shows its
-    // progress), then kept current from the log for changes written by other processes.
-    {
-        let (catalog, stop) = (catalog.clone(), background.clone());
-        let every = parse_duration(&config.events.log_poll_interval)?;
-        catalog.index().announce_build();
-        tasks.spawn(async move {
-            let built = tokio::select! {
-                built = catalog.build_index() => built,
-                () = stop.cancelled() => return,
-            };
-            if let Err(e) = built {
-                tracing::error!(error = %e, "cannot build the catalog index; lists and searches will build it on first use");
-            }
-            catalog.follow_index(every, stop.cancelled_owned()).await
-        });
-    }
-
+    // The catalog index: built from a snapshot once the server listens (readiness waits for it,
+    // the log shows its progress), then kept current from the log for changes written by other
+    // processes.
+    catalog.index().announce_build();
     // Changes written by other processes on the same store reach this one's event streams.
     {
         let (catalog, stop) = (catalog.clone(), background.clone());
@@ -530,6 +516,26 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             streams.cancel();
         },
     ));
+    {
+        let build = async {
+            if let Err(e) = catalog.build_index().await {
+                tracing::error!(error = %e, "cannot build the catalog index; lists and searches will build it on first use");
+            }
+        };
+        tokio::select! {
+            () = build => {}
+            served = &mut server => {
+                stop.cancel();
+                while tasks.join_next().await.is_some() {}
+                served.context("HTTP server task failed")?.context("HTTP server failed")?;
+                tracing::info!("stopped");
+                return Ok(());
+            }
+        }
+        let (catalog, stop) = (catalog.clone(), background.clone());
+        let every = parse_duration(&config.events.log_poll_interval)?;
+        tasks.spawn(async move { catalog.follow_index(every, stop.cancelled_owned()).await });
+    }
     if !ids.is_empty() {
         tracing::info!(
             "nestor {} listening on http://{local}; loading {} source(s) before it is ready",

@@ -14,7 +14,7 @@ use nestor_catalog::{FacetKey, Hit, IndexPage, IndexQuery, Sort, TextQuery};
 use nestor_model::{Component, ComponentFilter, ErrorCode, Problem};
 
 use super::{Page, Section, error_page, html_response, query_string};
-use crate::app::AppState;
+use crate::{app::AppState, error::ApiError};
 
 /// Results per page.
 const PAGE_SIZE: usize = 20;
@@ -32,7 +32,7 @@ struct Params {
     filters: Vec<(String, String)>,
 }
 
-fn params(raw: Option<&str>) -> Result<(Params, ComponentFilter), Problem> {
+fn params(raw: Option<&str>) -> Result<(Params, ComponentFilter), ApiError> {
     let pairs: Vec<(String, String)> =
         serde_html_form::from_str(raw.unwrap_or_default()).map_err(|e| {
             Problem::new(
@@ -55,9 +55,12 @@ fn params(raw: Option<&str>) -> Result<(Params, ComponentFilter), Problem> {
                     return Err(Problem::new(
                         ErrorCode::InvalidParameter,
                         format!("{k:?} is not a parameter of this page"),
-                    ));
+                    )
+                    .into());
                 }
-                Err(e) => return Err(Problem::new(ErrorCode::InvalidParameter, e.to_string())),
+                Err(e) => {
+                    return Err(Problem::new(ErrorCode::InvalidParameter, e.to_string()).into());
+                }
             },
         }
     }
@@ -68,7 +71,7 @@ fn params(raw: Option<&str>) -> Result<(Params, ComponentFilter), Problem> {
 pub(crate) async fn page(State(state): State<Arc<AppState>>, RawQuery(raw): RawQuery) -> Response {
     let (p, filter) = match params(raw.as_deref()) {
         Ok(x) => x,
-        Err(problem) => return error_page(problem.into()),
+        Err(e) => return error_page(e),
     };
     let text = match p.q.trim() {
         "" => Ok(None),

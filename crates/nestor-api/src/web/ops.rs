@@ -167,22 +167,20 @@ pub(crate) async fn engines(
     principal: Option<axum::Extension<Principal>>,
 ) -> Response {
     let admin = Principal::acting(principal, &state.config.auth).admin;
-    let list = state
-        .config
-        .engines
-        .as_ref()
-        .map(|r| r.list())
-        .unwrap_or_default();
-    let list: Vec<_> = list
-        .into_iter()
-        .map(|s| {
-            if admin {
-                s
-            } else {
-                crate::routes::engines::without_probe_details(s)
-            }
-        })
-        .collect();
+    let shown = |all: Vec<nestor_engines::EngineStatus>| -> Vec<_> {
+        all.into_iter()
+            .map(|s| {
+                if admin {
+                    s
+                } else {
+                    crate::routes::engines::without_probe_details(s)
+                }
+            })
+            .collect()
+    };
+    let registry = state.config.engines.as_ref();
+    let list = shown(registry.map(|r| r.list()).unwrap_or_default());
+    let history = shown(registry.map(|r| r.recent_changes()).unwrap_or_default());
     Page {
         title: "Engines".into(),
         section: Section::Engines,
@@ -207,6 +205,21 @@ pub(crate) async fn engines(
                             td { @if let Some(l) = e.latency_ms { (format!("{l:.1} ms")) } }
                             td.small { (when(e.last_change)) }
                             td.small { @if let Some(err) = &e.last_error { (err) } }
+                        } } }
+                    } }
+                }
+            }
+            div.panel {
+                h2 { "Recent changes" }
+                @if history.is_empty() { p.muted { "No change since the server started." } }
+                @else {
+                    div.table-wrap tabindex="0" { table {
+                        thead { tr { th scope="col" { "When" } th scope="col" { "Engine" } th scope="col" { "Health" } th scope="col" { "Why" } } }
+                        tbody { @for e in &history { tr {
+                            td.small { (when(e.last_change)) }
+                            td { (e.name) }
+                            td { @if e.usable { span.badge.ok { (wire(&e.health)) } } @else { span.badge.bad { (wire(&e.health)) } } }
+                            td.small { @if let Some(r) = &e.reason { (r) } }
                         } } }
                     } }
                 }

@@ -40,6 +40,9 @@ use tokio::sync::watch;
 pub use query::{MAX_QUERY_BYTES, MAX_QUERY_CLAUSES, QuerySyntaxError, TextQuery};
 use state::{State, ValueField};
 
+/// How long a query waits for a build in progress before it answers 503 (a build of 100,000
+/// components takes a few seconds).
+pub const BUILD_WAIT: Duration = Duration::from_secs(15);
 /// How long a publish waits for its change to reach the index (it normally is at once).
 const SETTLE_WAIT: Duration = Duration::from_secs(5);
 /// Events read from the log per request when catching up.
@@ -312,6 +315,8 @@ struct Shared {
 pub struct CatalogIndex {
     shared: RwLock<Shared>,
     applied: watch::Sender<u64>,
+    /// Whether the index is built (queries wait on it during a build).
+    built: watch::Sender<bool>,
     gap: tokio::sync::Notify,
     building: tokio::sync::Mutex<()>,
     progress: std::sync::Mutex<Option<(u64, u64)>>,
@@ -326,6 +331,7 @@ impl Default for CatalogIndex {
                 built: false,
             }),
             applied: watch::channel(0).0,
+            built: watch::channel(false).0,
             gap: tokio::sync::Notify::new(),
             building: tokio::sync::Mutex::new(()),
             progress: std::sync::Mutex::new(None),
@@ -416,6 +422,7 @@ impl CatalogIndex {
             shared.built = true;
             self.drain(&mut shared);
         }
+        self.built.send_replace(true);
         *self.progress.lock().unwrap_or_else(poisoned) = None;
         tracing::info!(
             versions,
@@ -489,6 +496,7 @@ impl CatalogIndex {
                     "the event log no longer reaches back to the catalog index's revision; rebuilding the index"
                 );
                 self.shared.write().unwrap_or_else(poisoned).built = false;
+                self.built.send_replace(false);
                 return Box::pin(self.rebuild(store)).await;
             }
             let mut shared = self.shared.write().unwrap_or_else(poisoned);
@@ -537,6 +545,17 @@ impl CatalogIndex {
                 tracing::warn!(error = %e, "catalog index: cannot read the log");
             }
         }
+    }
+
+    /// Waits until the index is built, at most `wait`. `false`: it is not.
+    pub async fn wait_built(&self, wait: Duration) -> bool {
+        let mut rx = self.built.subscribe();
+        if *rx.borrow() {
+            return true;
+        }
+        tokio::time::timeout(wait, rx.wait_for(|b| *b))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     /// Waits until the index has applied `revision`, at most `wait`. `false`: it has not.
