@@ -238,6 +238,7 @@ impl Catalog {
                 spec: &spec,
                 file: None,
                 line: None,
+                unknown_fields: &[],
             };
             let report = self.validate_in(&candidate, &snapshot, Some(origin));
             let version = match parse_version_param(&spec.version) {

@@ -36,4 +36,4 @@ pub use classify::{CHANGE_RULES, ChangeRule, change_ids, classify, required_bump
 pub use rule::{Comparison, Context, Findings, Rule};
 pub use rules::{WellFormed, rule_ids};
 pub use snapshot::{CatalogSnapshot, KnownVersion};
-pub use validator::{Validator, report_for_unreadable};
+pub use validator::{Validator, report_for_unreadable, report_with_unknown_fields};

@@ -107,3 +107,24 @@ pub fn report_for_unreadable(
         ..Default::default()
     }
 }
+
+/// The report on a definition that has unknown fields but is otherwise readable: `errors` (its
+/// unknown fields, from the parser) come first, then every finding of `rules_report`, the
+/// verdict of the rules on the definition read without them. Never valid: a definition with an
+/// unknown field is refused, but its author learns about every other problem in the same pass.
+pub fn report_with_unknown_fields(
+    errors: &[nestor_model::DefinitionError],
+    rules_report: ValidationReport,
+    file: Option<&str>,
+    doc_line: Option<u32>,
+) -> ValidationReport {
+    let mut findings = report_for_unreadable(errors, file, doc_line).findings;
+    findings.extend(rules_report.findings);
+    // Errors first, as `Validator::validate` orders them; the sort is stable.
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    ValidationReport {
+        valid: false,
+        findings,
+        ..rules_report
+    }
+}
