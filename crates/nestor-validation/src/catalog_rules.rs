@@ -2,10 +2,11 @@
 //! existence, and name ownership. They run only when the [`Context`] carries a snapshot.
 
 use nestor_model::{Bump, ComponentSpec, parse_version};
-use semver::VersionReq;
+use semver::{Version, VersionReq};
 
 use crate::{
-    Comparison, Context, Findings, Rule, actual_bump, classify, next_version, required_bump,
+    Comparison, Context, Findings, KnownVersion, Rule, actual_bump, classify, next_version,
+    required_bump,
 };
 
 /// Stable ids of the catalog rules.
@@ -14,6 +15,9 @@ pub mod catalog_rule_ids {
     pub const VERSION_BUMP_INSUFFICIENT: &str = "VERSION_BUMP_INSUFFICIENT";
     /// The version bump is larger than the changes require (warning).
     pub const VERSION_BUMP_EXCESSIVE: &str = "VERSION_BUMP_EXCESSIVE";
+    /// The new version is not compatible with its successor (the next higher release already
+    /// published): the step from it to the successor would break what the versions promise.
+    pub const VERSION_SUCCESSOR_INCOMPATIBLE: &str = "VERSION_SUCCESSOR_INCOMPATIBLE";
     /// A dependency names a component that does not exist.
     pub const DEPENDENCY_NOT_FOUND: &str = "DEPENDENCY_NOT_FOUND";
     /// No non-yanked version of a dependency matches its requirement.
@@ -25,7 +29,10 @@ pub mod catalog_rule_ids {
 use catalog_rule_ids::*;
 
 /// Compares a new version with its predecessor (the highest published release below it) and
-/// rejects a bump smaller than its changes require.
+/// rejects a bump smaller than its changes require; and compares a new release with its
+/// successor (the lowest published release above it), which must be compatible with it as its
+/// version promises: without that, publishing 1.1.0 after 1.2.0 could make 1.1 → 1.2 a breaking
+/// minor, and `^1.1` would hand 1.2.0 to users of 1.1.0.
 pub struct SemverGate;
 
 impl Rule for SemverGate {
@@ -42,6 +49,7 @@ impl Rule for SemverGate {
         if known.iter().any(|v| v.version == new && !v.pending) {
             return;
         }
+        check_successor(spec, &new, known, f);
         // Pre-releases never serve as predecessors: a release line is compared with releases.
         let Some(pred) = known
             .iter()
@@ -99,6 +107,51 @@ impl Rule for SemverGate {
             changes,
         });
     }
+}
+
+/// A new release must be compatible with its successor: the changes from it to the lowest
+/// release above it may need no larger bump than the step between the two. Pre-releases are
+/// not checked (nor used as successors): they are compared with the release line below them.
+fn check_successor(spec: &ComponentSpec, new: &Version, known: &[KnownVersion], f: &mut Findings) {
+    if !new.pre.is_empty() {
+        return;
+    }
+    let Some(next) = known
+        .iter()
+        .filter(|v| v.version.pre.is_empty() && v.version > *new)
+        .min_by(|a, b| a.version.cmp(&b.version))
+    else {
+        return;
+    };
+    let changes = classify(spec, next.spec());
+    let required = required_bump(&changes);
+    let step = actual_bump(new, &next.version);
+    if step >= required {
+        return;
+    }
+    let published = if next.pending {
+        "in the same batch"
+    } else {
+        "already published"
+    };
+    for c in changes.iter().filter(|c| c.bump > step) {
+        f.error(
+            &c.rule,
+            &c.path,
+            format!(
+                "{} (from {new} to its successor {}, {published}): requires a {} bump, but {} is only a {step} step above {new}",
+                c.message, next.version, c.bump, next.version
+            ),
+        );
+    }
+    f.error(
+        VERSION_SUCCESSOR_INCOMPATIBLE,
+        "version",
+        format!(
+            "{new} is not compatible with its successor {} ({published}): going from {new} to {} needs a {required} bump, but it is a {step} step; give {new} an interface that {} keeps compatible, or publish it in another line",
+            next.version, next.version, next.version
+        ),
+    );
 }
 
 /// Every dependency names an existing component with a non-yanked version matching its

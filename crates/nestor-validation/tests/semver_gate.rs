@@ -461,3 +461,55 @@ fn a_name_belongs_to_its_first_publisher() {
         "component db belongs to source:test; it cannot be published from api:alice"
     );
 }
+
+/// Issue 14, item 9: 1.0.0, then 1.2.0 adding optional `x: integer`, then 1.1.0 adding
+/// `x: string`. The gate used to look only down (1.1.0 against 1.0.0: a minor) and accepted it,
+/// making 1.1 → 1.2 a breaking minor. A new version must also be compatible with its successor.
+#[test]
+fn a_new_version_must_be_compatible_with_its_successor() {
+    let with_x = |version: &str, t: &str| {
+        at(version, |s| {
+            s.optional_inputs.push(nestor_model::Input {
+                name: "x".into(),
+                value_type: t.parse().unwrap(),
+                description: String::new(),
+                default: None,
+                allowed_values: None,
+            })
+        })
+    };
+    let mut snap = catalog(&["1.0.0"]);
+    let v120 = with_x("1.2.0", "integer");
+    assert!(check(&v120, &snap).valid);
+    snap.add_published(&published(v120, 50));
+
+    let report = check(&with_x("1.1.0", "string"), &snap);
+    assert!(!report.valid, "{:#?}", report.findings);
+    let gate = report
+        .findings
+        .iter()
+        .find(|f| f.rule == "VERSION_SUCCESSOR_INCOMPATIBLE")
+        .expect("the successor is named");
+    assert!(
+        gate.message
+            .starts_with("1.1.0 is not compatible with its successor 1.2.0 (already published)"),
+        "{}",
+        gate.message
+    );
+    let change = report
+        .findings
+        .iter()
+        .find(|f| f.rule == "INPUT_TYPE_CHANGED")
+        .expect("the change is named");
+    assert_eq!(change.path, "inputs[x].type");
+    // Compatible with both neighbours: accepted (same `x`, or no `x` at all: adding it in 1.2.0
+    // is a minor).
+    assert!(check(&with_x("1.1.0", "integer"), &snap).valid);
+    assert!(check(&at("1.1.0", |_| {}), &snap).valid);
+    // A patch below a minor successor may not add what the successor lacks.
+    assert!(!check(&with_x("1.0.1", "string"), &snap).valid);
+    // Another major line is free: 0.9.0 below 1.0.0 may differ in anything.
+    assert!(check(&at("0.9.0", remove_input), &snap).valid);
+    // Pre-releases are compared with the line below them, not with a successor.
+    assert!(check(&with_x("1.1.0-rc.1", "string"), &snap).valid);
+}
