@@ -313,6 +313,10 @@ const KNOWN_FIELDS: &[&str] = &[
     "version_req",
     "cpu",
     "memory",
+    "acknowledged_breaking_changes",
+    "rule",
+    "path",
+    "reason",
 ];
 
 /// The known field closest to `field` by edit distance, if it is close enough to be a typo.

@@ -1,11 +1,11 @@
 //! Rules that need catalog state: the semver gate (breaking-change detection), dependency
 //! existence, and name ownership. They run only when the [`Context`] carries a snapshot.
 
-use nestor_model::{Bump, ComponentSpec, parse_version};
+use nestor_model::{AcknowledgedChange, Bump, Change, ComponentSpec, parse_version};
 use semver::{Version, VersionReq};
 
 use crate::{
-    Comparison, Context, Findings, KnownVersion, Rule, actual_bump, classify, next_version,
+    Comparison, Context, Findings, GatePolicy, KnownVersion, Rule, actual_bump, next_version,
     required_bump,
 };
 
@@ -24,6 +24,12 @@ pub mod catalog_rule_ids {
     pub const DEPENDENCY_UNSATISFIED: &str = "DEPENDENCY_UNSATISFIED";
     /// The name belongs to another source.
     pub const NAME_CONFLICT: &str = "NAME_CONFLICT";
+    /// (Warning) A breaking change the definition acknowledges: allowed, and recorded.
+    pub const BREAKING_CHANGE_ACKNOWLEDGED: &str = "BREAKING_CHANGE_ACKNOWLEDGED";
+    /// (Warning) An acknowledgement that matches no change needing it.
+    pub const ACKNOWLEDGEMENT_UNUSED: &str = "ACKNOWLEDGEMENT_UNUSED";
+    /// The publisher may not acknowledge breaking changes.
+    pub const ACKNOWLEDGEMENT_NOT_ALLOWED: &str = "ACKNOWLEDGEMENT_NOT_ALLOWED";
 }
 
 use catalog_rule_ids::*;
@@ -33,7 +39,30 @@ use catalog_rule_ids::*;
 /// successor (the lowest published release above it), which must be compatible with it as its
 /// version promises: without that, publishing 1.1.0 after 1.2.0 could make 1.1 → 1.2 a breaking
 /// minor, and `^1.1` would hand 1.2.0 to users of 1.1.0.
-pub struct SemverGate;
+///
+/// A change the definition acknowledges (`acknowledged_breaking_changes`: rule and path, with a
+/// reason) does not count towards the required bump: it is reported as a warning
+/// (`BREAKING_CHANGE_ACKNOWLEDGED`) instead of an error, when the publisher is allowed to
+/// acknowledge by the [`GatePolicy`].
+#[derive(Default)]
+pub struct SemverGate {
+    policy: GatePolicy,
+}
+
+impl SemverGate {
+    /// A gate configured by `policy`.
+    pub fn new(policy: GatePolicy) -> Self {
+        SemverGate { policy }
+    }
+}
+
+/// The acknowledgement in `acks` of change `c`, if any.
+fn acknowledgement<'a>(
+    acks: &'a [AcknowledgedChange],
+    c: &Change,
+) -> Option<&'a AcknowledgedChange> {
+    acks.iter().find(|a| a.rule == c.rule && a.path == c.path)
+}
 
 impl Rule for SemverGate {
     fn name(&self) -> &'static str {
@@ -49,26 +78,67 @@ impl Rule for SemverGate {
         if known.iter().any(|v| v.version == new && !v.pending) {
             return;
         }
-        check_successor(spec, &new, known, f);
+        let acks: &[AcknowledgedChange] = if spec.acknowledged_breaking_changes.is_empty() {
+            &[]
+        } else if self.policy.allows_acknowledgements(ctx.origin) {
+            &spec.acknowledged_breaking_changes
+        } else {
+            f.error(
+                ACKNOWLEDGEMENT_NOT_ALLOWED,
+                "acknowledged_breaking_changes",
+                format!(
+                    "{} may not acknowledge breaking changes; an operator allows it per source (`allow_acknowledged_breaking: true`) or per token",
+                    ctx.origin.unwrap_or("this publisher")
+                ),
+            );
+            &[]
+        };
+        let mut used = vec![false; acks.len()];
+        self.check_successor(spec, &new, known, f);
         // Pre-releases never serve as predecessors: a release line is compared with releases.
         let Some(pred) = known
             .iter()
             .filter(|v| v.version.pre.is_empty() && v.version < new)
             .max_by(|a, b| a.version.cmp(&b.version))
         else {
+            warn_unused(acks, &used, f);
             return;
         };
-        let changes = classify(pred.spec(), spec);
+        let changes = self.policy.classify(pred.spec(), spec);
         let required = required_bump(&changes);
         let actual = actual_bump(&pred.version, &new);
+        // What the gate holds the version to: the changes it does not acknowledge.
+        let mut unacknowledged = Bump::None;
+        for c in &changes {
+            match acknowledgement(acks, c) {
+                Some(a) if c.bump > actual => {
+                    if let Some(i) = acks.iter().position(|x| std::ptr::eq(x, a)) {
+                        used[i] = true;
+                    }
+                    f.warning(
+                        BREAKING_CHANGE_ACKNOWLEDGED,
+                        &c.path,
+                        format!(
+                            "{} ({}): requires a {} bump over {}, acknowledged: {}",
+                            c.message, c.rule, c.bump, pred.version, a.reason
+                        ),
+                    );
+                }
+                _ => unacknowledged = unacknowledged.max(c.bump),
+            }
+        }
+        warn_unused(acks, &used, f);
         let mut suggested = None;
-        if actual < required {
-            let mut next = next_version(&pred.version, required);
+        if actual < unacknowledged {
+            let mut next = next_version(&pred.version, unacknowledged);
             // Skip versions that exist already (another line may have taken them).
             while known.iter().any(|v| v.version == next) {
-                next = next_version(&next, required);
+                next = next_version(&next, unacknowledged);
             }
-            for c in changes.iter().filter(|c| c.bump > actual) {
+            for c in changes
+                .iter()
+                .filter(|c| c.bump > actual && acknowledgement(acks, c).is_none())
+            {
                 f.error(
                     &c.rule,
                     &c.path,
@@ -82,7 +152,7 @@ impl Rule for SemverGate {
                 VERSION_BUMP_INSUFFICIENT,
                 "version",
                 format!(
-                    "{new} is a {actual} bump over {}, but the changes require a {required} bump: publish {next} instead",
+                    "{new} is a {actual} bump over {}, but the changes require a {unacknowledged} bump: publish {next} instead",
                     pred.version
                 ),
             );
@@ -109,49 +179,86 @@ impl Rule for SemverGate {
     }
 }
 
-/// A new release must be compatible with its successor: the changes from it to the lowest
-/// release above it may need no larger bump than the step between the two. Pre-releases are
-/// not checked (nor used as successors): they are compared with the release line below them.
-fn check_successor(spec: &ComponentSpec, new: &Version, known: &[KnownVersion], f: &mut Findings) {
-    if !new.pre.is_empty() {
-        return;
-    }
-    let Some(next) = known
-        .iter()
-        .filter(|v| v.version.pre.is_empty() && v.version > *new)
-        .min_by(|a, b| a.version.cmp(&b.version))
-    else {
-        return;
-    };
-    let changes = classify(spec, next.spec());
-    let required = required_bump(&changes);
-    let step = actual_bump(new, &next.version);
-    if step >= required {
-        return;
-    }
-    let published = if next.pending {
-        "in the same batch"
-    } else {
-        "already published"
-    };
-    for c in changes.iter().filter(|c| c.bump > step) {
-        f.error(
-            &c.rule,
-            &c.path,
+/// Acknowledgements that excused nothing are kept with the version as written, but said so:
+/// a record of breaking changes that were never made would mislead.
+fn warn_unused(acks: &[AcknowledgedChange], used: &[bool], f: &mut Findings) {
+    for (i, a) in acks.iter().enumerate().filter(|(i, _)| !used[*i]) {
+        f.warning(
+            ACKNOWLEDGEMENT_UNUSED,
+            format!("acknowledged_breaking_changes[{i}]"),
             format!(
-                "{} (from {new} to its successor {}, {published}): requires a {} bump, but {} is only a {step} step above {new}",
-                c.message, next.version, c.bump, next.version
+                "no {} change at {:?} needs acknowledging against the predecessor; remove the acknowledgement",
+                a.rule, a.path
             ),
         );
     }
-    f.error(
-        VERSION_SUCCESSOR_INCOMPATIBLE,
-        "version",
-        format!(
-            "{new} is not compatible with its successor {} ({published}): going from {new} to {} needs a {required} bump, but it is a {step} step; give {new} an interface that {} keeps compatible, or publish it in another line",
-            next.version, next.version, next.version
-        ),
-    );
+}
+
+impl SemverGate {
+    /// A new release must be compatible with its successor: the changes from it to the lowest
+    /// release above it may need no larger bump than the step between the two, apart from the
+    /// changes the successor itself acknowledges (it was allowed to break from its
+    /// predecessor; the new version takes that place). Pre-releases are not checked (nor used
+    /// as successors): they are compared with the release line below them.
+    fn check_successor(
+        &self,
+        spec: &ComponentSpec,
+        new: &Version,
+        known: &[KnownVersion],
+        f: &mut Findings,
+    ) {
+        if !new.pre.is_empty() {
+            return;
+        }
+        let Some(next) = known
+            .iter()
+            .filter(|v| v.version.pre.is_empty() && v.version > *new)
+            .min_by(|a, b| a.version.cmp(&b.version))
+        else {
+            return;
+        };
+        let changes = self.policy.classify(spec, next.spec());
+        let step = actual_bump(new, &next.version);
+        let acks = &next.spec().acknowledged_breaking_changes;
+        let published = if next.pending {
+            "in the same batch"
+        } else {
+            "already published"
+        };
+        let mut required = Bump::None;
+        for c in changes.iter().filter(|c| c.bump > step) {
+            if let Some(a) = acknowledgement(acks, c) {
+                f.warning(
+                    BREAKING_CHANGE_ACKNOWLEDGED,
+                    &c.path,
+                    format!(
+                        "{} ({}, from {new} to its successor {}): requires a {} bump, acknowledged by {}: {}",
+                        c.message, c.rule, next.version, c.bump, next.version, a.reason
+                    ),
+                );
+                continue;
+            }
+            required = required.max(c.bump);
+            f.error(
+                &c.rule,
+                &c.path,
+                format!(
+                    "{} (from {new} to its successor {}, {published}): requires a {} bump, but {} is only a {step} step above {new}",
+                    c.message, next.version, c.bump, next.version
+                ),
+            );
+        }
+        if required > step {
+            f.error(
+                VERSION_SUCCESSOR_INCOMPATIBLE,
+                "version",
+                format!(
+                    "{new} is not compatible with its successor {} ({published}): going from {new} to {} needs a {required} bump, but it is a {step} step; give {new} an interface that {} keeps compatible, or publish it in another line",
+                    next.version, next.version, next.version
+                ),
+            );
+        }
+    }
 }
 
 /// Every dependency names an existing component with a non-yanked version matching its

@@ -54,6 +54,8 @@ pub mod rule_ids {
     pub const DEPENDENCY_REQ_INVALID: &str = "DEPENDENCY_REQ_INVALID";
     /// A component depends on itself.
     pub const DEPENDENCY_SELF: &str = "DEPENDENCY_SELF";
+    /// An acknowledged breaking change names no change rule, or no path.
+    pub const ACKNOWLEDGEMENT_INVALID: &str = "ACKNOWLEDGEMENT_INVALID";
     /// A dependency is listed twice.
     pub const DEPENDENCY_DUPLICATE: &str = "DEPENDENCY_DUPLICATE";
 }
@@ -124,7 +126,60 @@ impl Rule for WellFormed {
         check_outputs(spec, f);
         check_dependencies(spec, f);
         check_maps(spec, f);
+        check_acknowledgements(spec, f);
         check_text_safety(spec, f);
+    }
+}
+
+/// Longest reason of an acknowledged breaking change.
+const MAX_REASON: usize = 1024;
+
+fn check_acknowledgements(spec: &ComponentSpec, f: &mut Findings) {
+    let acks = &spec.acknowledged_breaking_changes;
+    if acks.len() > MAX_LIST {
+        check_list_len(f, "acknowledged_breaking_changes", acks.len());
+        return;
+    }
+    for (i, a) in acks.iter().enumerate() {
+        let path = format!("acknowledged_breaking_changes[{i}]");
+        if !crate::CHANGE_RULES.iter().any(|r| r.id == a.rule) {
+            f.error(
+                ACKNOWLEDGEMENT_INVALID,
+                format!("{path}.rule"),
+                format!(
+                    "{:?} is not a change rule (e.g. INPUT_TYPE_CHANGED; see the breaking-change rules)",
+                    printable(&a.rule.chars().take(64).collect::<String>())
+                ),
+            );
+        }
+        if a.path.trim().is_empty() {
+            f.error(
+                ACKNOWLEDGEMENT_INVALID,
+                format!("{path}.path"),
+                "the path of the change acknowledged is required (as the gate reports it, e.g. inputs[port].type)",
+            );
+        }
+        if a.reason.trim().is_empty() {
+            f.error(
+                FIELD_REQUIRED,
+                format!("{path}.reason"),
+                "say why the breaking change is accepted",
+            );
+        }
+        check_size(
+            f,
+            format!("{path}.path"),
+            "the path",
+            a.path.len(),
+            MAX_SHORT,
+        );
+        check_size(
+            f,
+            format!("{path}.reason"),
+            "the reason",
+            a.reason.len(),
+            MAX_REASON,
+        );
     }
 }
 
@@ -170,6 +225,23 @@ fn check_text_safety(spec: &ComponentSpec, f: &mut Findings) {
     }
     for (i, engine) in spec.deployment_engines.iter().enumerate() {
         check(format!("deployment_engines[{i}]"), engine, false);
+    }
+    for (i, a) in spec
+        .acknowledged_breaking_changes
+        .iter()
+        .enumerate()
+        .take(MAX_LIST)
+    {
+        check(
+            format!("acknowledged_breaking_changes[{i}].path"),
+            &a.path,
+            false,
+        );
+        check(
+            format!("acknowledged_breaking_changes[{i}].reason"),
+            &a.reason,
+            false,
+        );
     }
     if let Some(limits) = &spec.resource_limits {
         for (field, value) in [("cpu", &limits.cpu), ("memory", &limits.memory)] {

@@ -20,12 +20,16 @@ use crate::{
 /// ```
 pub struct Validator {
     rules: Vec<Box<dyn Rule>>,
+    policy: crate::GatePolicy,
 }
 
 impl Validator {
     /// A validator with no rules.
     pub fn empty() -> Self {
-        Validator { rules: Vec::new() }
+        Validator {
+            rules: Vec::new(),
+            policy: crate::GatePolicy::default(),
+        }
     }
 
     /// The well-formedness rules: syntax, required fields, types, defaults, uniqueness, limits.
@@ -36,10 +40,23 @@ impl Validator {
     /// Every rule: well-formedness, then — when the context carries a catalog snapshot — the
     /// semver gate, dependency existence and name ownership.
     pub fn full() -> Self {
-        Self::well_formed()
-            .with_rule(SemverGate)
+        Self::full_with(crate::GatePolicy::default())
+    }
+
+    /// [`Validator::full`] with the semver gate configured by `policy`.
+    pub fn full_with(policy: crate::GatePolicy) -> Self {
+        let mut v = Self::well_formed()
+            .with_rule(SemverGate::new(policy.clone()))
             .with_rule(DependenciesExist)
-            .with_rule(NameOwnership)
+            .with_rule(NameOwnership);
+        v.policy = policy;
+        v
+    }
+
+    /// The semver gate's policy (the default unless built by [`Validator::full_with`]): the
+    /// classification the catalog shows (`/diff`) follows it too.
+    pub fn policy(&self) -> &crate::GatePolicy {
+        &self.policy
     }
 
     /// Adds a rule.
