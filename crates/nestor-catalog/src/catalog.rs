@@ -9,7 +9,7 @@ use nestor_model::{
     Severity, VersionList, parse_version,
 };
 use nestor_storage::{CatalogStore, LatestQuery, Snapshot, StoreError, pick_latest};
-use nestor_validation::{Validator, actual_bump, classify, required_bump};
+use nestor_validation::{Validator, actual_bump, required_bump};
 use semver::{Version, VersionReq};
 use time::OffsetDateTime;
 use tokio::sync::broadcast;
@@ -317,6 +317,9 @@ impl Catalog {
                 Ok((outcome, event)) => {
                     tracing::info!(revision = %event.revision, ?outcome, "published");
                     crate::metrics::event_published(event.event_type.as_str());
+                    if outcome == PublishOutcome::Created {
+                        crate::metrics::acknowledged_changes(&warnings, &origin.owner());
+                    }
                     let component = event.component.clone();
                     self.broadcast(crate::SharedEvent::new(event.clone()));
                     return Ok(PublishResult {
@@ -689,7 +692,7 @@ impl Catalog {
             self.version(name, to).await?,
         );
         let (va, vb) = (parse_version_param(from)?, parse_version_param(to)?);
-        let changes = classify(&a.spec, &b.spec);
+        let changes = self.validator.policy().classify(&a.spec, &b.spec);
         let actual = if va <= vb {
             actual_bump(&va, &vb)
         } else {

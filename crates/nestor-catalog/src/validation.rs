@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use nestor_model::{ComponentSpec, Finding, Severity, ValidationReport, parse_version};
-use nestor_validation::{CatalogSnapshot, Context, Validator, classify};
+use nestor_validation::{CatalogSnapshot, Context, Validator};
 
 use crate::{Catalog, CatalogError, Origin};
 
@@ -166,7 +166,7 @@ impl Catalog {
             }
             Some(existing) => {
                 let mut report = self.validator.validate(spec, &base);
-                let changes = classify(existing.spec(), spec);
+                let changes = self.validator.policy().classify(existing.spec(), spec);
                 report.findings.insert(
                     0,
                     Finding {
