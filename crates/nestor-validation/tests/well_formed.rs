@@ -516,3 +516,45 @@ fn every_string_and_collection_field_is_limited() {
         )]
     );
 }
+
+#[test]
+fn acknowledged_breaking_changes_are_well_formed() {
+    let ack = |rule: &str, path: &str, reason: &str| {
+        format!(
+            "{BASE}acknowledged_breaking_changes:\n  - rule: {rule}\n    path: \"{path}\"\n    reason: \"{reason}\"\n"
+        )
+    };
+    assert_eq!(
+        validate(&ack(
+            "INPUT_TYPE_CHANGED",
+            "inputs[port].type",
+            "upstream did"
+        )),
+        vec![]
+    );
+    assert_eq!(
+        validate(&ack("TYPE_CHANGED", "", " ")),
+        [
+            (
+                "ACKNOWLEDGEMENT_INVALID".to_owned(),
+                "acknowledged_breaking_changes[0].rule".to_owned()
+            ),
+            (
+                "ACKNOWLEDGEMENT_INVALID".to_owned(),
+                "acknowledged_breaking_changes[0].path".to_owned()
+            ),
+            (
+                "FIELD_REQUIRED".to_owned(),
+                "acknowledged_breaking_changes[0].reason".to_owned()
+            ),
+        ]
+    );
+    let long = "r".repeat(2000);
+    assert_eq!(
+        validate(&ack("INPUT_TYPE_CHANGED", "inputs[port].type", &long)),
+        [(
+            "FIELD_TOO_LARGE".to_owned(),
+            "acknowledged_breaking_changes[0].reason".to_owned()
+        )]
+    );
+}
