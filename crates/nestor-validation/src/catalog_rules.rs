@@ -56,12 +56,14 @@ impl SemverGate {
     }
 }
 
-/// The acknowledgement in `acks` of change `c`, if any.
+/// The acknowledgement in `acks` of change `c`, if any, with its index.
 fn acknowledgement<'a>(
     acks: &'a [AcknowledgedChange],
     c: &Change,
-) -> Option<&'a AcknowledgedChange> {
-    acks.iter().find(|a| a.rule == c.rule && a.path == c.path)
+) -> Option<(usize, &'a AcknowledgedChange)> {
+    acks.iter()
+        .enumerate()
+        .find(|(_, a)| a.rule == c.rule && a.path == c.path)
 }
 
 impl Rule for SemverGate {
@@ -101,7 +103,8 @@ impl Rule for SemverGate {
             .filter(|v| v.version.pre.is_empty() && v.version < new)
             .max_by(|a, b| a.version.cmp(&b.version))
         else {
-            warn_unused(acks, &used, f);
+            // A first version has nothing to acknowledge yet; its acknowledgements may still
+            // cover the step from a version published below it later.
             return;
         };
         let changes = self.policy.classify(pred.spec(), spec);
@@ -111,10 +114,8 @@ impl Rule for SemverGate {
         let mut unacknowledged = Bump::None;
         for c in &changes {
             match acknowledgement(acks, c) {
-                Some(a) if c.bump > actual => {
-                    if let Some(i) = acks.iter().position(|x| std::ptr::eq(x, a)) {
-                        used[i] = true;
-                    }
+                Some((i, a)) if c.bump > actual => {
+                    used[i] = true;
                     f.warning(
                         BREAKING_CHANGE_ACKNOWLEDGED,
                         &c.path,
@@ -227,7 +228,7 @@ impl SemverGate {
         };
         let mut required = Bump::None;
         for c in changes.iter().filter(|c| c.bump > step) {
-            if let Some(a) = acknowledgement(acks, c) {
+            if let Some((_, a)) = acknowledgement(acks, c) {
                 f.warning(
                     BREAKING_CHANGE_ACKNOWLEDGED,
                     &c.path,

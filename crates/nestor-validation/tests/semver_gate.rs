@@ -638,7 +638,19 @@ fn an_allowed_publisher_may_acknowledge_a_breaking_change() {
 #[test]
 fn an_acknowledged_successor_lets_its_predecessor_in_later() {
     // Mirroring out of order: 6.1.1 first, then 6.1.0 below it. 6.1.0 → 6.1.1 breaks, and
-    // 6.1.1 acknowledges exactly that.
+    // 6.1.1 acknowledges exactly that. As a first version, 6.1.1's acknowledgement is no
+    // "unused" warning: it is what lets 6.1.0 in later.
+    let first = check_as(
+        &port_acknowledged(rds("6.1.1", "number")),
+        &catalog(&[]),
+        "source:upstream-mirror",
+        mirror_policy(),
+    );
+    assert!(
+        first.valid && first.findings.is_empty(),
+        "{:#?}",
+        first.findings
+    );
     let mut snap = catalog(&[]);
     snap.add_published(&published(port_acknowledged(rds("6.1.1", "number")), 90));
     let report = check_as(
