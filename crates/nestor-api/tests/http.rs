@@ -737,3 +737,83 @@ async fn validate_reports_the_comparison_and_diff_classifies_published_versions(
     assert_eq!(status, 400);
     s.stop().await;
 }
+
+/// Issue 14, item 11: a definition with eight problems, one of them an unknown field, reports
+/// all eight — on publish (422) and on validate (200) — not just the unknown field.
+#[tokio::test]
+async fn one_unknown_field_does_not_hide_the_other_findings() {
+    let s = TestServer::memory().await;
+    let yaml = "name: Bad_Name\nversion: 1.0.0+meta\ndescripton: typo\nprovider: aws\n\
+                category: db\nresource_type: t\ndeployment_engines: [terraform, terraform]\n\
+                required_inputs:\n  - name: size\n    type: integer\n    default: 3\n\
+                optional_inputs:\n  - name: size\n    type: integer\n    default: twenty\n";
+    let expected = [
+        "FIELD_UNKNOWN",
+        "NAME_INVALID",
+        "VERSION_BUILD_METADATA",
+        "FIELD_REQUIRED",
+        "ENGINE_DUPLICATE",
+        "INPUT_REQUIRED_HAS_DEFAULT",
+        "INPUT_NAME_DUPLICATE",
+        "INPUT_DEFAULT_TYPE_MISMATCH",
+    ];
+    let rules = |findings: &serde_json::Value| {
+        let mut rules: Vec<String> = findings
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["rule"].as_str().unwrap().to_owned())
+            .collect();
+        rules.sort();
+        rules
+    };
+    let mut want: Vec<String> = expected.iter().map(|r| r.to_string()).collect();
+    want.sort();
+    let (status, _, body) = s
+        .send(
+            Method::POST,
+            "/api/v1/components",
+            "application/yaml",
+            yaml.to_owned(),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(rules(&body["details"]["findings"]), want, "{body}");
+    assert_eq!(body["details"]["findings"][0]["rule"], "FIELD_UNKNOWN");
+    let (status, _, body) = s
+        .send(
+            Method::POST,
+            "/api/v1/validate",
+            "application/yaml",
+            yaml.to_owned(),
+        )
+        .await;
+    assert_eq!(
+        (status, body["valid"].as_bool()),
+        (200, Some(false)),
+        "{body}"
+    );
+    assert_eq!(rules(&body["findings"]), want, "{body}");
+    // The same as JSON.
+    let json = json!({
+        "name": "Bad_Name", "version": "1.0.0+meta", "descripton": "typo", "provider": "aws",
+        "category": "db", "resource_type": "t", "deployment_engines": ["terraform", "terraform"],
+        "required_inputs": [{"name": "size", "type": "integer", "default": 3, "bogus": 1}],
+        "optional_inputs": [{"name": "size", "type": "integer", "default": "twenty"}],
+    });
+    let (status, _, body) = s
+        .send(
+            Method::POST,
+            "/api/v1/validate",
+            "application/json",
+            serde_json::to_string(&json).unwrap(),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(rules(&body["findings"]).len(), expected.len() + 1, "{body}");
+    assert!(
+        s.client.versions("bad-name").await.is_err(),
+        "nothing was written"
+    );
+    s.stop().await;
+}

@@ -8,7 +8,7 @@ use nestor_model::{
     PublishOutcome, ResolvedDependency, Revision, Severity, VersionList, parse_version,
 };
 use nestor_storage::{CatalogStore, StoreError, pick_latest};
-use nestor_validation::{Validator, actual_bump, classify, required_bump};
+use nestor_validation::{Validator, actual_bump, required_bump};
 use semver::{Version, VersionReq};
 use time::OffsetDateTime;
 use tokio::sync::broadcast;
@@ -228,6 +228,7 @@ impl Catalog {
                 spec: &spec,
                 file: None,
                 line: None,
+                unknown_fields: &[],
             };
             let report = self.validate_in(&candidate, &snapshot, Some(origin));
             let version = match parse_version_param(&spec.version) {
@@ -306,6 +307,9 @@ impl Catalog {
                 Ok((outcome, event)) => {
                     tracing::info!(revision = %event.revision, ?outcome, "published");
                     crate::metrics::event_published(event.event_type.as_str());
+                    if outcome == PublishOutcome::Created {
+                        crate::metrics::acknowledged_changes(&warnings, &origin.owner());
+                    }
                     let component = event.component.clone();
                     self.broadcast(crate::SharedEvent::new(event.clone()));
                     self.index.settle(event.revision).await;
@@ -634,7 +638,7 @@ impl Catalog {
             self.version(name, to).await?,
         );
         let (va, vb) = (parse_version_param(from)?, parse_version_param(to)?);
-        let changes = classify(&a.spec, &b.spec);
+        let changes = self.validator.policy().classify(&a.spec, &b.spec);
         let actual = if va <= vb {
             actual_bump(&va, &vb)
         } else {

@@ -77,3 +77,22 @@ pub(crate) fn findings(reports: &[&nestor_model::ValidationReport]) {
         );
     }
 }
+
+/// Breaking changes a published version acknowledged (warnings `BREAKING_CHANGE_ACKNOWLEDGED`
+/// of a publish that created the version), by publisher.
+pub(crate) fn acknowledged_changes(findings: &[nestor_model::Finding], origin: &str) {
+    static C: OnceLock<Counter<u64>> = OnceLock::new();
+    let n = findings
+        .iter()
+        .filter(|f| f.rule == nestor_validation::catalog_rule_ids::BREAKING_CHANGE_ACKNOWLEDGED)
+        .count() as u64;
+    if n == 0 {
+        return;
+    }
+    counter(
+        &C,
+        "nestor.gate.acknowledged_changes",
+        "Breaking changes acknowledged by newly published versions, by publisher",
+    )
+    .add(n, &[KeyValue::new("origin", origin.to_owned())]);
+}

@@ -274,10 +274,13 @@ pub struct SyncReport {
 
 /// Parses every file of `snapshot`: the definitions, stamped with their provenance, and the
 /// outcomes of the files (or documents) that could not be read.
-fn parse_snapshot(
-    snapshot: SourceSnapshot,
-) -> (Vec<(ComponentSpec, String, u32)>, Vec<FileOutcome>) {
+///
+/// A document whose only problem is unknown fields is parsed without them, its unknown-field
+/// errors kept beside it (same index in the second list; empty for every other document), so
+/// that its other findings are reported in the same run.
+fn parse_snapshot(snapshot: SourceSnapshot) -> ParsedSnapshot {
     let mut parsed = Vec::new();
+    let mut unknown = Vec::new();
     let mut unreadable = Vec::new();
     for file in &snapshot.files {
         let text = match &file.content {
@@ -298,7 +301,11 @@ fn parse_snapshot(
             SourceFormat::Yaml
         };
         for doc in parse_definitions(text, format) {
-            match doc.result {
+            let (result, errors) = match (doc.result, doc.without_unknown_fields) {
+                (Err(errors), Some(spec)) => (Ok(spec), errors),
+                (result, _) => (result, Vec::new()),
+            };
+            match result {
                 Err(errors) => {
                     let r = nestor_validation::report_for_unreadable(
                         &errors,
@@ -315,13 +322,22 @@ fn parse_snapshot(
                         spec.git_commit = Some(commit.clone());
                         spec.git_path = Some(file.path.clone());
                     }
-                    parsed.push((spec, file.path.clone(), doc.line))
+                    parsed.push((spec, file.path.clone(), doc.line));
+                    unknown.push(errors);
                 }
             }
         }
     }
-    (parsed, unreadable)
+    (parsed, unknown, unreadable)
 }
+
+/// [`parse_snapshot`]'s result: the readable definitions (file and line), the unknown-field
+/// errors of each, and the outcomes of the documents that could not be read.
+type ParsedSnapshot = (
+    Vec<(ComponentSpec, String, u32)>,
+    Vec<Vec<nestor_model::DefinitionError>>,
+    Vec<FileOutcome>,
+);
 
 fn failure(
     path: &str,
@@ -455,19 +471,22 @@ impl Catalog {
         // (a hostile file can make it seconds): off the async workers, so that requests and
         // health probes are answered meanwhile.
         let source_id = source.id().to_owned();
-        let (parsed, unreadable) = tokio::task::spawn_blocking(move || parse_snapshot(snapshot))
-            .await
-            .map_err(|e| CatalogError::Source {
-                source_id,
-                message: format!("parsing the definitions failed: {e}"),
-            })?;
+        let (parsed, unknown, unreadable) =
+            tokio::task::spawn_blocking(move || parse_snapshot(snapshot))
+                .await
+                .map_err(|e| CatalogError::Source {
+                    source_id,
+                    message: format!("parsing the definitions failed: {e}"),
+                })?;
         report.outcomes.extend(unreadable);
         let candidates: Vec<Candidate<'_>> = parsed
             .iter()
-            .map(|(spec, path, line)| Candidate {
+            .zip(&unknown)
+            .map(|((spec, path, line), unknown_fields)| Candidate {
                 spec,
                 file: Some(path),
                 line: Some(*line),
+                unknown_fields,
             })
             .collect();
         let verdicts = self.validate_batch(&candidates, Some(&origin)).await?;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use nestor_model::{ComponentSpec, Finding, Severity, ValidationReport, parse_version};
-use nestor_validation::{CatalogSnapshot, Context, Validator, classify};
+use nestor_validation::{CatalogSnapshot, Context, Validator};
 
 use crate::{Catalog, CatalogError, Origin};
 
@@ -41,6 +41,11 @@ pub struct Candidate<'a> {
     pub file: Option<&'a str>,
     /// Line its document starts on.
     pub line: Option<u32>,
+    /// The unknown fields of its document (`FIELD_UNKNOWN` errors from the parser), when `spec`
+    /// was read without them: the candidate is then invalid whatever the rules say, and never
+    /// counts as a batch member others may depend on, but the rules still run on it so that
+    /// every finding is reported at once.
+    pub unknown_fields: &'a [nestor_model::DefinitionError],
 }
 
 /// Provenance (`git_repository`, `git_commit`, `git_path`) is what a sync stamps on the
@@ -161,7 +166,7 @@ impl Catalog {
             }
             Some(existing) => {
                 let mut report = self.validator.validate(spec, &base);
-                let changes = classify(existing.spec(), spec);
+                let changes = self.validator.policy().classify(existing.spec(), spec);
                 report.findings.insert(
                     0,
                     Finding {
@@ -206,7 +211,13 @@ impl Catalog {
         line: Option<u32>,
     ) -> Result<ValidationReport, CatalogError> {
         let snapshot = self.snapshot_for(&[spec], &[], origin).await?;
-        let report = self.validate_in(&Candidate { spec, file, line }, &snapshot, origin);
+        let candidate = Candidate {
+            spec,
+            file,
+            line,
+            unknown_fields: &[],
+        };
+        let report = self.validate_in(&candidate, &snapshot, origin);
         crate::metrics::findings(&[&report]);
         Ok(report)
     }
@@ -220,7 +231,12 @@ impl Catalog {
         origin: Option<&Origin>,
     ) -> Result<Vec<ValidationReport>, CatalogError> {
         let specs: Vec<&ComponentSpec> = candidates.iter().map(|c| c.spec).collect();
-        let mut alive: Vec<bool> = vec![true; candidates.len()];
+        // A document with unknown fields is invalid from the start: no other member may count
+        // on it.
+        let mut alive: Vec<bool> = candidates
+            .iter()
+            .map(|c| c.unknown_fields.is_empty())
+            .collect();
         // Each round removes at least one member or stops, so it ends.
         for _ in 0..=candidates.len() {
             let pending: Vec<&ComponentSpec> = specs
@@ -232,7 +248,19 @@ impl Catalog {
             let snapshot = self.snapshot_for(&specs, &pending, origin).await?;
             let reports: Vec<ValidationReport> = candidates
                 .iter()
-                .map(|c| self.validate_in(c, &snapshot, origin))
+                .map(|c| {
+                    let report = self.validate_in(c, &snapshot, origin);
+                    if c.unknown_fields.is_empty() {
+                        report
+                    } else {
+                        nestor_validation::report_with_unknown_fields(
+                            c.unknown_fields,
+                            report,
+                            c.file,
+                            c.line,
+                        )
+                    }
+                })
                 .collect();
             let mut changed = false;
             for (i, r) in reports.iter().enumerate() {

@@ -242,7 +242,7 @@ async fn directory_sync_reports_per_file_and_is_idempotent() {
     std::fs::write(root.join("aws/broken.yaml"), "name: [unclosed\n").unwrap();
     std::fs::write(
         root.join("aws/typo.yaml"),
-        good.replace("name: vpc", "name: vpc2\nnmae: x"),
+        good.replace("name: vpc", "name: Vpc2\nnmae: x"),
     )
     .unwrap();
     std::fs::write(
@@ -277,6 +277,14 @@ async fn directory_sync_reports_per_file_and_is_idempotent() {
     let mut failed_sorted = failed.clone();
     failed_sorted.sort();
     assert_eq!(failed_sorted, expected);
+    // The unknown field hides nothing: the rules ran on the rest of that document too.
+    let typo = report
+        .outcomes
+        .iter()
+        .find(|o| o.path == "aws/typo.yaml")
+        .unwrap();
+    let rules: Vec<&str> = typo.findings.iter().map(|f| f.rule.as_str()).collect();
+    assert_eq!(rules, ["FIELD_UNKNOWN", "NAME_INVALID"], "{typo:?}");
 
     let again = c.sync(&source).await.unwrap();
     assert_eq!((again.created, again.unchanged), (0, 3));

@@ -76,3 +76,48 @@ async fn patches_are_held_to_the_publish_limits() {
     .unwrap();
     assert_eq!(patched.spec.description, "A VPC\nwith two lines");
 }
+
+/// Issue 15, item 13: the limits added for label values and resource quantities hold on PATCH
+/// exactly as on publish, with the same rule and path.
+#[tokio::test]
+async fn patches_meet_the_new_limits_with_the_publish_rule_ids() {
+    let catalog = Catalog::new(Arc::new(MemoryStore::new()), Validator::full(), None);
+    catalog
+        .publish(minimal("vpc", "1.0.0").build(), &tester())
+        .await
+        .unwrap();
+    let found = rules(
+        catalog
+            .patch(
+                "vpc",
+                "1.0.0",
+                PatchRequest {
+                    labels: Some(BTreeMap::from([("team".to_owned(), "d".repeat(300))])),
+                    resource_limits: Some(nestor_model::ResourceLimits {
+                        cpu: Some("5".repeat(100)),
+                        memory: None,
+                    }),
+                    ..Default::default()
+                },
+            )
+            .await,
+    );
+    assert_eq!(
+        found,
+        [
+            (
+                "FIELD_TOO_LARGE".to_owned(),
+                "resource_limits.cpu".to_owned()
+            ),
+            ("FIELD_TOO_LARGE".to_owned(), "labels.team".to_owned()),
+        ]
+    );
+    let mut spec = minimal("vpc", "1.0.1").build();
+    spec.labels.insert("team".into(), "d".repeat(300));
+    match catalog.publish(spec, &tester()).await {
+        Err(CatalogError::Invalid(report)) => {
+            assert_eq!(report.findings[0].path, "labels.team")
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -210,6 +210,25 @@ pub struct ComponentSpec {
     /// Free-form key/value annotations.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+    /// Breaking changes this version makes on purpose and acknowledges: each turns the semver
+    /// gate's error for that change into a warning. Only sources and tokens configured to allow
+    /// it may publish acknowledgements; they are part of the version's immutable record.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acknowledged_breaking_changes: Vec<AcknowledgedChange>,
+}
+
+/// A breaking change a version acknowledges (the audited escape hatch for real histories that
+/// once broke the rules, like a schema registry's per-subject compatibility setting).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+pub struct AcknowledgedChange {
+    /// The change rule acknowledged, e.g. `INPUT_TYPE_CHANGED`.
+    #[schema(example = "INPUT_TYPE_CHANGED")]
+    pub rule: String,
+    /// The path of the change, as the gate reports it, e.g. `inputs[port].type`.
+    #[schema(example = "inputs[port].type")]
+    pub path: String,
+    /// Why the change is accepted (an upstream release mirrored as it is, …).
+    pub reason: String,
 }
 
 impl ComponentSpec {

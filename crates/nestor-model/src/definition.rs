@@ -53,6 +53,22 @@ pub struct DefinitionDocument {
     pub line: u32,
     /// The definition, or every problem that prevented reading it.
     pub result: Result<ComponentSpec, Vec<DefinitionError>>,
+    /// When unknown fields are the document's only problem (`result` holds nothing but
+    /// [`DefinitionErrorKind::UnknownField`] errors): the definition read without them. It is
+    /// invalid and must never be published, but the validation rules can still run on it, so
+    /// that a typo does not hide every other finding.
+    pub without_unknown_fields: Option<ComponentSpec>,
+}
+
+impl DefinitionDocument {
+    /// The definition to run the validation rules on: the one read, or the one read without
+    /// its unknown fields. `None` when the document cannot be read as a definition at all.
+    pub fn checkable(&self) -> Option<&ComponentSpec> {
+        self.result
+            .as_ref()
+            .ok()
+            .or(self.without_unknown_fields.as_ref())
+    }
 }
 
 /// Parses every definition in `text`. Empty documents (only blanks and comments) are skipped.
@@ -68,43 +84,82 @@ pub struct DefinitionDocument {
 /// ```
 pub fn parse_definitions(text: &str, format: SourceFormat) -> Vec<DefinitionDocument> {
     match format {
-        SourceFormat::Json => vec![DefinitionDocument {
-            index: 0,
-            line: 1,
-            result: parse_definition_json(text.as_bytes()),
-        }],
+        SourceFormat::Json => vec![parse_definition_json_document(text.as_bytes())],
         SourceFormat::Yaml => split_yaml_documents(text)
             .into_iter()
             .enumerate()
-            .map(|(index, (line, chunk))| DefinitionDocument {
-                index,
-                line,
-                result: parse_yaml_document(&chunk, line - 1),
+            .map(|(index, (line, chunk))| {
+                let (result, without_unknown_fields) = split(parse_yaml_document(&chunk, line - 1));
+                DefinitionDocument {
+                    index,
+                    line,
+                    result,
+                    without_unknown_fields,
+                }
             })
             .collect(),
     }
 }
 
+/// What a parser produced: a definition, a definition with unknown fields (both it and their
+/// errors), or only errors.
+type Parsed = Result<ComponentSpec, (Vec<DefinitionError>, Option<Box<ComponentSpec>>)>;
+
+fn split(
+    parsed: Parsed,
+) -> (
+    Result<ComponentSpec, Vec<DefinitionError>>,
+    Option<ComponentSpec>,
+) {
+    match parsed {
+        Ok(spec) => (Ok(spec), None),
+        Err((errors, spec)) => (Err(errors), spec.map(|s| *s)),
+    }
+}
+
 /// Parses one JSON definition (the body of a publish or validate request).
 pub fn parse_definition_json(bytes: &[u8]) -> Result<ComponentSpec, Vec<DefinitionError>> {
+    parse_definition_json_document(bytes).result
+}
+
+/// Parses one JSON definition as a document (line 1), keeping the definition read without its
+/// unknown fields when those are its only problem (see
+/// [`DefinitionDocument::without_unknown_fields`]).
+pub fn parse_definition_json_document(bytes: &[u8]) -> DefinitionDocument {
+    let (result, without_unknown_fields) = split(read_json(bytes));
+    DefinitionDocument {
+        index: 0,
+        line: 1,
+        result,
+        without_unknown_fields,
+    }
+}
+
+fn read_json(bytes: &[u8]) -> Parsed {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let mut unknown = Vec::new();
     let parsed: Result<ComponentSpec, _> =
         serde_ignored::deserialize(&mut de, |path| unknown.push(format_path(&path)));
     let parsed = parsed.and_then(|spec| de.end().map(|()| spec));
     match parsed {
-        Err(e) => Err(vec![DefinitionError {
-            path: None,
-            message: e.to_string(),
-            line: u32::try_from(e.line()).ok().filter(|l| *l > 0),
-            column: u32::try_from(e.column()).ok().filter(|c| *c > 0),
-            kind: if e.is_data() {
-                DefinitionErrorKind::Schema
-            } else {
-                DefinitionErrorKind::Syntax
-            },
-        }]),
-        Ok(_) if !unknown.is_empty() => Err(unknown_field_errors(unknown, |_| None)),
+        Err(e) => Err((
+            vec![DefinitionError {
+                path: None,
+                message: e.to_string(),
+                line: u32::try_from(e.line()).ok().filter(|l| *l > 0),
+                column: u32::try_from(e.column()).ok().filter(|c| *c > 0),
+                kind: if e.is_data() {
+                    DefinitionErrorKind::Schema
+                } else {
+                    DefinitionErrorKind::Syntax
+                },
+            }],
+            None,
+        )),
+        Ok(spec) if !unknown.is_empty() => Err((
+            unknown_field_errors(unknown, |_| None),
+            Some(Box::new(spec)),
+        )),
         Ok(spec) => Ok(spec),
     }
 }
@@ -134,11 +189,8 @@ fn check_flow_collections(chunk: &str, line_offset: u32) -> Result<(), Definitio
     Ok(())
 }
 
-fn parse_yaml_document(
-    chunk: &str,
-    line_offset: u32,
-) -> Result<ComponentSpec, Vec<DefinitionError>> {
-    check_flow_collections(chunk, line_offset).map_err(|e| vec![e])?;
+fn parse_yaml_document(chunk: &str, line_offset: u32) -> Parsed {
+    check_flow_collections(chunk, line_offset).map_err(|e| (vec![e], None))?;
     if let Some(spec) = parse_yaml_fast(chunk) {
         return Ok(spec);
     }
@@ -162,19 +214,23 @@ fn parse_yaml_document(
             } else {
                 DefinitionErrorKind::Syntax
             };
-            Err(vec![DefinitionError {
-                path: None,
-                message,
-                line: loc.as_ref().map(|l| l.line() as u32 + line_offset),
-                column: loc.as_ref().map(|l| l.column() as u32),
-                kind,
-            }])
+            Err((
+                vec![DefinitionError {
+                    path: None,
+                    message,
+                    line: loc.as_ref().map(|l| l.line() as u32 + line_offset),
+                    column: loc.as_ref().map(|l| l.column() as u32),
+                    kind,
+                }],
+                None,
+            ))
         }
-        Ok(_) if !unknown.is_empty() => {
+        Ok(spec) if !unknown.is_empty() => {
             let lines: Vec<&str> = chunk.lines().collect();
-            Err(unknown_field_errors(unknown, |path| {
+            let errors = unknown_field_errors(unknown, |path| {
                 find_key_line(&lines, path).map(|l| l + line_offset)
-            }))
+            });
+            Err((errors, Some(Box::new(spec))))
         }
         Ok(spec) => Ok(spec),
     }
@@ -257,6 +313,10 @@ const KNOWN_FIELDS: &[&str] = &[
     "version_req",
     "cpu",
     "memory",
+    "acknowledged_breaking_changes",
+    "rule",
+    "path",
+    "reason",
 ];
 
 /// The known field closest to `field` by edit distance, if it is close enough to be a typo.
@@ -304,6 +364,100 @@ fn find_key_line(lines: &[&str], path: &str) -> Option<u32> {
         from += 1;
     }
     found
+}
+
+/// Best-effort line of the field at `path` (`optional_inputs[1].default`, as findings name
+/// fields) in a YAML document given as its lines: 1-based, relative to the first line given.
+/// Follows block mappings and block sequences by indentation (`[1]` is the second `-` item);
+/// a value written in flow style (`[a, b]`, `{k: v}`) is located at its key. `None` when the
+/// path is not there (a missing field) or the text is not plain block YAML; callers then fall
+/// back to the document's line. Linear in the document's length.
+///
+/// ```
+/// let doc = "name: a\noptional_inputs:\n  - name: x\n    type: string\n  - name: y\n    default: 3\n";
+/// let lines: Vec<&str> = doc.lines().collect();
+/// assert_eq!(nestor_model::locate_field(&lines, "optional_inputs[1].default"), Some(6));
+/// assert_eq!(nestor_model::locate_field(&lines, "optional_inputs[0]"), Some(3));
+/// assert_eq!(nestor_model::locate_field(&lines, "description"), None);
+/// assert_eq!(nestor_model::locate_field(&lines, "default"), None); // not a top-level key
+/// ```
+pub fn locate_field(lines: &[&str], path: &str) -> Option<u32> {
+    // The lines [from, to) hold the value being searched; `at` is the line found so far.
+    let (mut from, mut to) = (0usize, lines.len());
+    let mut at = None;
+    for segment in path.split('.') {
+        let (key, indexes) = match segment.find('[') {
+            Some(i) => (&segment[..i], &segment[i..]),
+            None => (segment, ""),
+        };
+        if !key.is_empty() {
+            // Keys of this mapping start where its first key does: deeper ones are not its own.
+            let own = (from..to).find_map(|i| content_column(lines[i]))?;
+            let (line, column) = (from..to)
+                .find_map(|i| key_at(lines[i], key).filter(|c| *c == own).map(|c| (i, c)))?;
+            at = Some(line);
+            // The value: the following lines indented deeper than the key, or a block
+            // sequence at the key's own indentation.
+            let end = (line + 1..to)
+                .find(|&i| {
+                    let l = lines[i];
+                    let t = l.trim_start();
+                    let indent = l.len() - t.len();
+                    !(t.is_empty() || t.starts_with('#'))
+                        && (indent < column || (indent == column && !t.starts_with('-')))
+                })
+                .unwrap_or(to);
+            (from, to) = (line + 1, end);
+        }
+        for index in indexes.split_terminator(']') {
+            let n: usize = index.trim_start_matches('[').parse().ok()?;
+            let Some(first) = (from..to).find(|&i| lines[i].trim_start().starts_with('-')) else {
+                // A flow sequence on the key's line.
+                return at.map(|l| l as u32 + 1);
+            };
+            let column = lines[first].len() - lines[first].trim_start().len();
+            let items: Vec<usize> = (first..to)
+                .filter(|&i| {
+                    let l = lines[i];
+                    let t = l.trim_start();
+                    l.len() - t.len() == column && t.starts_with('-')
+                })
+                .collect();
+            let item = *items.get(n)?;
+            let end = items.get(n + 1).copied().unwrap_or(to);
+            at = Some(item);
+            (from, to) = (item, end);
+        }
+    }
+    at.map(|l| l as u32 + 1)
+}
+
+/// Where the content of `line` starts, after indentation and any `- ` item markers; `None` for
+/// blank lines and comments.
+fn content_column(line: &str) -> Option<usize> {
+    let rest = item_content(line);
+    (!rest.is_empty() && !rest.starts_with('#')).then(|| line.len() - rest.len())
+}
+
+fn item_content(line: &str) -> &str {
+    let mut rest = line.trim_start();
+    while let Some(r) = rest
+        .strip_prefix('-')
+        .filter(|r| r.starts_with([' ', '\t']))
+    {
+        rest = r.trim_start();
+    }
+    rest
+}
+
+/// The column of `key` when `line` holds it as a mapping key (after any `- ` item markers).
+fn key_at(line: &str, key: &str) -> Option<usize> {
+    let rest = item_content(line);
+    let after = rest.strip_prefix(key)?;
+    after
+        .trim_start()
+        .starts_with(':')
+        .then(|| line.len() - rest.len())
 }
 
 /// Renders a `serde_ignored` path as `a.b[0].c`.
@@ -564,6 +718,31 @@ mod tests {
         }
         assert!(docs > 50, "examples found: {docs}");
         assert_eq!(fast, docs, "every example is in the fast subset");
+    }
+
+    #[test]
+    fn a_document_with_unknown_fields_is_still_read_for_the_rules() {
+        let text = format!("{VPC}descripton: typo\nversion_req: x\n");
+        let doc = &parse_definitions(&text, SourceFormat::Yaml)[0];
+        let errs = doc.result.as_ref().unwrap_err();
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        let spec = doc
+            .without_unknown_fields
+            .as_ref()
+            .expect("read without them");
+        assert_eq!(
+            (spec.name.as_str(), spec.provider.as_str()),
+            ("aws-vpc", "aws")
+        );
+        assert_eq!(doc.checkable(), Some(spec));
+        let json = parse_definition_json_document(br#"{"name":"a","version":"1","nmae":"x"}"#);
+        assert!(json.result.is_err());
+        assert_eq!(json.checkable().map(|s| s.version.as_str()), Some("1"));
+        // Any other problem: nothing to check.
+        let broken = &parse_definitions("name: a\nversion: [1\n", SourceFormat::Yaml)[0];
+        assert!(broken.checkable().is_none());
+        let shape = &parse_definitions("name: a\nlabels: 3\nbogus: 1\n", SourceFormat::Yaml)[0];
+        assert!(shape.checkable().is_none());
     }
 
     #[test]

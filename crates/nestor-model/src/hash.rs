@@ -48,6 +48,10 @@ pub struct CanonicalInterface<'a> {
     pub optional_inputs: Vec<InterfaceField<'a>>,
     /// Outputs, sorted by name.
     pub outputs: Vec<InterfaceField<'a>>,
+    /// Acknowledged breaking changes, sorted: part of what a version was published with (and
+    /// absent from the JSON when there are none, so that other versions' hashes are unchanged).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub acknowledged_breaking_changes: Vec<&'a crate::AcknowledgedChange>,
 }
 
 impl<'a> CanonicalInterface<'a> {
@@ -82,6 +86,9 @@ impl<'a> CanonicalInterface<'a> {
             })
             .collect();
         outputs.sort_by(|a, b| a.name.cmp(b.name));
+        let mut acknowledged: Vec<&crate::AcknowledgedChange> =
+            spec.acknowledged_breaking_changes.iter().collect();
+        acknowledged.sort_unstable();
         CanonicalInterface {
             provider: &spec.provider,
             category: &spec.category,
@@ -91,6 +98,7 @@ impl<'a> CanonicalInterface<'a> {
             required_inputs: inputs(&spec.required_inputs),
             optional_inputs: inputs(&spec.optional_inputs),
             outputs,
+            acknowledged_breaking_changes: acknowledged,
         }
     }
 

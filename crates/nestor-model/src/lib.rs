@@ -51,7 +51,8 @@ pub use api::*;
 pub use component::*;
 pub use definition::{
     DefinitionDocument, DefinitionError, DefinitionErrorKind, MAX_FLOW_COLLECTIONS,
-    MAX_UNKNOWN_FIELD_ERRORS, SourceFormat, parse_definition_json, parse_definitions,
+    MAX_UNKNOWN_FIELD_ERRORS, SourceFormat, locate_field, parse_definition_json,
+    parse_definition_json_document, parse_definitions,
 };
 pub use error::{ErrorCode, Problem};
 pub use event::{

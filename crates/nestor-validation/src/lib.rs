@@ -18,6 +18,8 @@
 //! - `catalog_rules.rs`: the rules that need catalog state (semver gate, dependencies, ownership);
 //! - `classify.rs`: the breaking-change classifier behind the semver gate;
 //! - `bump.rs`: version arithmetic (Cargo's 0.x convention);
+//! - `policy.rs`: [`GatePolicy`], the gate's configuration (changed defaults, who may
+//!   acknowledge breaking changes);
 //! - `snapshot.rs`: [`CatalogSnapshot`], the catalog state a validation is given.
 
 #![warn(missing_docs)]
@@ -25,6 +27,7 @@
 mod bump;
 mod catalog_rules;
 mod classify;
+mod policy;
 mod rule;
 mod rules;
 mod snapshot;
@@ -33,7 +36,8 @@ mod validator;
 pub use bump::{actual_bump, next_version};
 pub use catalog_rules::{DependenciesExist, NameOwnership, SemverGate, catalog_rule_ids};
 pub use classify::{CHANGE_RULES, ChangeRule, change_ids, classify, required_bump};
+pub use policy::GatePolicy;
 pub use rule::{Comparison, Context, Findings, Rule};
 pub use rules::{WellFormed, rule_ids};
 pub use snapshot::{CatalogSnapshot, KnownVersion};
-pub use validator::{Validator, report_for_unreadable};
+pub use validator::{Validator, report_for_unreadable, report_with_unknown_fields};

@@ -54,6 +54,8 @@ pub mod rule_ids {
     pub const DEPENDENCY_REQ_INVALID: &str = "DEPENDENCY_REQ_INVALID";
     /// A component depends on itself.
     pub const DEPENDENCY_SELF: &str = "DEPENDENCY_SELF";
+    /// An acknowledged breaking change names no change rule, or no path.
+    pub const ACKNOWLEDGEMENT_INVALID: &str = "ACKNOWLEDGEMENT_INVALID";
     /// A dependency is listed twice.
     pub const DEPENDENCY_DUPLICATE: &str = "DEPENDENCY_DUPLICATE";
 }
@@ -68,6 +70,45 @@ const MAX_LABELS: usize = 64;
 /// Longest version string: pre-release and all (a 20 KB one could not even be read back
 /// through a URL).
 const MAX_VERSION: usize = 128;
+/// Longest label value: labels are short tags that queries filter on (`label=team:data`);
+/// prose belongs in annotations.
+const MAX_LABEL_VALUE: usize = 256;
+/// Longest `resource_limits` quantity (`500m`, `512Mi`).
+const MAX_QUANTITY: usize = 64;
+/// Longest label or annotation key.
+const MAX_KEY: usize = 128;
+/// Largest default value, as JSON.
+const MAX_DEFAULT: usize = 8 * 1024;
+/// Largest allowed value, as JSON: allowed values are choices (`db.t3.micro`), not documents.
+const MAX_ALLOWED_VALUE: usize = 1024;
+
+/// The size of `value` written as compact JSON, without building the text.
+fn json_len(value: &serde_json::Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a JSON value into a sink that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
+
+fn check_size(f: &mut Findings, path: impl Into<String>, what: &str, len: usize, max: usize) {
+    if len > max {
+        f.error(
+            FIELD_TOO_LARGE,
+            path,
+            format!("{what} is {len} bytes; at most {max} are allowed"),
+        );
+    }
+}
 
 /// Syntax, required fields, types, defaults, uniqueness and size limits.
 pub struct WellFormed;
@@ -85,7 +126,60 @@ impl Rule for WellFormed {
         check_outputs(spec, f);
         check_dependencies(spec, f);
         check_maps(spec, f);
+        check_acknowledgements(spec, f);
         check_text_safety(spec, f);
+    }
+}
+
+/// Longest reason of an acknowledged breaking change.
+const MAX_REASON: usize = 1024;
+
+fn check_acknowledgements(spec: &ComponentSpec, f: &mut Findings) {
+    let acks = &spec.acknowledged_breaking_changes;
+    if acks.len() > MAX_LIST {
+        check_list_len(f, "acknowledged_breaking_changes", acks.len());
+        return;
+    }
+    for (i, a) in acks.iter().enumerate() {
+        let path = format!("acknowledged_breaking_changes[{i}]");
+        if !crate::CHANGE_RULES.iter().any(|r| r.id == a.rule) {
+            f.error(
+                ACKNOWLEDGEMENT_INVALID,
+                format!("{path}.rule"),
+                format!(
+                    "{:?} is not a change rule (e.g. INPUT_TYPE_CHANGED; see the breaking-change rules)",
+                    printable(&a.rule.chars().take(64).collect::<String>())
+                ),
+            );
+        }
+        if a.path.trim().is_empty() {
+            f.error(
+                ACKNOWLEDGEMENT_INVALID,
+                format!("{path}.path"),
+                "the path of the change acknowledged is required (as the gate reports it, e.g. inputs[port].type)",
+            );
+        }
+        if a.reason.trim().is_empty() {
+            f.error(
+                FIELD_REQUIRED,
+                format!("{path}.reason"),
+                "say why the breaking change is accepted",
+            );
+        }
+        check_size(
+            f,
+            format!("{path}.path"),
+            "the path",
+            a.path.len(),
+            MAX_SHORT,
+        );
+        check_size(
+            f,
+            format!("{path}.reason"),
+            "the reason",
+            a.reason.len(),
+            MAX_REASON,
+        );
     }
 }
 
@@ -129,10 +223,41 @@ fn check_text_safety(spec: &ComponentSpec, f: &mut Findings) {
             true,
         );
     }
+    for (i, engine) in spec.deployment_engines.iter().enumerate() {
+        check(format!("deployment_engines[{i}]"), engine, false);
+    }
+    for (i, a) in spec
+        .acknowledged_breaking_changes
+        .iter()
+        .enumerate()
+        .take(MAX_LIST)
+    {
+        check(
+            format!("acknowledged_breaking_changes[{i}].path"),
+            &a.path,
+            false,
+        );
+        check(
+            format!("acknowledged_breaking_changes[{i}].reason"),
+            &a.reason,
+            false,
+        );
+    }
+    if let Some(limits) = &spec.resource_limits {
+        for (field, value) in [("cpu", &limits.cpu), ("memory", &limits.memory)] {
+            if let Some(value) = value {
+                check(format!("resource_limits.{field}"), value, false);
+            }
+        }
+    }
     for (path, map, multiline_values) in [
         ("labels", &spec.labels, false),
         ("annotations", &spec.annotations, true),
     ] {
+        // An oversized map is one FIELD_TOO_LARGE finding, not one per entry.
+        if map.len() > MAX_LABELS {
+            continue;
+        }
         for (k, v) in map {
             check(format!("{path}.{}", printable(k)), k, false);
             check(format!("{path}.{}", printable(k)), v, multiline_values);
@@ -227,6 +352,10 @@ fn check_engines(spec: &ComponentSpec, ctx: &Context<'_>, f: &mut Findings) {
         let path = format!("deployment_engines[{i}]");
         if engine.trim().is_empty() {
             f.error(FIELD_REQUIRED, path, "engine name must not be empty");
+            continue;
+        }
+        if engine.len() > MAX_SHORT {
+            check_size(f, path, "the engine name", engine.len(), MAX_SHORT);
             continue;
         }
         if !seen.insert(engine) {
@@ -337,6 +466,13 @@ fn check_inputs(spec: &ComponentSpec, f: &mut Findings) {
             } else {
                 seen.insert(&input.name, path.clone());
             }
+            check_size(
+                f,
+                format!("{path}.description"),
+                "the description",
+                input.description.len(),
+                MAX_TEXT,
+            );
             check_input_values(input, required, &path, f);
         }
     }
@@ -344,6 +480,40 @@ fn check_inputs(spec: &ComponentSpec, f: &mut Findings) {
 
 fn check_input_values(input: &Input, required: bool, path: &str, f: &mut Findings) {
     let t = &input.value_type;
+    if let Some(default) = &input.default {
+        let len = json_len(default);
+        if len > MAX_DEFAULT {
+            // Too large to be worth comparing with the type or the allowed values.
+            check_size(
+                f,
+                format!("{path}.default"),
+                "the default (as JSON)",
+                len,
+                MAX_DEFAULT,
+            );
+            return;
+        }
+    }
+    if let Some(allowed) = &input.allowed_values {
+        let mut too_large = false;
+        for (j, value) in allowed.iter().enumerate().take(MAX_LIST + 1) {
+            let len = json_len(value);
+            if len > MAX_ALLOWED_VALUE {
+                too_large = true;
+                check_size(
+                    f,
+                    format!("{path}.allowed_values[{j}]"),
+                    "the allowed value (as JSON)",
+                    len,
+                    MAX_ALLOWED_VALUE,
+                );
+            }
+        }
+        if too_large || allowed.len() > MAX_LIST {
+            check_list_len(f, &format!("{path}.allowed_values"), allowed.len());
+            return;
+        }
+    }
     if let Some(default) = &input.default {
         if required {
             f.error(
@@ -415,6 +585,13 @@ fn check_outputs(spec: &ComponentSpec, f: &mut Findings) {
     check_list_len(f, "outputs", spec.outputs.len());
     let mut seen: std::collections::HashMap<&str, usize> = Default::default();
     for (i, output) in spec.outputs.iter().enumerate() {
+        check_size(
+            f,
+            format!("outputs[{i}].description"),
+            "the description",
+            output.description.len(),
+            MAX_TEXT,
+        );
         let path = format!("outputs[{i}].name");
         if !valid_field_name(&output.name) {
             f.error(
@@ -465,7 +642,15 @@ fn check_dependencies(spec: &ComponentSpec, f: &mut Findings) {
                 format!("dependency {:?} is listed more than once", dep.name),
             );
         }
-        if let Err(e) = VersionReq::parse(&dep.version_req) {
+        if dep.version_req.len() > MAX_SHORT {
+            check_size(
+                f,
+                format!("{path}.version_req"),
+                "the requirement",
+                dep.version_req.len(),
+                MAX_SHORT,
+            );
+        } else if let Err(e) = VersionReq::parse(&dep.version_req) {
             f.error(
                 DEPENDENCY_REQ_INVALID,
                 format!("{path}.version_req"),
@@ -479,27 +664,52 @@ fn check_dependencies(spec: &ComponentSpec, f: &mut Findings) {
 }
 
 fn check_maps(spec: &ComponentSpec, f: &mut Findings) {
-    for (path, map) in [("labels", &spec.labels), ("annotations", &spec.annotations)] {
+    if let Some(limits) = &spec.resource_limits {
+        for (field, value) in [("cpu", &limits.cpu), ("memory", &limits.memory)] {
+            if let Some(value) = value {
+                check_size(
+                    f,
+                    format!("resource_limits.{field}"),
+                    "the quantity",
+                    value.len(),
+                    MAX_QUANTITY,
+                );
+            }
+        }
+    }
+    for (path, map, max_value) in [
+        ("labels", &spec.labels, MAX_LABEL_VALUE),
+        ("annotations", &spec.annotations, MAX_TEXT),
+    ] {
         if map.len() > MAX_LABELS {
             f.error(
                 FIELD_TOO_LARGE,
                 path,
                 format!("{} entries; at most {MAX_LABELS} are allowed", map.len()),
             );
+            // One finding for the whole map, not one per entry of 100,000.
+            continue;
         }
         for (k, v) in map {
-            if k.is_empty() || k.len() > 128 {
+            if k.is_empty() || k.len() > MAX_KEY {
                 f.error(
                     FIELD_TOO_LARGE,
-                    format!("{path}.{k}"),
-                    "keys must be 1 to 128 bytes",
+                    path,
+                    format!(
+                        "a key of {} bytes; keys must be 1 to {MAX_KEY} bytes",
+                        k.len()
+                    ),
                 );
+                continue;
             }
-            if v.len() > MAX_TEXT {
+            if v.len() > max_value {
                 f.error(
                     FIELD_TOO_LARGE,
-                    format!("{path}.{k}"),
-                    format!("value is {} bytes; at most {MAX_TEXT}", v.len()),
+                    format!("{path}.{}", printable(k)),
+                    format!(
+                        "value is {} bytes; at most {max_value} are allowed",
+                        v.len()
+                    ),
                 );
             }
         }

@@ -20,12 +20,16 @@ use crate::{
 /// ```
 pub struct Validator {
     rules: Vec<Box<dyn Rule>>,
+    policy: crate::GatePolicy,
 }
 
 impl Validator {
     /// A validator with no rules.
     pub fn empty() -> Self {
-        Validator { rules: Vec::new() }
+        Validator {
+            rules: Vec::new(),
+            policy: crate::GatePolicy::default(),
+        }
     }
 
     /// The well-formedness rules: syntax, required fields, types, defaults, uniqueness, limits.
@@ -36,10 +40,23 @@ impl Validator {
     /// Every rule: well-formedness, then — when the context carries a catalog snapshot — the
     /// semver gate, dependency existence and name ownership.
     pub fn full() -> Self {
-        Self::well_formed()
-            .with_rule(SemverGate)
+        Self::full_with(crate::GatePolicy::default())
+    }
+
+    /// [`Validator::full`] with the semver gate configured by `policy`.
+    pub fn full_with(policy: crate::GatePolicy) -> Self {
+        let mut v = Self::well_formed()
+            .with_rule(SemverGate::new(policy.clone()))
             .with_rule(DependenciesExist)
-            .with_rule(NameOwnership)
+            .with_rule(NameOwnership);
+        v.policy = policy;
+        v
+    }
+
+    /// The semver gate's policy (the default unless built by [`Validator::full_with`]): the
+    /// classification the catalog shows (`/diff`) follows it too.
+    pub fn policy(&self) -> &crate::GatePolicy {
+        &self.policy
     }
 
     /// Adds a rule.
@@ -105,5 +122,26 @@ pub fn report_for_unreadable(
         valid: false,
         findings,
         ..Default::default()
+    }
+}
+
+/// The report on a definition that has unknown fields but is otherwise readable: `errors` (its
+/// unknown fields, from the parser) come first, then every finding of `rules_report`, the
+/// verdict of the rules on the definition read without them. Never valid: a definition with an
+/// unknown field is refused, but its author learns about every other problem in the same pass.
+pub fn report_with_unknown_fields(
+    errors: &[nestor_model::DefinitionError],
+    rules_report: ValidationReport,
+    file: Option<&str>,
+    doc_line: Option<u32>,
+) -> ValidationReport {
+    let mut findings = report_for_unreadable(errors, file, doc_line).findings;
+    findings.extend(rules_report.findings);
+    // Errors first, as `Validator::validate` orders them; the sort is stable.
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    ValidationReport {
+        valid: false,
+        findings,
+        ..rules_report
     }
 }

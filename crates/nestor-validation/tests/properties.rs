@@ -184,3 +184,182 @@ proptest! {
         }
     }
 }
+
+/// One of a small family of interfaces of `db`, so that random versions of it are often
+/// compatible (and the gate has something to accept): each part varies on its own.
+#[derive(Debug, Clone)]
+struct Variant {
+    /// Optional input `x`: absent, string, integer or number.
+    x: u8,
+    /// `helm` among the engines.
+    helm: bool,
+    /// Output `port`.
+    port: bool,
+    /// Input `y` required (else optional).
+    y_required: bool,
+    /// The requirement on `vpc`.
+    vpc_req: &'static str,
+    /// `allowed_values` of `size`: none, two or three.
+    sizes: u8,
+    /// The default of `z`.
+    z_default: u8,
+    /// The description (a patch).
+    description: u8,
+}
+
+fn variant() -> impl Strategy<Value = Variant> {
+    (
+        0u8..4,
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        prop::sample::select(vec!["^1.2", "^1", ">=1.0, <3.0"]),
+        0u8..3,
+        0u8..2,
+        0u8..2,
+    )
+        .prop_map(
+            |(x, helm, port, y_required, vpc_req, sizes, z_default, description)| Variant {
+                x,
+                helm,
+                port,
+                y_required,
+                vpc_req,
+                sizes,
+                z_default,
+                description,
+            },
+        )
+}
+
+fn variant_spec(v: &Variant, version: &str) -> ComponentSpec {
+    let input = |name: &str, t: ValueType| Input {
+        name: name.into(),
+        value_type: t,
+        description: String::new(),
+        default: None,
+        allowed_values: None,
+    };
+    let mut s = ComponentSpec {
+        name: "db".into(),
+        version: version.into(),
+        description: format!("db {}", v.description),
+        provider: "aws".into(),
+        category: "database".into(),
+        resource_type: "t".into(),
+        deployment_engines: vec!["terraform".into()],
+        dependencies: vec![Dependency {
+            name: "vpc".into(),
+            version_req: v.vpc_req.into(),
+        }],
+        ..Default::default()
+    };
+    if v.helm {
+        s.deployment_engines.push("helm".into());
+    }
+    let y = input("y", ValueType::String);
+    if v.y_required {
+        s.required_inputs.push(y);
+    } else {
+        s.optional_inputs.push(y);
+    }
+    let mut size = input("size", ValueType::String);
+    size.allowed_values = match v.sizes {
+        0 => None,
+        1 => Some(vec!["s".into(), "m".into()]),
+        _ => Some(vec!["s".into(), "m".into(), "l".into()]),
+    };
+    s.optional_inputs.push(size);
+    let mut z = input("z", ValueType::Integer);
+    z.default = Some(v.z_default.into());
+    s.optional_inputs.push(z);
+    match v.x {
+        1 => s.optional_inputs.push(input("x", ValueType::String)),
+        2 => s.optional_inputs.push(input("x", ValueType::Integer)),
+        3 => s.optional_inputs.push(input("x", ValueType::Number)),
+        _ => {}
+    }
+    s.outputs.push(Output {
+        name: "endpoint".into(),
+        value_type: ValueType::String,
+        description: String::new(),
+    });
+    if v.port {
+        s.outputs.push(Output {
+            name: "port".into(),
+            value_type: ValueType::Integer,
+            description: String::new(),
+        });
+    }
+    s
+}
+
+const VERSIONS: &[&str] = &[
+    "0.0.1",
+    "0.0.2",
+    "0.1.0",
+    "0.1.1",
+    "0.2.0",
+    "1.0.0",
+    "1.0.1",
+    "1.0.2",
+    "1.1.0",
+    "1.1.1",
+    "1.2.0",
+    "1.3.0",
+    "2.0.0",
+    "2.0.1",
+    "2.1.0",
+    "1.2.0-rc.1",
+    "2.0.0-beta.1",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    /// Issue 14, item 9: publish random interfaces at random versions in a random order, keep
+    /// what the gate accepts; then in the catalog that results, every pair of releases a < b
+    /// classifies as at most the step between them: at most minor within one major line, at
+    /// most patch within one minor line (with Cargo's 0.x convention: within 0.y at most minor,
+    /// and 0.0.z anything).
+    #[test]
+    fn every_pair_in_an_accepted_catalog_is_within_its_step(
+        attempts in prop::collection::vec((prop::sample::select(VERSIONS), variant()), 1..24)
+    ) {
+        let mut snap = CatalogSnapshot::new();
+        for (i, req) in ["1.5.0", "2.5.0"].into_iter().enumerate() {
+            let vpc = ComponentSpec { name: "vpc".into(), dependencies: vec![], ..variant_spec(&attempts[0].1, req) };
+            snap.add_published(&published(vpc, i as u64 + 1));
+        }
+        let mut accepted: Vec<ComponentSpec> = Vec::new();
+        for (n, (version, v)) in attempts.iter().enumerate() {
+            let spec = variant_spec(v, version);
+            let ctx = Context { catalog: Some(&snap), ..Default::default() };
+            let report = Validator::full().validate(&spec, &ctx);
+            if report.valid && !accepted.iter().any(|a| a.version == spec.version) {
+                snap.add_published(&published(spec.clone(), n as u64 + 10));
+                accepted.push(spec);
+            }
+        }
+        let releases: Vec<(semver::Version, &ComponentSpec)> = accepted
+            .iter()
+            .map(|s| (semver::Version::parse(&s.version).unwrap(), s))
+            .filter(|(v, _)| v.pre.is_empty())
+            .collect();
+        for (va, a) in &releases {
+            for (vb, b) in &releases {
+                if va >= vb {
+                    continue;
+                }
+                let required = required_bump(&classify(a, b));
+                let step = nestor_validation::actual_bump(va, vb);
+                prop_assert!(
+                    required <= step,
+                    "{} -> {} needs {:?} but is a {:?} step; accepted in order {:?}",
+                    va, vb, required, step,
+                    accepted.iter().map(|s| s.version.as_str()).collect::<Vec<_>>()
+                );
+            }
+        }
+    }
+}

@@ -461,3 +461,241 @@ fn a_name_belongs_to_its_first_publisher() {
         "component db belongs to source:test; it cannot be published from api:alice"
     );
 }
+
+/// Issue 14, item 9: 1.0.0, then 1.2.0 adding optional `x: integer`, then 1.1.0 adding
+/// `x: string`. The gate used to look only down (1.1.0 against 1.0.0: a minor) and accepted it,
+/// making 1.1 → 1.2 a breaking minor. A new version must also be compatible with its successor.
+#[test]
+fn a_new_version_must_be_compatible_with_its_successor() {
+    let with_x = |version: &str, t: &str| {
+        at(version, |s| {
+            s.optional_inputs.push(nestor_model::Input {
+                name: "x".into(),
+                value_type: t.parse().unwrap(),
+                description: String::new(),
+                default: None,
+                allowed_values: None,
+            })
+        })
+    };
+    let mut snap = catalog(&["1.0.0"]);
+    let v120 = with_x("1.2.0", "integer");
+    assert!(check(&v120, &snap).valid);
+    snap.add_published(&published(v120, 50));
+
+    let report = check(&with_x("1.1.0", "string"), &snap);
+    assert!(!report.valid, "{:#?}", report.findings);
+    let gate = report
+        .findings
+        .iter()
+        .find(|f| f.rule == "VERSION_SUCCESSOR_INCOMPATIBLE")
+        .expect("the successor is named");
+    assert!(
+        gate.message
+            .starts_with("1.1.0 is not compatible with its successor 1.2.0 (already published)"),
+        "{}",
+        gate.message
+    );
+    let change = report
+        .findings
+        .iter()
+        .find(|f| f.rule == "INPUT_TYPE_CHANGED")
+        .expect("the change is named");
+    assert_eq!(change.path, "inputs[x].type");
+    // Compatible with both neighbours: accepted (same `x`, or no `x` at all: adding it in 1.2.0
+    // is a minor).
+    assert!(check(&with_x("1.1.0", "integer"), &snap).valid);
+    assert!(check(&at("1.1.0", |_| {}), &snap).valid);
+    // A patch below a minor successor may not add what the successor lacks.
+    assert!(!check(&with_x("1.0.1", "string"), &snap).valid);
+    // Another major line is free: 0.9.0 below 1.0.0 may differ in anything.
+    assert!(check(&at("0.9.0", remove_input), &snap).valid);
+    // Pre-releases are compared with the line below them, not with a successor.
+    assert!(check(&with_x("1.1.0-rc.1", "string"), &snap).valid);
+}
+
+/// terraform-aws-rds as the issue reports it: 6.1.1 changed an input from string to number in a
+/// patch release. Nestor rightly classifies that as major; a mirror of upstream's tags
+/// acknowledges it (issue 14, item 12).
+fn rds(version: &str, port_type: &str) -> ComponentSpec {
+    let mut s = at(version, |_| {});
+    s.name = "terraform-aws-rds".into();
+    s.optional_inputs.push(nestor_model::Input {
+        name: "port".into(),
+        value_type: port_type.parse().unwrap(),
+        description: String::new(),
+        default: None,
+        allowed_values: None,
+    });
+    s
+}
+
+fn port_acknowledged(mut s: ComponentSpec) -> ComponentSpec {
+    s.acknowledged_breaking_changes
+        .push(nestor_model::AcknowledgedChange {
+            rule: "INPUT_TYPE_CHANGED".into(),
+            path: "inputs[port].type".into(),
+            reason: "upstream 6.1.1 changed port from string to number in a patch release".into(),
+        });
+    s
+}
+
+fn mirror_policy() -> nestor_validation::GatePolicy {
+    nestor_validation::GatePolicy {
+        may_acknowledge: ["source:upstream-mirror".to_owned()].into(),
+        ..Default::default()
+    }
+}
+
+fn check_as(
+    spec: &ComponentSpec,
+    snap: &CatalogSnapshot,
+    origin: &str,
+    policy: nestor_validation::GatePolicy,
+) -> nestor_model::ValidationReport {
+    let ctx = Context {
+        catalog: Some(snap),
+        origin: Some(origin),
+        ..Default::default()
+    };
+    Validator::full_with(policy).validate(spec, &ctx)
+}
+
+fn rules_of(report: &nestor_model::ValidationReport) -> Vec<(&str, nestor_model::Severity)> {
+    report
+        .findings
+        .iter()
+        .map(|f| (f.rule.as_str(), f.severity))
+        .collect()
+}
+
+#[test]
+fn an_allowed_publisher_may_acknowledge_a_breaking_change() {
+    use nestor_model::Severity::{Error, Warning};
+    let mut snap = catalog(&[]);
+    snap.set_owner("terraform-aws-rds", Some("source:upstream-mirror".into()));
+    snap.add_published(&published(rds("6.1.0", "string"), 90));
+    let mirror = "source:upstream-mirror";
+
+    // Unacknowledged: refused, as before.
+    let report = check_as(&rds("6.1.1", "number"), &snap, mirror, mirror_policy());
+    assert!(!report.valid);
+    assert!(rules_of(&report).contains(&("INPUT_TYPE_CHANGED", Error)));
+
+    // Acknowledged by an allowed source: accepted, the change a warning that names it.
+    let report = check_as(
+        &port_acknowledged(rds("6.1.1", "number")),
+        &snap,
+        mirror,
+        mirror_policy(),
+    );
+    assert!(report.valid, "{:#?}", report.findings);
+    assert_eq!(
+        rules_of(&report),
+        [("BREAKING_CHANGE_ACKNOWLEDGED", Warning)]
+    );
+    let w = &report.findings[0];
+    assert_eq!(w.path, "inputs[port].type");
+    assert!(
+        w.message.contains("INPUT_TYPE_CHANGED")
+            && w.message
+                .contains("acknowledged: upstream 6.1.1 changed port"),
+        "{}",
+        w.message
+    );
+    // The verdict still tells the truth about what the change requires.
+    assert_eq!(report.required_bump, Some(Bump::Major));
+
+    // The same definition from a publisher that is not allowed: refused, saying why.
+    let report = check_as(
+        &port_acknowledged(rds("6.1.1", "number")),
+        &snap,
+        "api:ci",
+        mirror_policy(),
+    );
+    assert!(!report.valid);
+    let rules = rules_of(&report);
+    assert!(
+        rules.contains(&("ACKNOWLEDGEMENT_NOT_ALLOWED", Error)),
+        "{rules:?}"
+    );
+    assert!(rules.contains(&("INPUT_TYPE_CHANGED", Error)), "{rules:?}");
+
+    // An acknowledgement of a change that is not made is said to be unused.
+    let mut extra = port_acknowledged(rds("6.1.1", "number"));
+    extra
+        .acknowledged_breaking_changes
+        .push(nestor_model::AcknowledgedChange {
+            rule: "OUTPUT_REMOVED".into(),
+            path: "outputs[endpoint]".into(),
+            reason: "no such change".into(),
+        });
+    let report = check_as(&extra, &snap, mirror, mirror_policy());
+    assert!(report.valid);
+    assert!(rules_of(&report).contains(&("ACKNOWLEDGEMENT_UNUSED", Warning)));
+}
+
+#[test]
+fn an_acknowledged_successor_lets_its_predecessor_in_later() {
+    // Mirroring out of order: 6.1.1 first, then 6.1.0 below it. 6.1.0 → 6.1.1 breaks, and
+    // 6.1.1 acknowledges exactly that. As a first version, 6.1.1's acknowledgement is no
+    // "unused" warning: it is what lets 6.1.0 in later.
+    let first = check_as(
+        &port_acknowledged(rds("6.1.1", "number")),
+        &catalog(&[]),
+        "source:upstream-mirror",
+        mirror_policy(),
+    );
+    assert!(
+        first.valid && first.findings.is_empty(),
+        "{:#?}",
+        first.findings
+    );
+    let mut snap = catalog(&[]);
+    snap.add_published(&published(port_acknowledged(rds("6.1.1", "number")), 90));
+    let report = check_as(
+        &rds("6.1.0", "string"),
+        &snap,
+        "source:upstream-mirror",
+        mirror_policy(),
+    );
+    assert!(report.valid, "{:#?}", report.findings);
+    assert_eq!(report.findings[0].rule, "BREAKING_CHANGE_ACKNOWLEDGED");
+    // Without the successor's acknowledgement, it is refused.
+    let mut snap = catalog(&[]);
+    snap.add_published(&published(rds("6.1.1", "number"), 90));
+    let report = check_as(
+        &rds("6.1.0", "string"),
+        &snap,
+        "source:upstream-mirror",
+        mirror_policy(),
+    );
+    assert!(!report.valid);
+}
+
+#[test]
+fn the_policy_decides_whether_a_changed_default_is_minor_or_major() {
+    let snap = catalog(&["1.2.3"]);
+    let new = at("1.3.0", |s| {
+        input(s, "storage_gb").default = Some(serde_json::json!(50))
+    });
+    assert!(check(&new, &snap).valid, "minor by default");
+    let strict = nestor_validation::GatePolicy {
+        default_change: Bump::Major,
+        ..Default::default()
+    };
+    let report = check_as(&new, &snap, "source:test", strict.clone());
+    assert!(!report.valid);
+    assert_eq!(report.suggested_version.as_deref(), Some("2.0.0"));
+    assert!(
+        check_as(
+            &at("2.0.0", |s| {
+                input(s, "storage_gb").default = Some(serde_json::json!(50))
+            }),
+            &snap,
+            "source:test",
+            strict
+        )
+        .valid
+    );
+}

@@ -415,3 +415,146 @@ fn input_and_output_names_may_be_as_long_as_real_terraform_variables() {
         )]
     );
 }
+
+/// Issue 15, item 13: every string and collection field has a limit — allowed values (count and
+/// each value's size), defaults, input and output descriptions, engine names, requirements,
+/// resource quantities, label values and annotation keys — and each is one finding at its path.
+#[test]
+fn every_string_and_collection_field_is_limited() {
+    let big = "x".repeat(10 * 1024);
+    let cases: Vec<(String, &str)> = vec![
+        (
+            with(
+                "allowed_values: [db.t3.micro, db.t3.small]",
+                &format!("allowed_values: [db.t3.micro, {}]", "y".repeat(2000)),
+            ),
+            "required_inputs[0].allowed_values[1]",
+        ),
+        (
+            with(
+                "allowed_values: [db.t3.micro, db.t3.small]",
+                &format!(
+                    "allowed_values: [{}]",
+                    (0..300)
+                        .map(|i| format!("v{i}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
+            "required_inputs[0].allowed_values",
+        ),
+        (
+            with(
+                "default: {team: data}",
+                &format!("default: {{team: {big}}}"),
+            ),
+            "optional_inputs[1].default",
+        ),
+        (
+            with(
+                "  - name: storage_gb\n",
+                &format!("  - name: storage_gb\n    description: {big}\n"),
+            ),
+            "optional_inputs[0].description",
+        ),
+        (
+            with(
+                "  - name: endpoint\n",
+                &format!("  - name: endpoint\n    description: {big}\n"),
+            ),
+            "outputs[0].description",
+        ),
+        (
+            with(
+                "deployment_engines: [terraform, pulumi]",
+                &format!("deployment_engines: [terraform, {}]", "e".repeat(300)),
+            ),
+            "deployment_engines[1]",
+        ),
+        (
+            with(
+                "version_req: \"^2.0\"",
+                &format!("version_req: \"^2.0{}\"", ", >=1".repeat(100)),
+            ),
+            "dependencies[0].version_req",
+        ),
+        (
+            format!("{BASE}resource_limits: {{cpu: \"{}\"}}\n", "5".repeat(100)),
+            "resource_limits.cpu",
+        ),
+        (
+            format!("{BASE}labels: {{team: {}}}\n", "d".repeat(300)),
+            "labels.team",
+        ),
+        (
+            format!("{BASE}annotations: {{{}: x}}\n", "k".repeat(200)),
+            "annotations",
+        ),
+    ];
+    for (yaml, path) in cases {
+        let found = validate(&yaml);
+        assert_eq!(
+            found,
+            [("FIELD_TOO_LARGE".to_owned(), path.to_owned())],
+            "{path}"
+        );
+    }
+    // At the limits: accepted (an annotation value may be long; a label value 256 bytes).
+    let ok = format!(
+        "{BASE}labels: {{team: {}}}\nannotations: {{docs: {}}}\nresource_limits: {{cpu: 500m, memory: 512Mi}}\n",
+        "d".repeat(256),
+        "a".repeat(8 * 1024)
+    );
+    assert_eq!(validate(&ok), vec![]);
+    // A control character in an engine name or a quantity is refused like in any text.
+    let found = validate(&format!("{BASE}resource_limits: {{cpu: \"5\\e[0m\"}}\n"));
+    assert_eq!(
+        found,
+        [(
+            "FIELD_CONTROL_CHARACTER".to_owned(),
+            "resource_limits.cpu".to_owned()
+        )]
+    );
+}
+
+#[test]
+fn acknowledged_breaking_changes_are_well_formed() {
+    let ack = |rule: &str, path: &str, reason: &str| {
+        format!(
+            "{BASE}acknowledged_breaking_changes:\n  - rule: {rule}\n    path: \"{path}\"\n    reason: \"{reason}\"\n"
+        )
+    };
+    assert_eq!(
+        validate(&ack(
+            "INPUT_TYPE_CHANGED",
+            "inputs[port].type",
+            "upstream did"
+        )),
+        vec![]
+    );
+    assert_eq!(
+        validate(&ack("TYPE_CHANGED", "", " ")),
+        [
+            (
+                "ACKNOWLEDGEMENT_INVALID".to_owned(),
+                "acknowledged_breaking_changes[0].rule".to_owned()
+            ),
+            (
+                "ACKNOWLEDGEMENT_INVALID".to_owned(),
+                "acknowledged_breaking_changes[0].path".to_owned()
+            ),
+            (
+                "FIELD_REQUIRED".to_owned(),
+                "acknowledged_breaking_changes[0].reason".to_owned()
+            ),
+        ]
+    );
+    let long = "r".repeat(2000);
+    assert_eq!(
+        validate(&ack("INPUT_TYPE_CHANGED", "inputs[port].type", &long)),
+        [(
+            "FIELD_TOO_LARGE".to_owned(),
+            "acknowledged_breaking_changes[0].reason".to_owned()
+        )]
+    );
+}

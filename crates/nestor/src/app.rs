@@ -120,7 +120,22 @@ pub fn engines(config: &Config) -> Option<Arc<dyn EngineRegistry>> {
 
 /// Builds the catalog for `store` (commands other than `serve`; see [`engines`]).
 pub fn catalog(config: &Config, store: Arc<dyn CatalogStore>) -> Catalog {
-    Catalog::new(store, Validator::full(), engines(config))
+    Catalog::new(
+        store,
+        Validator::full_with(config.gate_policy()),
+        engines(config),
+    )
+}
+
+/// The catalog offline `nestor validate` checks files in. Acknowledged breaking changes are
+/// allowed there (the files' origin, `local`, stands for whichever source they will be pushed
+/// to, which it cannot know): `--server URL --source ID` checks the permission too.
+pub fn validation_catalog(config: &Config, store: Arc<dyn CatalogStore>) -> Catalog {
+    let mut policy = config.gate_policy();
+    policy
+        .may_acknowledge
+        .insert(crate::validate_cmd::local_origin().owner());
+    Catalog::new(store, Validator::full_with(policy), engines(config))
 }
 
 fn is_git_repository(path: &Path) -> bool {
@@ -403,7 +418,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let engines = engine_registry(&config)?;
     let checked: Option<Arc<dyn EngineRegistry>> =
         config.engines_enforced().then(|| engines.clone() as _);
-    let catalog = Arc::new(Catalog::new(store, Validator::full(), checked));
+    let catalog = Arc::new(Catalog::new(
+        store,
+        Validator::full_with(config.gate_policy()),
+        checked,
+    ));
     let (sync, polls) = sync_manager(&config, catalog.clone(), Webhooks::Received)?;
 
     // One stop signal for everything this process runs: a tree of cancellation tokens. Event

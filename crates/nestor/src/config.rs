@@ -50,6 +50,28 @@ pub struct Config {
     pub sync: SyncConfig,
     /// Logging.
     pub log: LogConfig,
+    /// The semver gate's policy.
+    pub semver_gate: SemverGateConfig,
+}
+
+/// `semver_gate:`, what the breaking-change gate requires.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SemverGateConfig {
+    /// The bump a changed input default requires: `minor` (the default) or `major` (consumers
+    /// who rely on a default deploy something else when it changes).
+    pub default_changed: ChangedDefault,
+}
+
+/// `semver_gate.default_changed`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangedDefault {
+    /// A changed default needs a minor bump.
+    #[default]
+    Minor,
+    /// A changed default needs a major bump.
+    Major,
 }
 
 /// `sync:`, how long a sync may take.
@@ -88,6 +110,7 @@ impl Default for Config {
             events: EventsConfig::default(),
             sync: SyncConfig::default(),
             log: LogConfig::default(),
+            semver_gate: SemverGateConfig::default(),
         }
     }
 }
@@ -189,6 +212,11 @@ pub struct SourceConfig {
     /// A file of trusted ssh host keys in `known_hosts` format (default: `~/.ssh/known_hosts`).
     #[serde(default)]
     pub ssh_known_hosts: Option<PathBuf>,
+    /// Definitions from this source may acknowledge breaking changes
+    /// (`acknowledged_breaking_changes`), e.g. a mirror of upstream releases that once broke
+    /// the rules. Off by default.
+    #[serde(default)]
+    pub allow_acknowledged_breaking: bool,
 }
 
 fn default_paths() -> Vec<String> {
@@ -310,6 +338,9 @@ pub struct TokenConfig {
     /// Scopes: read, publish, admin.
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// Definitions published with this token may acknowledge breaking changes. Off by default.
+    #[serde(default)]
+    pub allow_acknowledged_breaking: bool,
 }
 
 /// `http:`.
@@ -524,6 +555,29 @@ impl Config {
         Ok(())
     }
 
+    /// The semver gate's policy: `semver_gate:`, and the sources (`source:<id>`) and tokens
+    /// (`api:<token name>`) allowed to acknowledge breaking changes.
+    pub fn gate_policy(&self) -> nestor_validation::GatePolicy {
+        let sources = self
+            .sources
+            .iter()
+            .filter(|s| s.allow_acknowledged_breaking)
+            .map(|s| format!("source:{}", s.id));
+        let tokens = self
+            .auth
+            .tokens
+            .iter()
+            .filter(|t| t.allow_acknowledged_breaking)
+            .map(|t| format!("api:{}", t.name));
+        nestor_validation::GatePolicy {
+            default_change: match self.semver_gate.default_changed {
+                ChangedDefault::Minor => nestor_model::Bump::Minor,
+                ChangedDefault::Major => nestor_model::Bump::Major,
+            },
+            may_acknowledge: sources.chain(tokens).collect(),
+        }
+    }
+
     /// Whether publishes are checked against the engine registry.
     pub fn engines_enforced(&self) -> bool {
         match self.engine_registry.check {
@@ -691,6 +745,43 @@ mod tests {
             Config::load(Some(std::path::Path::new(path))).expect("configs/nestor.yaml is valid");
         assert!(c.sources.iter().any(|s| s.id == "examples"));
         assert!(!c.engines.is_empty());
+    }
+
+    #[test]
+    fn the_gate_policy_comes_from_semver_gate_sources_and_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.yaml");
+        std::fs::write(
+            &p,
+            "sources:\n  - id: mirror\n    url: ./m\n    allow_acknowledged_breaking: true\n\
+             \x20 - id: team\n    url: ./t\n\
+             auth:\n  tokens:\n    - name: importer\n      sha256: \"{0}\"\n      scopes: [publish]\n\
+             \x20     allow_acknowledged_breaking: true\n    - name: ci\n      sha256: \"{0}\"\n\
+             semver_gate:\n  default_changed: major\n"
+                .replace("{0}", &"a".repeat(64)),
+        )
+        .unwrap();
+        let policy = Config::load(Some(&p)).unwrap().gate_policy();
+        assert_eq!(policy.default_change, nestor_model::Bump::Major);
+        assert_eq!(
+            policy.may_acknowledge.into_iter().collect::<Vec<_>>(),
+            ["api:importer", "source:mirror"]
+        );
+        let default = Config::default().gate_policy();
+        assert_eq!(default, nestor_validation::GatePolicy::default());
+        // Both shipped configurations carry the key, with the default.
+        for path in ["configs/nestor.yaml", "deployments/debian/nestor.yaml"] {
+            let text = std::fs::read_to_string(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../..")
+                    .join(path),
+            )
+            .unwrap();
+            assert!(
+                text.contains("semver_gate:\n") && text.contains("default_changed: minor"),
+                "{path}"
+            );
+        }
     }
 
     #[test]

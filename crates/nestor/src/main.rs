@@ -329,7 +329,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 }
                 let store: std::sync::Arc<dyn nestor_storage::CatalogStore> =
                     std::sync::Arc::new(nestor_storage::MemoryStore::new());
-                let local = app::catalog(&config, store);
+                let local = app::validation_catalog(&config, store);
                 if let Some(dir) = &catalog {
                     let globs = ["**/*.yaml".to_owned(), "**/*.yml".to_owned(), "**/*.json".to_owned()];
                     let source = nestor_catalog::DirectorySource::new("local", dir, &globs)?;

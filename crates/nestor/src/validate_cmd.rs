@@ -9,9 +9,10 @@ use std::{
 use anyhow::Context;
 use nestor_catalog::{Candidate, Catalog, Origin};
 use nestor_model::{
-    ComponentSpec, Finding, Severity, SourceFormat, ValidationReport, parse_definitions,
+    ComponentSpec, DefinitionError, Finding, Severity, SourceFormat, ValidationReport,
+    parse_definitions,
 };
-use nestor_validation::report_for_unreadable;
+use nestor_validation::{report_for_unreadable, report_with_unknown_fields};
 use serde::Serialize;
 
 /// Output format.
@@ -84,6 +85,12 @@ pub async fn run(paths: &[PathBuf], format: Format, against: Against<'_>) -> any
     let files = collect_files(paths)?;
     let mut reports: Vec<DocumentReport> = Vec::new();
     let mut parsed: Vec<(ComponentSpec, String, u32)> = Vec::new();
+    // The unknown-field errors of each parsed definition (empty for most): such a definition
+    // is read without them and checked all the same, so that every finding shows at once.
+    let mut unknown: Vec<Vec<DefinitionError>> = Vec::new();
+    // Each YAML file's text and the first lines of its documents, to point findings at the
+    // line of their field.
+    let mut texts: HashMap<String, (String, Vec<u32>)> = HashMap::new();
     for file in &files {
         let display = file.display().to_string();
         let bytes = std::fs::read(file).with_context(|| format!("reading {display}"))?;
@@ -104,14 +111,26 @@ pub async fn run(paths: &[PathBuf], format: Format, against: Against<'_>) -> any
         } else {
             SourceFormat::Yaml
         };
-        for doc in parse_definitions(&text, format) {
-            match doc.result {
-                Err(errors) => reports.push(DocumentReport {
+        let docs = parse_definitions(&text, format);
+        if format == SourceFormat::Yaml {
+            let starts = docs.iter().map(|d| d.line).collect();
+            texts.insert(display.clone(), (text, starts));
+        }
+        for doc in docs {
+            match (doc.result, doc.without_unknown_fields) {
+                (Err(errors), Some(spec)) => {
+                    parsed.push((spec, display.clone(), doc.line));
+                    unknown.push(errors);
+                }
+                (Err(errors), None) => reports.push(DocumentReport {
                     file: display.clone(),
                     line: doc.line,
                     report: report_for_unreadable(&errors, Some(&display), Some(doc.line)),
                 }),
-                Ok(spec) => parsed.push((spec, display.clone(), doc.line)),
+                (Ok(spec), _) => {
+                    parsed.push((spec, display.clone(), doc.line));
+                    unknown.push(Vec::new());
+                }
             }
         }
     }
@@ -121,10 +140,12 @@ pub async fn run(paths: &[PathBuf], format: Format, against: Against<'_>) -> any
         Against::Local(catalog, _) => {
             let candidates: Vec<Candidate<'_>> = parsed
                 .iter()
-                .map(|(spec, file, line)| Candidate {
+                .zip(&unknown)
+                .map(|((spec, file, line), unknown_fields)| Candidate {
                     spec,
                     file: Some(file),
                     line: Some(*line),
+                    unknown_fields,
                 })
                 .collect();
             catalog
@@ -133,13 +154,16 @@ pub async fn run(paths: &[PathBuf], format: Format, against: Against<'_>) -> any
         }
         Against::Server(client, source) => {
             let mut out = Vec::with_capacity(parsed.len());
-            for (spec, file, line) in &parsed {
+            for ((spec, file, line), unknown_fields) in parsed.iter().zip(&unknown) {
                 let mut r = client.validate_as(spec, source).await.with_context(|| {
                     format!("validating {file}:{line} on {}", client.base_url())
                 })?;
                 for f in &mut r.findings {
                     f.file = Some(file.clone());
                     f.line.get_or_insert(*line);
+                }
+                if !unknown_fields.is_empty() {
+                    r = report_with_unknown_fields(unknown_fields, r, Some(file), Some(*line));
                 }
                 out.push(r);
             }
@@ -165,6 +189,9 @@ pub async fn run(paths: &[PathBuf], format: Format, against: Against<'_>) -> any
             None => {
                 seen.insert(id, (file.to_string(), *line, hash));
             }
+        }
+        if let Some((text, starts)) = texts.get(file.as_str()) {
+            locate_findings(&mut report, text, starts, *line);
         }
         reports.push(DocumentReport {
             file: file.to_string(),
@@ -237,6 +264,25 @@ pub async fn run(paths: &[PathBuf], format: Format, against: Against<'_>) -> any
         );
     }
     Ok(summary.invalid == 0)
+}
+
+/// Points each finding that carries only its document's line (`line`) at the line of its field,
+/// where the field is in the document (a missing field keeps the document's line).
+fn locate_findings(report: &mut ValidationReport, text: &str, starts: &[u32], line: u32) {
+    let end = starts.iter().copied().find(|&s| s > line);
+    let lines: Vec<&str> = text
+        .lines()
+        .skip((line as usize).saturating_sub(1))
+        .take(end.map_or(usize::MAX, |e| (e - line) as usize))
+        .collect();
+    for f in &mut report.findings {
+        if f.line == Some(line)
+            && !f.path.is_empty()
+            && let Some(at) = nestor_model::locate_field(&lines, &f.path)
+        {
+            f.line = Some(line + at - 1);
+        }
+    }
 }
 
 /// The origin offline validation publishes as, both for `--catalog` and the files checked, so

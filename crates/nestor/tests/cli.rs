@@ -121,13 +121,23 @@ fn validate_reports_file_line_rule_and_exits_1() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let bad = dir.path().join("bad.yaml").display().to_string();
     assert!(stdout.contains(&format!("{bad}:16: error[FIELD_UNKNOWN] descripton: unknown field `descripton`; did you mean `description`?")), "{stdout}");
+    // The typo hides nothing else: the rules ran on the rest of the document in the same pass,
+    // each finding at its field's line.
+    assert!(
+        stdout.contains(&format!("{bad}:9: error[NAME_INVALID] name:")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{bad}:10: error[VERSION_BUILD_METADATA] version:")),
+        "{stdout}"
+    );
     assert!(stdout.contains("error[DEFINITION_SYNTAX]"), "{stdout}");
     assert!(
         stdout.contains("checked 3 definition(s) in 2 file(s): 1 valid, 2 invalid"),
         "{stdout}"
     );
 
-    // Fix the typo: now the rule findings show, with the document's line.
+    // Fix the typo: the rule findings stay, with the document's line.
     let text = std::fs::read_to_string(dir.path().join("bad.yaml"))
         .unwrap()
         .replace("descripton: typo\n", "");
@@ -632,4 +642,49 @@ fn nestor_sync_does_not_ask_for_webhook_secrets_and_warns_on_a_partial_run() {
         "{stderr}"
     );
     assert!(stderr.contains("components/broken.yaml"), "{stderr}");
+}
+
+/// The README's `nestor validate` sample is what the binary prints for the files it describes:
+/// every finding in one pass (issue 14, item 11), each at its field's line.
+#[test]
+fn validate_prints_the_readme_sample() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let start = readme
+        .find("$ nestor validate components/\n")
+        .expect("the README has the sample");
+    let sample: Vec<&str> = readme[start..]
+        .lines()
+        .skip(1)
+        .take_while(|l| *l != "```")
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let components = dir.path().join("components");
+    std::fs::create_dir(&components).unwrap();
+    std::fs::write(
+        components.join("rds.yaml"),
+        "name: aws-rds-postgres\nversion: 1.1.0\ndescripton: Managed PostgreSQL on Amazon RDS\n\
+         provider: aws\ncategory: database\nresource_type: aws_db_instance\n\
+         deployment_engines: [terraform]\nrequired_inputs:\n  - name: instance_class\n\
+         \x20   type: string\noptional_inputs:\n  - name: storage_gb\n    type: integer\n\
+         \x20   default: twenty\n",
+    )
+    .unwrap();
+    let vpc = "name: aws-vpc\nversion: 1.0.0\ndescription: A VPC\nprovider: aws\n\
+               category: network\nresource_type: aws_vpc\ndeployment_engines: [terraform]\n";
+    std::fs::write(
+        components.join("vpc.yaml"),
+        format!(
+            "{vpc}---\n{}",
+            vpc.replace("1.0.0", "1.0.1").replace("A VPC", "An AWS VPC")
+        ),
+    )
+    .unwrap();
+    let out = nestor()
+        .current_dir(dir.path())
+        .args(["validate", "components/"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), sample, "{stdout}");
 }

@@ -15,7 +15,7 @@ use nestor_model::{
     BlastRadius, Component, ComponentFilter, ComponentName, ComponentPage, ComponentSpec,
     DefinitionErrorKind, DependencyList, DependentList, ErrorCode, FacetCounts, FacetValue,
     PatchRequest, Problem, PublishOutcome, PublishResponse, Revision, SearchResults, SourceFormat,
-    VersionDiff, VersionList, parse_definition_json, parse_definitions,
+    ValidationReport, VersionDiff, VersionList, parse_definition_json_document, parse_definitions,
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -655,23 +655,31 @@ pub(crate) async fn diff(
     Ok(Json(state.catalog.diff(&name, &p.from, &p.to).await?))
 }
 
+/// A body that is a document but not a valid definition: its parse errors and, when unknown
+/// fields are its only problem, the definition read without them (to run the rules on, so that
+/// every finding is reported at once).
+pub(crate) struct Unreadable {
+    /// Parse errors (syntax, shape, unknown fields).
+    pub(crate) errors: Vec<nestor_model::DefinitionError>,
+    /// See [`nestor_model::DefinitionDocument::without_unknown_fields`].
+    pub(crate) without_unknown_fields: Option<Box<ComponentSpec>>,
+}
+
 /// Reads the definition in a publish or validate body. `Err(Ok(problem))` is a request that is
-/// not a readable document at all (400); `Err(Err(errors))` is a document that does not have the
-/// shape of a definition (422, reported as findings).
+/// not a readable document at all (400); `Err(Err(unreadable))` is a document that does not
+/// have the shape of a definition (422, reported as findings).
 pub(crate) async fn read_definition(
     body: DefinitionBody,
-) -> Result<ComponentSpec, Result<ApiError, Vec<nestor_model::DefinitionError>>> {
+) -> Result<ComponentSpec, Result<ApiError, Unreadable>> {
     crate::blocking::cpu(move || parse_definition(body))
         .await
         .map_err(Ok)?
 }
 
 /// [`read_definition`]'s work, on a blocking thread.
-fn parse_definition(
-    body: DefinitionBody,
-) -> Result<ComponentSpec, Result<ApiError, Vec<nestor_model::DefinitionError>>> {
-    let (result, format) = match body {
-        DefinitionBody::Json(bytes) => (parse_definition_json(&bytes), "JSON"),
+fn parse_definition(body: DefinitionBody) -> Result<ComponentSpec, Result<ApiError, Unreadable>> {
+    let (doc, format) = match body {
+        DefinitionBody::Json(bytes) => (parse_definition_json_document(&bytes), "JSON"),
         DefinitionBody::Yaml(text) => {
             let mut docs = parse_definitions(&text, SourceFormat::Yaml);
             if docs.len() != 1 {
@@ -684,10 +692,10 @@ fn parse_definition(
                 )
                 .into()));
             }
-            (docs.remove(0).result, "YAML")
+            (docs.remove(0), "YAML")
         }
     };
-    result.map_err(|errors| {
+    doc.result.map_err(|errors| {
         match errors
             .iter()
             .find(|e| e.kind == DefinitionErrorKind::Syntax)
@@ -698,8 +706,32 @@ fn parse_definition(
             )
             .with_details(serde_json::json!({ "line": e.line, "column": e.column }))
             .into()),
-            None => Err(errors),
+            None => Err(Unreadable {
+                errors,
+                without_unknown_fields: doc.without_unknown_fields.map(Box::new),
+            }),
         }
+    })
+}
+
+/// The verdict on a body that is not a valid definition: its parse errors, and — when unknown
+/// fields are its only problem — every finding of the catalog's rules on the rest of it.
+pub(crate) async fn unreadable_report(
+    state: &AppState,
+    unreadable: Unreadable,
+    origin: &Origin,
+) -> Result<ValidationReport, ApiError> {
+    Ok(match unreadable.without_unknown_fields {
+        Some(spec) => nestor_validation::report_with_unknown_fields(
+            &unreadable.errors,
+            state
+                .catalog
+                .validate(&spec, Some(origin), None, None)
+                .await?,
+            None,
+            None,
+        ),
+        None => nestor_validation::report_for_unreadable(&unreadable.errors, None, None),
     })
 }
 
@@ -725,8 +757,8 @@ pub(crate) async fn publish(
     let spec = match read_definition(body).await {
         Ok(spec) => spec,
         Err(Ok(problem)) => return Err(problem),
-        Err(Err(errors)) => {
-            let report = nestor_validation::report_for_unreadable(&errors, None, None);
+        Err(Err(unreadable)) => {
+            let report = unreadable_report(&state, unreadable, &api_origin()).await?;
             return Err(nestor_catalog::CatalogError::Invalid(Box::new(report)).into());
         }
     };

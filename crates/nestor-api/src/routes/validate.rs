@@ -75,8 +75,8 @@ pub(crate) async fn validate(
                 .await?,
         )),
         Err(Ok(problem)) => Err(problem),
-        Err(Err(errors)) => Ok(Json(nestor_validation::report_for_unreadable(
-            &errors, None, None,
-        ))),
+        Err(Err(unreadable)) => Ok(Json(
+            crate::routes::components::unreadable_report(&state, unreadable, &origin).await?,
+        )),
     }
 }
