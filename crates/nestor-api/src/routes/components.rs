@@ -91,7 +91,7 @@ pub(crate) enum SortKey {
 const MIN_REVISION_WAIT: Duration = Duration::from_secs(5);
 
 /// The fields `fields=` may name: a component's top-level JSON keys.
-const COMPONENT_FIELDS: [&str; 24] = [
+const COMPONENT_FIELDS: [&str; 25] = [
     "name",
     "version",
     "description",
@@ -116,6 +116,7 @@ const COMPONENT_FIELDS: [&str; 24] = [
     "revision",
     "deprecated",
     "yanked",
+    "acknowledged_breaking_changes",
 ];
 
 /// A page size: absent is the default, else 1 to [`MAX_LIMIT`].
