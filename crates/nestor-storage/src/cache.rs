@@ -273,6 +273,13 @@ impl ComponentReader for CachedStore {
         Ok(self.entry(name).await?.owner.clone())
     }
 
+    async fn name_owners(&self, name: &str) -> StoreResult<Option<Vec<String>>> {
+        // Read for writes only, and changed without a change event (which is what invalidates
+        // this cache on other replicas): always from the store.
+        self.timed("name_owners", self.inner.name_owners(name))
+            .await
+    }
+
     async fn list_all(&self) -> StoreResult<Snapshot<Vec<Component>>> {
         self.timed("list_all", self.inner.list_all()).await
     }
@@ -307,6 +314,19 @@ impl ComponentWriter for CachedStore {
             .await;
         self.invalidate(&name);
         result
+    }
+
+    async fn set_name_owners(
+        &self,
+        name: &str,
+        expected: &[String],
+        owners: &[String],
+    ) -> StoreResult<bool> {
+        self.timed(
+            "set_name_owners",
+            self.inner.set_name_owners(name, expected, owners),
+        )
+        .await
     }
 }
 

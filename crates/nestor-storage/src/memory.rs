@@ -20,7 +20,17 @@ use crate::{
 #[derive(Default)]
 struct NameEntry {
     owner: String,
+    /// `None`: the owner alone.
+    owners: Option<Vec<String>>,
     versions: BTreeMap<Version, Component>,
+}
+
+impl NameEntry {
+    fn owners(&self) -> Vec<String> {
+        self.owners
+            .clone()
+            .unwrap_or_else(|| vec![self.owner.clone()])
+    }
 }
 
 #[derive(Default)]
@@ -146,6 +156,10 @@ impl ComponentReader for MemoryStore {
         Ok(self.read().names.get(name).map(|e| e.owner.clone()))
     }
 
+    async fn name_owners(&self, name: &str) -> StoreResult<Option<Vec<String>>> {
+        Ok(self.read().names.get(name).map(NameEntry::owners))
+    }
+
     async fn list_all(&self) -> StoreResult<Snapshot<Vec<Component>>> {
         let state = self.read();
         let mut value: Vec<Component> = state
@@ -214,6 +228,22 @@ impl ComponentWriter for MemoryStore {
             e.versions.insert(version, event.component.clone());
         }
         Ok(event)
+    }
+
+    async fn set_name_owners(
+        &self,
+        name: &str,
+        expected: &[String],
+        owners: &[String],
+    ) -> StoreResult<bool> {
+        let mut state = self.write();
+        match state.names.get_mut(name) {
+            Some(e) if e.owners() == expected => {
+                e.owners = Some(owners.to_vec());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }
 

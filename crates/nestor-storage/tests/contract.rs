@@ -128,6 +128,87 @@ async fn insert_then_read(f: Fixture) {
     assert_eq!(s.current_revision().await.unwrap(), Revision(2));
 }
 
+async fn name_owners_change_only_as_read_and_outlive_version_writes(f: Fixture) {
+    let s = f.store;
+    let owners = |list: &[&str]| list.iter().map(|o| o.to_string()).collect::<Vec<_>>();
+    assert!(s.name_owners("pg").await.unwrap().is_none());
+    assert!(
+        !s.set_name_owners("pg", &[], &owners(&["api:x"]))
+            .await
+            .unwrap(),
+        "an unknown name has no owners to change"
+    );
+    s.insert_version(comp("pg", "1.0.0"), "api:alice")
+        .await
+        .unwrap();
+    // The first publisher alone, until the list changes.
+    assert_eq!(
+        s.name_owners("pg").await.unwrap(),
+        Some(owners(&["api:alice"]))
+    );
+    assert!(
+        s.set_name_owners(
+            "pg",
+            &owners(&["api:alice"]),
+            &owners(&["api:alice", "api:bob"])
+        )
+        .await
+        .unwrap()
+    );
+    // A change from a stale read changes nothing.
+    assert!(
+        !s.set_name_owners("pg", &owners(&["api:alice"]), &owners(&["api:carol"]))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.name_owners("pg").await.unwrap(),
+        Some(owners(&["api:alice", "api:bob"]))
+    );
+    // Version writes keep the list, and owner changes are not catalog changes.
+    let ev = s
+        .insert_version(comp("pg", "1.1.0"), "api:bob")
+        .await
+        .unwrap();
+    let mut yanked = ev.component.clone();
+    yanked.yanked = true;
+    s.update_version(yanked, ev.revision, EventType::Yanked)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.name_owners("pg").await.unwrap(),
+        Some(owners(&["api:alice", "api:bob"]))
+    );
+    assert_eq!(
+        s.name_owner("pg").await.unwrap().as_deref(),
+        Some("api:alice"),
+        "the first publisher stays the name's owner of record"
+    );
+    assert!(
+        s.set_name_owners(
+            "pg",
+            &owners(&["api:alice", "api:bob"]),
+            &owners(&["api:bob"])
+        )
+        .await
+        .unwrap()
+    );
+    assert_eq!(
+        s.name_owners("pg").await.unwrap(),
+        Some(owners(&["api:bob"]))
+    );
+    assert_eq!(s.current_revision().await.unwrap(), Revision(3));
+    assert_eq!(s.events_since(Revision(0), 10).await.unwrap().len(), 3);
+    // Other names are untouched.
+    s.insert_version(comp("vpc", "1.0.0"), "source:platform")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.name_owners("vpc").await.unwrap(),
+        Some(owners(&["source:platform"]))
+    );
+}
+
 async fn duplicate_insert_is_rejected_and_changes_nothing(f: Fixture) {
     let s = f.store;
     s.insert_version(comp("pg", "1.0.0"), "o").await.unwrap();
@@ -622,6 +703,7 @@ macro_rules! contract {
             use super::*;
             #[tokio::test] async fn empty_store() { super::empty_store($fixture).await }
             #[tokio::test] async fn insert_then_read() { super::insert_then_read($fixture).await }
+            #[tokio::test] async fn name_owners_change_only_as_read_and_outlive_version_writes() { super::name_owners_change_only_as_read_and_outlive_version_writes($fixture).await }
             #[tokio::test] async fn duplicate_insert_is_rejected_and_changes_nothing() { super::duplicate_insert_is_rejected_and_changes_nothing($fixture).await }
             #[tokio::test] async fn versions_are_newest_first_in_semver_order() { super::versions_are_newest_first_in_semver_order($fixture).await }
             #[tokio::test] async fn latest_skips_prereleases_and_yanked() { super::latest_skips_prereleases_and_yanked($fixture).await }

@@ -364,4 +364,13 @@ impl ComponentWriter for DynamoStore {
         }
         Err(self.gave_up(OP, &last.unwrap_or(Cancelled::Reasons(Vec::new()))))
     }
+
+    async fn set_name_owners(
+        &self,
+        name: &str,
+        expected: &[String],
+        owners: &[String],
+    ) -> StoreResult<bool> {
+        self.write_name_owners(name, expected, owners).await
+    }
 }
