@@ -222,15 +222,46 @@ impl Catalog {
         self.publish_in(spec, origin, &[]).await
     }
 
+    /// [`Catalog::publish`] through the API on behalf of the token `actor`: a name the API
+    /// owns takes new versions and descriptive updates from its owners only, unless `actor`
+    /// has `privileged` rights (the admin scope); others get [`CatalogError::NotOwner`]. A new
+    /// name is owned by `actor`.
+    pub async fn publish_as(
+        &self,
+        spec: ComponentSpec,
+        actor: &str,
+        privileged: bool,
+    ) -> Result<PublishResult, CatalogError> {
+        let origin = Origin::Api {
+            identity: actor.to_owned(),
+        };
+        self.publish_checked(spec, &origin, &[], privileged).await
+    }
+
     /// [`Catalog::publish`] as a member of a batch: `pending` are the batch's other valid new
     /// versions, which count when checking dependencies and predecessors.
-    #[tracing::instrument(skip_all, fields(component = %spec.name, version = %spec.version, origin = ?origin))]
     pub async fn publish_in(
         &self,
         spec: ComponentSpec,
         origin: &Origin,
         pending: &[&ComponentSpec],
     ) -> Result<PublishResult, CatalogError> {
+        self.publish_checked(spec, origin, pending, false).await
+    }
+
+    /// The publish: an API origin without `privileged` rights must own the name, if it exists.
+    #[tracing::instrument(skip_all, fields(component = %spec.name, version = %spec.version, origin = ?origin))]
+    async fn publish_checked(
+        &self,
+        spec: ComponentSpec,
+        origin: &Origin,
+        pending: &[&ComponentSpec],
+        privileged: bool,
+    ) -> Result<PublishResult, CatalogError> {
+        if !privileged {
+            self.check_api_owner(&spec.name, origin, "publish its versions")
+                .await?;
+        }
         let content_hash = spec.content_hash();
         for _ in 0..MAX_WRITE_ATTEMPTS {
             let snapshot = self.snapshot_for(&[&spec], pending, Some(origin)).await?;
@@ -351,7 +382,9 @@ impl Catalog {
     /// [`Catalog::patch`] on behalf of `actor`, through the API. A name a source owns (it came
     /// from git or a directory) keeps that source as the one place its versions are described:
     /// its descriptive fields are refused here, and deprecating or yanking it needs an
-    /// `actor` with `privileged` rights (the admin scope). The change is logged with the actor.
+    /// `actor` with `privileged` rights (the admin scope). A name the API owns is changed by
+    /// its owners only (or a `privileged` actor): others get [`CatalogError::NotOwner`]. The
+    /// change is logged with the actor.
     pub async fn patch_as(
         &self,
         name: &str,
@@ -379,6 +412,13 @@ impl Catalog {
                     "{name} is owned by source {source}: deprecating or yanking it through the API needs the admin scope"
                 )));
             }
+        }
+        if !privileged {
+            let origin = Origin::Api {
+                identity: actor.to_owned(),
+            };
+            self.check_api_owner(name, &origin, "change its versions")
+                .await?;
         }
         let result = self.patch_unchecked(name, version, patch).await?;
         if let Some(event) = &result.1 {

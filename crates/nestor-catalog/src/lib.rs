@@ -30,6 +30,7 @@ mod error;
 mod feed;
 mod git;
 mod metrics;
+mod owners;
 mod records;
 mod redact;
 mod source;
