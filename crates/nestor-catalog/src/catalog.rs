@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use nestor_engines::EngineRegistry;
 use nestor_model::{
-    ChangeEvent, Component, ComponentFilter, ComponentSpec, DependencyList, DependentList,
+    Actor, ChangeEvent, Component, ComponentFilter, ComponentSpec, DependencyList, DependentList,
     EventType, Finding, PatchRequest, PublishOutcome, ResolvedDependency, Revision, SearchResults,
     Severity, VersionList, parse_version,
 };
@@ -42,6 +42,21 @@ impl Origin {
         match self {
             Origin::Api { identity } => format!("api:{identity}"),
             Origin::Source { id } => format!("source:{id}"),
+        }
+    }
+
+    /// Who writes for this origin, as recorded on versions and events: the token for the API;
+    /// the source for a sync, with its `run` and `commit` when known.
+    pub fn actor(&self, run: Option<u64>, commit: Option<String>) -> Actor {
+        match self {
+            Origin::Api { identity } => Actor::Api {
+                token: identity.clone(),
+            },
+            Origin::Source { id } => Actor::Sync {
+                source: id.clone(),
+                run,
+                commit,
+            },
         }
     }
 }
@@ -235,28 +250,35 @@ impl Catalog {
         let origin = Origin::Api {
             identity: actor.to_owned(),
         };
-        self.publish_checked(spec, &origin, &[], privileged).await
+        let writer = origin.actor(None, None);
+        self.publish_checked(spec, &origin, &[], privileged, writer)
+            .await
     }
 
     /// [`Catalog::publish`] as a member of a batch: `pending` are the batch's other valid new
-    /// versions, which count when checking dependencies and predecessors.
+    /// versions, which count when checking dependencies and predecessors. The write is recorded
+    /// as `origin`'s (for a source: the commit the definition names, no run).
     pub async fn publish_in(
         &self,
         spec: ComponentSpec,
         origin: &Origin,
         pending: &[&ComponentSpec],
     ) -> Result<PublishResult, CatalogError> {
-        self.publish_checked(spec, origin, pending, false).await
+        let writer = origin.actor(None, spec.git_commit.clone());
+        self.publish_checked(spec, origin, pending, false, writer)
+            .await
     }
 
     /// The publish: an API origin without `privileged` rights must own the name, if it exists.
+    /// What it writes is recorded as `writer`'s.
     #[tracing::instrument(skip_all, fields(component = %spec.name, version = %spec.version, origin = ?origin))]
-    async fn publish_checked(
+    pub(crate) async fn publish_checked(
         &self,
         spec: ComponentSpec,
         origin: &Origin,
         pending: &[&ComponentSpec],
         privileged: bool,
+        writer: Actor,
     ) -> Result<PublishResult, CatalogError> {
         if !privileged {
             self.check_api_owner(&spec.name, origin, "publish its versions")
@@ -298,6 +320,8 @@ impl Catalog {
                         revision: Revision(0),
                         deprecated: None,
                         yanked: false,
+                        published_by: Some(writer.clone()),
+                        changed_by: Some(writer.clone()),
                     };
                     self.store
                         .insert_version(component, &origin.owner())
@@ -337,6 +361,7 @@ impl Catalog {
                         updated.spec.git_commit,
                         updated.spec.git_path,
                     ) = provenance;
+                    updated.changed_by = Some(writer.clone());
                     self.store
                         .update_version(updated, expected, EventType::Updated)
                         .await
@@ -368,7 +393,8 @@ impl Catalog {
         .into())
     }
 
-    /// Changes the mutable fields of a version.
+    /// Changes the mutable fields of a version, with no writer recorded (`changed_by` absent):
+    /// the API goes through [`Catalog::patch_as`], which records the token.
     #[tracing::instrument(skip_all, fields(component = %name, version = %version))]
     pub async fn patch(
         &self,
@@ -376,7 +402,7 @@ impl Catalog {
         version: &str,
         patch: PatchRequest,
     ) -> Result<(Component, Option<ChangeEvent>), CatalogError> {
-        self.patch_unchecked(name, version, patch).await
+        self.patch_unchecked(name, version, patch, None).await
     }
 
     /// [`Catalog::patch`] on behalf of `actor`, through the API. A name a source owns (it came
@@ -420,7 +446,12 @@ impl Catalog {
             self.check_api_owner(name, &origin, "change its versions")
                 .await?;
         }
-        let result = self.patch_unchecked(name, version, patch).await?;
+        let writer = Actor::Api {
+            token: actor.to_owned(),
+        };
+        let result = self
+            .patch_unchecked(name, version, patch, Some(&writer))
+            .await?;
         if let Some(event) = &result.1 {
             tracing::info!(
                 component = name, version, actor, change = event.event_type.as_str(),
@@ -435,6 +466,7 @@ impl Catalog {
         name: &str,
         version: &str,
         patch: PatchRequest,
+        writer: Option<&Actor>,
     ) -> Result<(Component, Option<ChangeEvent>), CatalogError> {
         if patch.is_empty() {
             return Err(CatalogError::InvalidPatch(
@@ -514,6 +546,7 @@ impl Catalog {
             } else {
                 return Ok((existing, None));
             };
+            c.changed_by = writer.cloned();
             match self.store.update_version(c, expected, event_type).await {
                 Ok(event) => {
                     tracing::info!(revision = %event.revision, event = event_type.as_str(), "patched");

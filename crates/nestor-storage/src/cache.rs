@@ -470,6 +470,8 @@ mod tests {
             revision: Revision(0),
             deprecated: None,
             yanked: false,
+            published_by: None,
+            changed_by: None,
         }
     }
 

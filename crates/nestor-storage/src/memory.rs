@@ -87,6 +87,7 @@ fn append(state: &mut State, mut component: Component, event_type: EventType) ->
         event_type,
         name: component.spec.name.clone(),
         version: component.spec.version.clone(),
+        changed_by: component.changed_by.clone(),
         component,
         occurred_at: OffsetDateTime::now_utc(),
     };

@@ -289,6 +289,7 @@ fn append_event(
         event_type,
         name: component.spec.name.clone(),
         version: component.spec.version.clone(),
+        changed_by: component.changed_by.clone(),
         component: component.clone(),
         occurred_at: OffsetDateTime::now_utc(),
     };

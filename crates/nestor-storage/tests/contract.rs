@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use nestor_model::{Component, ComponentFilter, EventType, Revision};
+use nestor_model::{Actor, Component, ComponentFilter, EventType, Revision};
 use nestor_storage::{
     CachedStore, CatalogStore, LatestQuery, MemoryStore, SqliteStore, StoreError,
 };
@@ -206,6 +206,38 @@ async fn name_owners_change_only_as_read_and_outlive_version_writes(f: Fixture) 
     assert_eq!(
         s.name_owners("vpc").await.unwrap(),
         Some(owners(&["source:platform"]))
+    );
+}
+
+async fn writers_are_kept_on_versions_and_events(f: Fixture) {
+    let s = f.store;
+    let sync = Actor::Sync {
+        source: "platform".into(),
+        run: Some(7),
+        commit: Some("0123abcd".into()),
+    };
+    let mut c = comp("pg", "1.0.0");
+    c.published_by = Some(sync.clone());
+    c.changed_by = Some(sync.clone());
+    let ev = s.insert_version(c, "source:platform").await.unwrap();
+    assert_eq!(ev.changed_by, Some(sync.clone()));
+    let mut yanked = ev.component.clone();
+    yanked.yanked = true;
+    yanked.changed_by = Some(Actor::Api {
+        token: "ops".into(),
+    });
+    let ev = s
+        .update_version(yanked.clone(), ev.revision, EventType::Yanked)
+        .await
+        .unwrap();
+    assert_eq!(ev.changed_by, yanked.changed_by);
+    let stored = s.get_version("pg", &v("1.0.0")).await.unwrap().unwrap();
+    assert_eq!(stored.published_by, Some(sync.clone()));
+    assert_eq!(stored.changed_by, yanked.changed_by);
+    let log = s.events_since(Revision(0), 10).await.unwrap();
+    assert_eq!(
+        log.iter().map(|e| e.changed_by.clone()).collect::<Vec<_>>(),
+        [Some(sync), yanked.changed_by]
     );
 }
 
@@ -704,6 +736,7 @@ macro_rules! contract {
             #[tokio::test] async fn empty_store() { super::empty_store($fixture).await }
             #[tokio::test] async fn insert_then_read() { super::insert_then_read($fixture).await }
             #[tokio::test] async fn name_owners_change_only_as_read_and_outlive_version_writes() { super::name_owners_change_only_as_read_and_outlive_version_writes($fixture).await }
+            #[tokio::test] async fn writers_are_kept_on_versions_and_events() { super::writers_are_kept_on_versions_and_events($fixture).await }
             #[tokio::test] async fn duplicate_insert_is_rejected_and_changes_nothing() { super::duplicate_insert_is_rejected_and_changes_nothing($fixture).await }
             #[tokio::test] async fn versions_are_newest_first_in_semver_order() { super::versions_are_newest_first_in_semver_order($fixture).await }
             #[tokio::test] async fn latest_skips_prereleases_and_yanked() { super::latest_skips_prereleases_and_yanked($fixture).await }

@@ -255,6 +255,7 @@ impl ComponentWriter for DynamoStore {
                 event_type: EventType::Published,
                 name: name.clone(),
                 version: version.clone(),
+                changed_by: stored.changed_by.clone(),
                 component: stored.clone(),
                 occurred_at: OffsetDateTime::now_utc(),
             };
@@ -336,6 +337,7 @@ impl ComponentWriter for DynamoStore {
                 event_type,
                 name: name.clone(),
                 version: version.clone(),
+                changed_by: updated.changed_by.clone(),
                 component: updated.clone(),
                 occurred_at: OffsetDateTime::now_utc(),
             };
