@@ -194,6 +194,11 @@ impl Auth {
         })
     }
 
+    /// Whether `presented` is a configured token with the read scope (the page's sign-in).
+    pub(crate) fn reads(&self, presented: &str) -> bool {
+        self.find(presented).is_some_and(|t| t.grants(Scope::Read))
+    }
+
     /// The token whose hash is `presented`'s, compared in constant time against every one.
     fn find(&self, presented: &str) -> Option<&Token> {
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
@@ -240,6 +245,9 @@ pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
         || path == "/api/v1/openapi.json"
         || path == "/api/v1/docs"
         || path.starts_with("/api/v1/docs/")
+        // The page's stylesheet and script, and its sign-in form.
+        || path.starts_with("/assets/")
+        || path == "/login"
         // Webhooks carry their own signatures.
         || path.starts_with("/api/v1/webhooks/");
     if public {
@@ -275,6 +283,18 @@ fn unauthorized(detail: String, error: &'static str) -> Response {
     res
 }
 
+/// The page's token cookie, if the request carries one.
+fn token_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| *name == crate::web::TOKEN_COOKIE && !value.is_empty())
+        .map(|(_, value)| value.to_owned())
+}
+
 /// The middleware: admits, or answers 401 / 403 / 429 problems.
 pub(crate) async fn authenticate(
     State(auth): State<Arc<Auth>>,
@@ -287,9 +307,28 @@ pub(crate) async fn authenticate(
     if auth.config.tokens.is_empty() {
         return next.run(request).await;
     }
+    let cookie = (needed == Scope::Read && matches!(*request.method(), Method::GET | Method::HEAD))
+        .then(|| token_cookie(request.headers()))
+        .flatten();
     let presented = match request.headers().get(header::AUTHORIZATION) {
+        // A browser's token (pages and their event stream; EventSource cannot send headers),
+        // for reads only: a cookie is sent by the browser on its own, so it must never
+        // authorize a change.
+        None if cookie.is_some() => cookie.unwrap_or_default(),
         None if needed == Scope::Read && auth.config.anonymous_read => {
             return next.run(request).await;
+        }
+        None if crate::web::is_page(request.uri().path()) && request.method() == Method::GET => {
+            let next = request
+                .uri()
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .to_owned();
+            let to = format!(
+                "/login?{}",
+                crate::web::query_string([("next", next.as_str())])
+            );
+            return (axum::http::StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response();
         }
         None => {
             return unauthorized(

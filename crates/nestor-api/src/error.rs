@@ -62,6 +62,16 @@ impl From<CatalogError> for ApiError {
                 serde_json::Value::Null
             }
             CatalogError::InvalidPatch(_) | CatalogError::Forbidden(_) => serde_json::Value::Null,
+            CatalogError::Index(index) => match index {
+                nestor_catalog::IndexError::Syntax(e) => {
+                    json!({ "parameter": "q", "position": e.position })
+                }
+                nestor_catalog::IndexError::Parameter { parameter, .. } => {
+                    json!({ "parameter": parameter })
+                }
+                nestor_catalog::IndexError::Cursor(_) => json!({ "parameter": "cursor" }),
+                nestor_catalog::IndexError::Unavailable(_) => serde_json::Value::Null,
+            },
             CatalogError::Source { source_id, .. } | CatalogError::SourceNotFound { source_id } => {
                 json!({ "source": source_id })
             }

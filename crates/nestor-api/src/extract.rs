@@ -8,7 +8,7 @@ use axum::{
     extract::{FromRequest, FromRequestParts, Path, Request},
     http::{StatusCode, header, request::Parts},
 };
-use nestor_model::{ComponentFilter, ErrorCode, Maturity, Problem};
+use nestor_model::{ComponentFilter, ErrorCode, Problem};
 use serde::de::DeserializeOwned;
 use utoipa::IntoParams;
 
@@ -88,21 +88,40 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Filtered<T> {
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub(crate) struct FilterParams {
-    /// Only these components (repeatable; any of them).
+    /// Only these components (repeatable, or comma-separated; any of them).
+    #[param(pattern = r"^[a-z][a-z0-9-]{0,127}(,[a-z][a-z0-9-]{0,127})*$")]
     name: Vec<String>,
-    /// Exact provider, e.g. `aws`.
+    /// Providers, comma-separated (any of them), e.g. `aws` or `aws,gcp`.
+    #[param(pattern = r"^[^,]+(,[^,]+)*$", max_length = 16448)]
     provider: Option<String>,
-    /// Exact category, e.g. `database`.
+    /// Categories, comma-separated (any of them), e.g. `database`.
+    #[param(pattern = r"^[^,]+(,[^,]+)*$", max_length = 16448)]
     category: Option<String>,
-    /// Exact resource type.
+    /// Resource types, comma-separated (any of them).
+    #[param(pattern = r"^[^,]+(,[^,]+)*$", max_length = 16448)]
     resource_type: Option<String>,
-    /// Deployable with this engine.
+    /// Deployable with any of these engines, comma-separated.
+    #[param(pattern = r"^[^,]+(,[^,]+)*$", max_length = 16448)]
     engine: Option<String>,
-    /// Exact maturity.
-    #[param(inline)]
-    maturity: Option<Maturity>,
-    /// `key:value`; repeat for several (all must match).
+    /// Maturities, comma-separated (any of them).
+    #[param(pattern = r"^(alpha|beta|stable|deprecated)(,(alpha|beta|stable|deprecated))*$")]
+    maturity: Option<String>,
+    /// Support levels, comma-separated (any of them).
+    #[param(pattern = r"^(community|supported)(,(community|supported))*$")]
+    support_level: Option<String>,
+    /// `key` (the label is set) or `key:value` (set to this value); repeat for several (all
+    /// must hold).
+    #[param(pattern = r"^[^:]", max_length = 256)]
     label: Vec<String>,
+    /// Negated label condition, written `label!=key` (the label is not set) or
+    /// `label!=key:value` (not set to this value); repeatable.
+    #[param(rename = "label!", pattern = r"^[^:]", max_length = 256)]
+    label_not: Vec<String>,
+    /// `true`: only deprecated versions; `false`: only versions that are not.
+    deprecated: Option<bool>,
+    /// `true`: only yanked versions; `false`: only versions that are not (a yanked version is
+    /// never a component's latest).
+    yanked: Option<bool>,
 }
 
 /// Path parameters.

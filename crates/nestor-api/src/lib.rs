@@ -35,6 +35,7 @@ pub mod openapi;
 mod router;
 mod routes;
 mod server;
+mod web;
 
 pub use app::{ApiConfig, AppState, Startup};
 pub use auth::{AuthConfig, RateLimit, Scope, Token};

@@ -63,6 +63,7 @@ pub fn router_with_sync(
     let router = api_router
         .route(docs::DOCS_FOLDER_PATH, axum::routing::get(docs::folder))
         .route(docs::DOCS_ASSET_PATH, axum::routing::get(docs::asset))
+        .merge(crate::web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -258,8 +259,15 @@ async fn problem_bodies(response: axum::response::Response) -> axum::response::R
     problem
 }
 
-async fn not_found(uri: axum::http::Uri) -> ApiError {
-    Problem::new(ErrorCode::NotFound, format!("no route for {}", uri.path())).into()
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    if crate::web::is_page(uri.path()) {
+        return crate::web::not_found_page(uri.path());
+    }
+    ApiError::from(Problem::new(
+        ErrorCode::NotFound,
+        format!("no route for {}", uri.path()),
+    ))
+    .into_response()
 }
 
 async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {

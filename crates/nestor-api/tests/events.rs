@@ -171,7 +171,7 @@ async fn bad_input_is_a_400_problem_before_the_stream() {
         ("", Some("99999999999999999999999"), "Last-Event-ID"),
         ("?since=x", None, "since"),
         ("?name=Not_A_Name", None, "name"),
-        ("?label=nocolon", None, "label"),
+        ("?label=:nokey", None, "label"),
     ] {
         let res = open(&s, query, header).await;
         assert_eq!(res.status(), 400, "{query} {header:?}");

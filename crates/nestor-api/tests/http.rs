@@ -277,7 +277,7 @@ async fn query_parameters_are_checked_strictly() {
             "/api/v1/components?include_prerelease=maybe",
             "invalid_parameter",
         ),
-        ("/api/v1/components?label=novalue", "invalid_parameter"),
+        ("/api/v1/components?label=:novalue", "invalid_parameter"),
         ("/api/v1/components?cursor=not-a-cursor", "invalid_cursor"),
         ("/api/v1/components?cursor=djE6QkFE", "invalid_cursor"), // "v1:BAD": not a component name
         ("/api/v1/components/pg/resolve", "invalid_parameter"),
@@ -459,7 +459,7 @@ async fn dependencies_dependents_and_search() {
         dependents
             .items
             .iter()
-            .map(|c| c.name())
+            .map(|d| d.component.name())
             .collect::<Vec<_>>(),
         ["aws-rds-postgres"]
     );

@@ -4,11 +4,10 @@ use std::sync::Arc;
 
 use nestor_engines::EngineRegistry;
 use nestor_model::{
-    Actor, ChangeEvent, Component, ComponentFilter, ComponentSpec, DependencyList, DependentList,
-    EventType, Finding, PatchRequest, PublishOutcome, ResolvedDependency, Revision, SearchResults,
-    Severity, VersionList, parse_version,
+    Actor, ChangeEvent, Component, ComponentSpec, DependencyList, EventType, Finding, PatchRequest,
+    PublishOutcome, ResolvedDependency, Revision, Severity, VersionList, parse_version,
 };
-use nestor_storage::{CatalogStore, LatestQuery, Snapshot, StoreError, pick_latest};
+use nestor_storage::{CatalogStore, StoreError, pick_latest};
 use nestor_validation::{Validator, actual_bump, classify, required_bump};
 use semver::{Version, VersionReq};
 use time::OffsetDateTime;
@@ -100,19 +99,6 @@ pub struct PublishResult {
     pub warnings: Vec<Finding>,
 }
 
-/// A list query.
-#[derive(Debug, Clone, Default)]
-pub struct ListRequest {
-    /// Filters on the latest version.
-    pub filter: ComponentFilter,
-    /// Consider pre-releases for "latest".
-    pub include_prerelease: bool,
-    /// Names strictly after this one.
-    pub after: Option<String>,
-    /// Page size.
-    pub limit: usize,
-}
-
 /// The catalog manager. Cheap to share behind an `Arc`.
 pub struct Catalog {
     pub(crate) store: Arc<dyn CatalogStore>,
@@ -121,6 +107,8 @@ pub struct Catalog {
     pub(crate) verdicts:
         moka::sync::Cache<crate::validation::VerdictKey, Arc<nestor_model::ValidationReport>>,
     changes: broadcast::Sender<Arc<crate::SharedEvent>>,
+    /// Search, filters, facets and dependents, kept current from the changes.
+    pub(crate) index: Arc<crate::CatalogIndex>,
     /// The highest revision broadcast so far (by a local write or by [`Catalog::follow_log`]).
     pub(crate) broadcast_revision: Arc<std::sync::atomic::AtomicU64>,
 }
@@ -150,6 +138,7 @@ impl Catalog {
                 .initial_capacity(crate::validation::VERDICT_CACHE_SIZE as usize)
                 .build(),
             changes,
+            index: Arc::new(crate::CatalogIndex::default()),
             broadcast_revision: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         }
     }
@@ -160,6 +149,7 @@ impl Catalog {
     }
 
     pub(crate) fn broadcast(&self, event: Arc<crate::SharedEvent>) {
+        self.index.offer(&event);
         let revision = event.revision.0;
         let _ = self.changes.send(event);
         self.broadcast_revision
@@ -374,6 +364,7 @@ impl Catalog {
                     crate::metrics::event_published(event.event_type.as_str());
                     let component = event.component.clone();
                     self.broadcast(crate::SharedEvent::new(event.clone()));
+                    self.index.settle(event.revision).await;
                     return Ok(PublishResult {
                         outcome,
                         component,
@@ -552,6 +543,7 @@ impl Catalog {
                     tracing::info!(revision = %event.revision, event = event_type.as_str(), "patched");
                     crate::metrics::event_published(event_type.as_str());
                     self.broadcast(crate::SharedEvent::new(event.clone()));
+                    self.index.settle(event.revision).await;
                     return Ok((event.component.clone(), Some(event)));
                 }
                 Err(StoreError::Concurrent { .. }) => continue,
@@ -703,52 +695,6 @@ impl Catalog {
         })
     }
 
-    /// Components whose latest version depends on `name` directly.
-    pub async fn dependents(&self, name: &str) -> Result<DependentList, CatalogError> {
-        self.versions(name).await?;
-        let mut items = Vec::new();
-        let mut q = LatestQuery {
-            limit: 500,
-            ..Default::default()
-        };
-        let mut revision = None;
-        loop {
-            let Snapshot {
-                value: page,
-                revision: r,
-            } = self.store.list_latest(&q).await?;
-            revision.get_or_insert(r);
-            q.after = page.items.last().map(|c| c.spec.name.clone());
-            items.extend(
-                page.items
-                    .into_iter()
-                    .filter(|c| c.spec.dependencies.iter().any(|d| d.name == name)),
-            );
-            if !page.more {
-                break;
-            }
-        }
-        Ok(DependentList {
-            name: name.to_owned(),
-            items,
-            revision: revision.unwrap_or_default(),
-        })
-    }
-
-    /// A page of latest versions.
-    pub async fn list(
-        &self,
-        req: &ListRequest,
-    ) -> Result<Snapshot<nestor_storage::LatestPage>, CatalogError> {
-        let q = LatestQuery {
-            filter: req.filter.clone(),
-            include_prerelease: req.include_prerelease,
-            after: req.after.clone(),
-            limit: req.limit,
-        };
-        Ok(self.store.list_latest(&q).await?)
-    }
-
     /// The classified difference between two published versions.
     pub async fn diff(
         &self,
@@ -777,26 +723,79 @@ impl Catalog {
         })
     }
 
-    /// Ranked text search.
-    pub async fn search(
+    /// The catalog index (search, filters, facets, dependents).
+    pub fn index(&self) -> &Arc<crate::CatalogIndex> {
+        &self.index
+    }
+
+    /// Builds the index from a snapshot of the store (see [`crate::CatalogIndex::build`]).
+    pub async fn build_index(&self) -> Result<(), CatalogError> {
+        self.index.build(self.store.as_ref()).await
+    }
+
+    /// Keeps the index current with changes written by other processes, until `stop`
+    /// resolves (see [`crate::CatalogIndex::follow`]).
+    pub async fn follow_index(
         &self,
-        query: &str,
-        filter: &ComponentFilter,
-        limit: usize,
-    ) -> Result<SearchResults, CatalogError> {
-        let q = query.trim();
-        if q.is_empty() {
-            return Err(CatalogError::InvalidParameter {
-                parameter: "q",
-                message: "the search query is empty".into(),
+        every: std::time::Duration,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        self.index.follow(self.store.as_ref(), every, stop).await
+    }
+
+    /// The index, built on first use (the server builds it at start-up and reports progress;
+    /// tools and tests get it lazily), and at `min_revision` or later (waiting up to `wait`).
+    async fn index_at(
+        &self,
+        min_revision: Option<Revision>,
+        wait: std::time::Duration,
+    ) -> Result<&crate::CatalogIndex, CatalogError> {
+        if self.index.status() == crate::IndexStatus::Empty {
+            self.build_index().await?;
+        }
+        if let Some(r) = min_revision
+            && !self.index.wait_for(r, wait).await
+        {
+            return Err(crate::IndexError::Unavailable(format!(
+                "the catalog index is at revision {} and did not reach min_revision {r} within {} s; retry later",
+                self.index.revision(),
+                wait.as_secs_f64()
+            ))
+            .into());
+        }
+        Ok(&self.index)
+    }
+
+    /// A page of a list or search query, answered by the index.
+    pub async fn query(
+        &self,
+        query: &crate::IndexQuery,
+        min_revision: Option<Revision>,
+        wait: std::time::Duration,
+    ) -> Result<crate::IndexPage, CatalogError> {
+        Ok(self.index_at(min_revision, wait).await?.query(query)?)
+    }
+
+    /// The components that depend on `name` (see [`crate::CatalogIndex::dependents`]).
+    pub async fn dependents(
+        &self,
+        name: &str,
+        query: &crate::DependentsQuery,
+        min_revision: Option<Revision>,
+        wait: std::time::Duration,
+    ) -> Result<crate::DependentsPage, CatalogError> {
+        let version = query
+            .version
+            .as_deref()
+            .map(parse_version_param)
+            .transpose()?;
+        let index = self.index_at(min_revision, wait).await?;
+        if !index.knows(name)? {
+            return Err(CatalogError::ComponentNotFound {
+                name: name.to_owned(),
             });
         }
-        let snap = self.store.search(q, filter, limit).await?;
-        Ok(SearchResults {
-            query: q.to_owned(),
-            items: snap.value,
-            revision: snap.revision,
-        })
+        Ok(index.dependents(name, version.as_ref(), query)?)
     }
 }
 

@@ -94,6 +94,9 @@ pub enum CatalogError {
         /// What failed.
         message: String,
     },
+    /// The index cannot answer this query (bad query text, cursor or parameter), or not yet.
+    #[error(transparent)]
+    Index(#[from] crate::IndexError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -136,6 +139,13 @@ impl CatalogError {
             CatalogError::Store(e) if e.is_retriable() => ErrorCode::StoreUnavailable,
             CatalogError::Store(_) | CatalogError::Source { .. } => ErrorCode::Internal,
             CatalogError::SourceNotFound { .. } => ErrorCode::NotFound,
+            CatalogError::Index(e) => match e {
+                crate::IndexError::Syntax(_) | crate::IndexError::Parameter { .. } => {
+                    ErrorCode::InvalidParameter
+                }
+                crate::IndexError::Cursor(_) => ErrorCode::InvalidCursor,
+                crate::IndexError::Unavailable(_) => ErrorCode::IndexUnavailable,
+            },
         }
     }
 }

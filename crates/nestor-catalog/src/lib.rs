@@ -14,6 +14,8 @@
 //! - `feed`: the change feed as items ([`FeedCursor`], [`FeedItem`]), transport-free.
 //! - `records`: the store's other records (sync runs, source state, deliveries) and health,
 //!   reached through the catalog.
+//! - `index`: the in-process catalog index ([`CatalogIndex`]): search, filters, facets, sorted
+//!   pages and dependents, built from a snapshot and kept current from the change log.
 //! - `diff`: the classified interface difference between two versions.
 //! - `source`: definition sources (a directory) and turning files into a batch of publishes.
 //! - `git`: git sources (fetch into a bare cache, incremental diffs, credentials).
@@ -29,6 +31,7 @@ mod diff;
 mod error;
 mod feed;
 mod git;
+mod index;
 mod metrics;
 mod owners;
 mod records;
@@ -37,11 +40,16 @@ mod source;
 mod sync;
 mod validation;
 
-pub use catalog::{Catalog, ListRequest, Origin, PublishResult};
+pub use catalog::{Catalog, Origin, PublishResult};
 pub use diff::{FieldDiff, interface_diff};
 pub use error::CatalogError;
 pub use feed::{FeedCursor, FeedItem, FeedRequest, SharedEvent};
 pub use git::{GitCredentials, GitSource, set_git_timeouts};
+pub use index::{
+    CatalogIndex, DependentHit, DependentsPage, DependentsQuery, Facet, FacetKey, Hit, IndexError,
+    IndexPage, IndexQuery, IndexStatus, MAX_DEPENDENTS, MAX_DEPENDENTS_DEPTH, MAX_QUERY_BYTES,
+    MAX_QUERY_CLAUSES, QuerySyntaxError, Sort, TextQuery,
+};
 pub use redact::{redact_url, redact_urls_in};
 pub use source::{
     DefinitionSource, DirectorySource, FileOutcome, MAX_DEFINITION_FILE_BYTES, SourceFile,

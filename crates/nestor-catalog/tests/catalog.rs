@@ -193,17 +193,21 @@ async fn queries_resolve_dependencies_and_dependents() {
         deps.items[0].resolved.as_ref().unwrap().spec.version,
         "1.4.0"
     );
-    let dependents = c.dependents("vpc").await.unwrap();
+    let dependents = c
+        .dependents("vpc", &Default::default(), None, std::time::Duration::ZERO)
+        .await
+        .unwrap();
     assert_eq!(
         dependents
             .items
             .iter()
-            .map(|c| c.name())
+            .map(|d| d.component.name())
             .collect::<Vec<_>>(),
         ["db"]
     );
     assert!(matches!(
-        c.dependents("nope").await,
+        c.dependents("nope", &Default::default(), None, std::time::Duration::ZERO)
+            .await,
         Err(CatalogError::ComponentNotFound { .. })
     ));
 

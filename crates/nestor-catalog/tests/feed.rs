@@ -155,7 +155,7 @@ async fn a_resume_point_that_was_pruned_or_is_ahead_gets_a_reset_and_a_snapshot(
 async fn filtered_streams_advance_by_bookmarks_and_see_other_writers() {
     let (c, store) = catalog();
     let filter = ComponentFilter {
-        provider: Some("gcp".into()),
+        provider: vec!["gcp".into()],
         ..Default::default()
     };
     let mut feed = Box::pin(
@@ -219,7 +219,10 @@ async fn a_label_filtered_stream_hears_when_a_version_stops_matching() {
     tagged.labels.insert("team".into(), "data".into());
     c.publish(tagged.clone(), &tester()).await.unwrap();
     let filter = ComponentFilter {
-        labels: vec![("team".into(), "data".into())],
+        labels: vec![nestor_model::LabelFilter::Equals(
+            "team".into(),
+            "data".into(),
+        )],
         ..Default::default()
     };
     let mut feed = Box::pin(

@@ -16,7 +16,7 @@ use crate::Error;
 /// ```
 /// use nestor_client::{ListOptions, model::ComponentFilter};
 /// let opts = ListOptions {
-///     filter: ComponentFilter { provider: Some("aws".into()), ..Default::default() },
+///     filter: ComponentFilter { provider: vec!["aws".into()], ..Default::default() },
 ///     limit: Some(10),
 ///     ..Default::default()
 /// };
@@ -26,28 +26,96 @@ use crate::Error;
 pub struct ListOptions {
     /// Which components (provider, category, labels, …).
     pub filter: ComponentFilter,
+    /// Words to look for (`q`); a list narrows by them, a search ranks by them.
+    pub q: Option<String>,
     /// Consider pre-releases for "latest".
     pub include_prerelease: bool,
+    /// Every version, not only each component's latest.
+    pub all_versions: bool,
+    /// The order; `None`: the server's default (relevance for searches, name for lists).
+    pub sort: Option<SortOrder>,
+    /// Facets to count over the whole result: `provider`, `category`, `resource_type`,
+    /// `engine`, `maturity`, `support_level`, `label:<key>`.
+    pub facets: Vec<String>,
     /// Page size.
     pub limit: Option<usize>,
     /// Cursor from a previous page.
     pub cursor: Option<String>,
+    /// Wait (up to 5 s, then a retriable 503) until the server's index has applied this
+    /// revision: read-your-writes across replicas.
+    pub min_revision: Option<u64>,
+}
+
+/// The order of a list or search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortOrder {
+    /// By name, then version newest first.
+    Name,
+    /// Oldest publish first.
+    PublishedAt,
+    /// Newest publish first.
+    PublishedAtDesc,
+    /// Best match first (with a text query).
+    Relevance,
+}
+
+impl SortOrder {
+    fn as_str(self) -> &'static str {
+        match self {
+            SortOrder::Name => "name",
+            SortOrder::PublishedAt => "published_at",
+            SortOrder::PublishedAtDesc => "-published_at",
+            SortOrder::Relevance => "relevance",
+        }
+    }
 }
 
 impl ListOptions {
     fn query(&self) -> Vec<(&'static str, String)> {
         let mut q = self.filter.to_query();
+        if let Some(text) = &self.q {
+            q.push(("q", text.clone()));
+        }
         if let Some(c) = &self.cursor {
             q.push(("cursor", c.clone()));
         }
         if self.include_prerelease {
             q.push(("include_prerelease", "true".into()));
         }
+        if self.all_versions {
+            q.push(("all_versions", "true".into()));
+        }
+        if let Some(s) = self.sort {
+            q.push(("sort", s.as_str().into()));
+        }
+        if !self.facets.is_empty() {
+            q.push(("facets", self.facets.join(",")));
+        }
         if let Some(l) = self.limit {
             q.push(("limit", l.to_string()));
         }
+        if let Some(r) = self.min_revision {
+            q.push(("min_revision", r.to_string()));
+        }
         q
     }
+}
+
+/// What [`Client::dependents_with`] asks for.
+#[derive(Debug, Clone, Default)]
+pub struct DependentsOptions {
+    /// A proposed version: the answer's `blast_radius` and each direct dependent's `admits`.
+    pub version: Option<String>,
+    /// Also dependents of dependents (breadth first, each with its depth).
+    pub transitive: bool,
+    /// Consider pre-releases when picking each dependent's latest version.
+    pub include_prerelease: bool,
+    /// Page size.
+    pub limit: Option<usize>,
+    /// Cursor from a previous page.
+    pub cursor: Option<String>,
+    /// Wait until the server's index has applied this revision.
+    pub min_revision: Option<u64>,
 }
 
 /// Longest wait for a TCP (and TLS) connection to be established.
@@ -203,7 +271,7 @@ impl Client {
     /// ```no_run
     /// # async fn run(client: nestor_client::Client) -> Result<(), nestor_client::Error> {
     /// let aws = nestor_client::ListOptions {
-    ///     filter: nestor_client::model::ComponentFilter { provider: Some("aws".into()), ..Default::default() },
+    ///     filter: nestor_client::model::ComponentFilter { provider: vec!["aws".into()], ..Default::default() },
     ///     ..Default::default()
     /// };
     /// let all = client.list_all(&aws).await?;
@@ -303,7 +371,47 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn dependents(&self, name: &str) -> Result<DependentList, Error> {
-        self.get(&format!("/api/v1/components/{name}/dependents"), &[])
+        self.dependents_with(name, &DependentsOptions::default())
+            .await
+    }
+
+    /// The components that depend on `name`, with the options of [`DependentsOptions`]: the
+    /// blast radius of a proposed version, the transitive walk, paging.
+    ///
+    /// ```no_run
+    /// # async fn run(client: nestor_client::Client) -> Result<(), nestor_client::Error> {
+    /// let opts = nestor_client::DependentsOptions { version: Some("2.0.0".into()), ..Default::default() };
+    /// let impact = client.dependents_with("aws-vpc", &opts).await?;
+    /// if let Some(radius) = impact.blast_radius {
+    ///     println!("2.0.0 would need {} dependents to change", radius.must_change);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn dependents_with(
+        &self,
+        name: &str,
+        opts: &DependentsOptions,
+    ) -> Result<DependentList, Error> {
+        let mut q: Vec<(&str, String)> = Vec::new();
+        if let Some(v) = &opts.version {
+            q.push(("version", v.clone()));
+        }
+        if opts.transitive {
+            q.push(("transitive", "true".into()));
+        }
+        if opts.include_prerelease {
+            q.push(("include_prerelease", "true".into()));
+        }
+        if let Some(l) = opts.limit {
+            q.push(("limit", l.to_string()));
+        }
+        if let Some(c) = &opts.cursor {
+            q.push(("cursor", c.clone()));
+        }
+        if let Some(r) = opts.min_revision {
+            q.push(("min_revision", r.to_string()));
+        }
+        self.get(&format!("/api/v1/components/{name}/dependents"), &q)
             .await
     }
 
@@ -318,6 +426,28 @@ impl Client {
     /// ```
     pub async fn search(&self, query: &str) -> Result<SearchResults, Error> {
         self.get("/api/v1/search", &[("q", query.to_owned())]).await
+    }
+
+    /// Ranked search with filters, facets, sort and paging ([`ListOptions`]; its `q` is
+    /// replaced by `query`).
+    ///
+    /// ```no_run
+    /// # async fn run(client: nestor_client::Client) -> Result<(), nestor_client::Error> {
+    /// let opts = nestor_client::ListOptions { facets: vec!["provider".into()], ..Default::default() };
+    /// let results = client.search_with("postgres", &opts).await?;
+    /// println!("{} hits; by provider: {:?}", results.total, results.facets);
+    /// # Ok(()) }
+    /// ```
+    pub async fn search_with(
+        &self,
+        query: &str,
+        opts: &ListOptions,
+    ) -> Result<SearchResults, Error> {
+        let opts = ListOptions {
+            q: Some(query.to_owned()),
+            ..opts.clone()
+        };
+        self.get("/api/v1/search", &opts.query()).await
     }
 
     /// Publishes a definition.

@@ -39,7 +39,7 @@ mod error;
 mod mirror;
 mod watch;
 
-pub use client::{Client, ListOptions};
+pub use client::{Client, DependentsOptions, ListOptions, SortOrder};
 pub use error::Error;
 pub use mirror::{Mirror, MirrorError, MirrorOptions, MirrorUpdate};
 pub use nestor_model as model;

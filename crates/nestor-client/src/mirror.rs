@@ -680,7 +680,10 @@ mod tests {
     fn a_version_whose_labels_stop_matching_leaves_a_label_filtered_mirror() {
         let shared = Arc::new(Shared::default());
         let mut core = MirrorCore::new(shared.clone()).with_filter(FeedFilter {
-            labels: vec![("team".into(), "data".into())],
+            labels: vec![crate::model::LabelFilter::Equals(
+                "team".into(),
+                "data".into(),
+            )],
             ..Default::default()
         });
         let mut tagged = component("a", "1.0.0", 1);

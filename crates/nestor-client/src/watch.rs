@@ -958,9 +958,12 @@ mod tests {
     fn filter_query_repeats_names_and_labels() {
         let f = FeedFilter {
             names: vec!["a".into(), "b".into()],
-            provider: Some("aws".into()),
-            category: Some("db".into()),
-            labels: vec![("team".into(), "x".into()), ("tier".into(), "1".into())],
+            provider: vec!["aws".into()],
+            category: vec!["db".into()],
+            labels: vec![
+                crate::model::LabelFilter::Equals("team".into(), "x".into()),
+                crate::model::LabelFilter::Equals("tier".into(), "1".into()),
+            ],
             ..Default::default()
         };
         assert_eq!(

@@ -137,7 +137,7 @@ async fn mirrors_equal_the_server_and_follow_its_changes_in_order() {
         client,
         MirrorOptions {
             filter: FeedFilter {
-                provider: Some("gcp".into()),
+                provider: vec!["gcp".into()],
                 ..Default::default()
             },
             ..mirror_options()

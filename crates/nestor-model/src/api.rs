@@ -10,14 +10,45 @@ use crate::{Component, Deprecation, Maturity, ResourceLimits, Revision, SupportL
 /// A page of components.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ComponentPage {
-    /// Latest version of each component on this page, ordered by name.
+    /// The components of this page: each one's latest version (every version with
+    /// `all_versions=true`), in the order asked for (name by default). With `fields=`, each
+    /// item has only the fields asked for, and `name` and `version`.
     pub items: Vec<Component>,
     /// Pass as `cursor` to get the next page; absent on the last page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+    /// How many items the whole query has, over every page.
+    #[serde(default)]
+    pub total: u64,
+    /// The facets asked for (`facets=`), counted over the whole query.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub facets: Vec<FacetCounts>,
     /// Catalog revision of the snapshot this page was read from: watch from here.
     #[schema(value_type = u64)]
     pub revision: Revision,
+}
+
+/// The counts of one facet over a query's results.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FacetCounts {
+    /// The facet as asked for: `provider`, `category`, `resource_type`, `engine`, `maturity`,
+    /// `support_level` or `label:<key>`.
+    #[schema(example = "provider")]
+    pub key: String,
+    /// Each value with its count, the most frequent first (at most 100).
+    pub values: Vec<FacetValue>,
+    /// Whether more values exist than are listed.
+    #[serde(default)]
+    pub more: bool,
+}
+
+/// One value of a facet and how many results have it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FacetValue {
+    /// The value.
+    pub value: String,
+    /// How many results have it.
+    pub count: u64,
 }
 
 /// Every version of one component.
@@ -59,13 +90,54 @@ pub struct DependencyList {
     pub revision: Revision,
 }
 
-/// Components whose latest version depends on a component.
+/// One component that depends on another.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Dependent {
+    /// The dependent's latest version.
+    pub component: Component,
+    /// Its requirement on `on`, as written.
+    pub version_req: String,
+    /// 1: depends on the queried component directly; 2: on a direct dependent; …
+    pub depth: u32,
+    /// The component it depends on (the queried one at depth 1).
+    pub on: String,
+    /// With `version=`: whether the requirement already admits that version (direct
+    /// dependents only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admits: Option<bool>,
+}
+
+/// How many direct dependents a proposed version would affect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BlastRadius {
+    /// Direct dependents whose requirement already admits the version.
+    pub admits: u64,
+    /// Direct dependents whose requirement would have to change to use it.
+    pub must_change: u64,
+}
+
+/// The components that depend on a component.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct DependentList {
     /// The component depended on.
     pub name: String,
-    /// Latest versions that depend on it directly, ordered by name.
-    pub items: Vec<Component>,
+    /// The dependents of this page, by depth, then name.
+    pub items: Vec<Dependent>,
+    /// How many dependents there are, over every page.
+    #[serde(default)]
+    pub total: u64,
+    /// The proposed version (`version=`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// With `version=`: the direct dependents it would and would not satisfy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blast_radius: Option<BlastRadius>,
+    /// The transitive walk stopped at its bounds (depth 32, 10,000 components).
+    #[serde(default)]
+    pub truncated: bool,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
     /// Catalog revision of the snapshot.
     #[schema(value_type = u64)]
     pub revision: Revision,
@@ -74,19 +146,33 @@ pub struct DependentList {
 /// One search result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SearchHit {
-    /// Relevance; higher is better.
+    /// Relevance (BM25); higher is better. Comparable within one query only.
     pub score: f64,
-    /// Latest version of the matching component.
+    /// The fields the query matched in: `name`, `labels`, `resource_type`, `provider`,
+    /// `category`, `description`.
+    #[serde(default)]
+    pub matched: Vec<String>,
+    /// The matching version (each component's latest unless `all_versions=true`). With
+    /// `fields=`, only the fields asked for, and `name` and `version`.
     pub component: Component,
 }
 
-/// Search results, best first.
+/// Search results, best first (or in the order asked for).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SearchResults {
     /// The query as understood.
     pub query: String,
-    /// Hits, best first.
+    /// Hits of this page.
     pub items: Vec<SearchHit>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    /// How many hits the whole query has, over every page.
+    #[serde(default)]
+    pub total: u64,
+    /// The facets asked for (`facets=`), counted over every hit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub facets: Vec<FacetCounts>,
     /// Catalog revision of the snapshot.
     #[schema(value_type = u64)]
     pub revision: Revision,

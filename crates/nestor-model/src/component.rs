@@ -74,6 +74,28 @@ pub enum SupportLevel {
     Supported,
 }
 
+impl SupportLevel {
+    /// Every support level.
+    pub const ALL: [SupportLevel; 2] = [SupportLevel::Community, SupportLevel::Supported];
+
+    /// The name used in definitions, JSON and query strings.
+    ///
+    /// ```
+    /// assert_eq!(nestor_model::SupportLevel::Supported.as_str(), "supported");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SupportLevel::Community => "community",
+            SupportLevel::Supported => "supported",
+        }
+    }
+
+    /// The support level named `s` (as [`SupportLevel::as_str`] writes it).
+    pub fn parse(s: &str) -> Option<SupportLevel> {
+        SupportLevel::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
 /// An input a component takes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Input {

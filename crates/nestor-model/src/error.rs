@@ -47,6 +47,9 @@ pub enum ErrorCode {
     RateLimited,
     /// The store cannot be reached; the request may be retried.
     StoreUnavailable,
+    /// The catalog index is being built, or has not yet applied the `min_revision` asked for;
+    /// the request may be retried.
+    IndexUnavailable,
     /// The server already serves its maximum number of event streams; retry later.
     TooManySubscribers,
     /// An unexpected server error.
@@ -75,6 +78,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::StoreUnavailable => "store_unavailable",
+            ErrorCode::IndexUnavailable => "index_unavailable",
             ErrorCode::TooManySubscribers => "too_many_subscribers",
             ErrorCode::Internal => "internal",
         }
@@ -99,7 +103,9 @@ impl ErrorCode {
             ErrorCode::Unauthorized => 401,
             ErrorCode::Forbidden => 403,
             ErrorCode::RateLimited => 429,
-            ErrorCode::StoreUnavailable | ErrorCode::TooManySubscribers => 503,
+            ErrorCode::StoreUnavailable
+            | ErrorCode::IndexUnavailable
+            | ErrorCode::TooManySubscribers => 503,
             ErrorCode::Internal => 500,
         }
     }
@@ -125,6 +131,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "Forbidden",
             ErrorCode::RateLimited => "Too many requests",
             ErrorCode::StoreUnavailable => "Store unavailable",
+            ErrorCode::IndexUnavailable => "Catalog index not ready",
             ErrorCode::TooManySubscribers => "Too many event subscribers",
             ErrorCode::Internal => "Internal server error",
         }
@@ -135,6 +142,7 @@ impl ErrorCode {
         matches!(
             self,
             ErrorCode::StoreUnavailable
+                | ErrorCode::IndexUnavailable
                 | ErrorCode::RateLimited
                 | ErrorCode::TooManySubscribers
                 | ErrorCode::RequestTimeout

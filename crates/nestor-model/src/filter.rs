@@ -5,59 +5,126 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ChangeEvent, Component, ComponentName, EventType, Maturity};
+use crate::{ChangeEvent, Component, ComponentName, EventType, Maturity, SupportLevel};
 
 /// Which component versions pass. Empty fields match everything; set fields must all match.
 ///
 /// The same filter selects the latest versions of a list (`GET /api/v1/components`), the hits
 /// of a search and the changes of an event stream (`GET /api/v1/events`).
 ///
+/// Fields that hold several values are alternatives (any of them); in a query string they are
+/// one comma-separated value (`provider=aws,gcp`).
+///
 /// ```
 /// use nestor_model::ComponentFilter;
-/// let f = ComponentFilter { provider: Some("aws".into()), ..Default::default() };
+/// let f = ComponentFilter { provider: vec!["aws".into(), "gcp".into()], ..Default::default() };
 /// assert!(!f.is_empty());
-/// assert_eq!(f.to_query(), vec![("provider", "aws".to_string())]);
-/// assert_eq!(ComponentFilter::from_query([("provider", "aws")]).unwrap(), f);
+/// assert_eq!(f.to_query(), vec![("provider", "aws,gcp".to_string())]);
+/// assert_eq!(ComponentFilter::from_query([("provider", "aws,gcp")]).unwrap(), f);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ComponentFilter {
     /// Only these component names (any of them); empty: every name. Query key `name`,
-    /// repeatable.
+    /// repeatable or comma-separated.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub names: Vec<String>,
-    /// Exact provider (`provider`).
-    pub provider: Option<String>,
-    /// Exact category (`category`).
-    pub category: Option<String>,
-    /// Exact resource type (`resource_type`).
-    pub resource_type: Option<String>,
-    /// Lists the engine among its deployment engines (`engine`).
-    pub engine: Option<String>,
-    /// Exact maturity (`maturity`).
-    pub maturity: Option<Maturity>,
-    /// Every `(key, value)` label must be present (`label=key:value`, repeatable).
-    pub labels: Vec<(String, String)>,
+    /// Any of these providers (`provider`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub provider: Vec<String>,
+    /// Any of these categories (`category`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub category: Vec<String>,
+    /// Any of these resource types (`resource_type`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resource_type: Vec<String>,
+    /// Lists any of these engines among its deployment engines (`engine`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub engine: Vec<String>,
+    /// Any of these maturities (`maturity`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub maturity: Vec<Maturity>,
+    /// Any of these support levels (`support_level`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub support_level: Vec<SupportLevel>,
+    /// Every label condition must hold (`label=key`, `label=key:value`, `label!=key`,
+    /// `label!=key:value`, each repeatable).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<LabelFilter>,
+    /// Only deprecated versions (`true`) or only others (`false`); absent: both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deprecated: Option<bool>,
+    /// Only yanked versions (`true`) or only others (`false`); absent: both. A yanked version is
+    /// never a component's latest, so this matters for every-version queries and the feed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub yanked: Option<bool>,
+}
+
+/// One condition on a version's labels.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelFilter {
+    /// The label is set, whatever its value (`label=key`).
+    Has(String),
+    /// The label is set to this value (`label=key:value`).
+    Equals(String, String),
+    /// The label is not set (`label!=key`).
+    Lacks(String),
+    /// The label is not set to this value: absent or another value (`label!=key:value`).
+    NotEquals(String, String),
+}
+
+impl LabelFilter {
+    /// Whether a version with these labels passes.
+    pub fn holds(&self, labels: &std::collections::BTreeMap<String, String>) -> bool {
+        match self {
+            LabelFilter::Has(k) => labels.contains_key(k),
+            LabelFilter::Equals(k, v) => labels.get(k) == Some(v),
+            LabelFilter::Lacks(k) => !labels.contains_key(k),
+            LabelFilter::NotEquals(k, v) => labels.get(k) != Some(v),
+        }
+    }
+
+    /// The query pair that writes this condition.
+    pub fn to_query(&self) -> (&'static str, String) {
+        match self {
+            LabelFilter::Has(k) => ("label", k.clone()),
+            LabelFilter::Equals(k, v) => ("label", format!("{k}:{v}")),
+            LabelFilter::Lacks(k) => ("label!", k.clone()),
+            LabelFilter::NotEquals(k, v) => ("label!", format!("{k}:{v}")),
+        }
+    }
 }
 
 /// The query-string keys of a [`ComponentFilter`], in the order [`ComponentFilter::to_query`]
-/// writes them.
-pub const FILTER_PARAMETERS: [&str; 7] = [
+/// writes them. `label!` is the negated label condition (`label!=team:legacy` in a URL).
+pub const FILTER_PARAMETERS: [&str; 11] = [
     "name",
     "provider",
     "category",
     "resource_type",
     "engine",
     "maturity",
+    "support_level",
     "label",
+    "label!",
+    "deprecated",
+    "yanked",
 ];
+
+/// At most this many alternatives in one comma-separated filter value, and label conditions in
+/// one filter.
+pub const MAX_FILTER_VALUES: usize = 64;
+
+/// The longest filter value (one alternative, or one label condition) in bytes.
+pub const MAX_FILTER_VALUE_BYTES: usize = 256;
 
 /// A query parameter of a filter that cannot be taken as it is.
 ///
 /// ```
 /// use nestor_model::ComponentFilter;
-/// let e = ComponentFilter::from_query([("label", "team")]).unwrap_err();
+/// let e = ComponentFilter::from_query([("label", ":x")]).unwrap_err();
 /// assert_eq!(e.parameter, "label");
-/// assert_eq!(e.to_string(), "label: \"team\" is not key:value");
+/// assert_eq!(e.to_string(), "label: \":x\" has no label key before the ':'");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{parameter}: {message}")]
@@ -100,40 +167,40 @@ impl ComponentFilter {
     /// assert!(none.matches(&c));
     /// ```
     pub fn matches(&self, c: &Component) -> bool {
-        let s = &c.spec;
-        (self.names.is_empty() || self.names.contains(&s.name))
-            && self.provider.as_ref().is_none_or(|p| *p == s.provider)
-            && self.category.as_ref().is_none_or(|p| *p == s.category)
-            && self
-                .resource_type
-                .as_ref()
-                .is_none_or(|p| *p == s.resource_type)
-            && self
-                .engine
-                .as_ref()
-                .is_none_or(|e| s.deployment_engines.contains(e))
-            && self.maturity.is_none_or(|m| m == s.maturity)
-            && self.labels.iter().all(|(k, v)| s.labels.get(k) == Some(v))
+        self.matches_fixed(c)
+            && self.maturity_passes(c)
+            && self.labels.iter().all(|l| l.holds(&c.spec.labels))
+            && self.deprecated.is_none_or(|d| d == c.deprecated.is_some())
+            && self.yanked.is_none_or(|y| y == c.yanked)
     }
 
-    /// Whether a change event goes to a stream with this filter. Labels and maturity are the
-    /// filtered fields a published version can change, so a stream filtered on them also gets
-    /// the updates of versions that do not match (any more): its client must drop them, or it
-    /// would keep a stale copy.
+    /// The conditions on fields a published version can never change (name, provider,
+    /// category, resource type, engines).
+    fn matches_fixed(&self, c: &Component) -> bool {
+        let s = &c.spec;
+        let any = |set: &[String], v: &String| set.is_empty() || set.contains(v);
+        any(&self.names, &s.name)
+            && any(&self.provider, &s.provider)
+            && any(&self.category, &s.category)
+            && any(&self.resource_type, &s.resource_type)
+            && (self.engine.is_empty()
+                || self.engine.iter().any(|e| s.deployment_engines.contains(e)))
+    }
+
+    fn maturity_passes(&self, c: &Component) -> bool {
+        (self.maturity.is_empty() || self.maturity.contains(&c.spec.maturity))
+            && (self.support_level.is_empty() || self.support_level.contains(&c.spec.support_level))
+    }
+
+    /// Whether a change event goes to a stream with this filter. A version's labels, maturity,
+    /// support level, deprecation and yank can change after it is published, so a stream also
+    /// gets every later change of a version whose fixed fields match, even when the version
+    /// does not match (any more): its client must drop it, or it would keep a stale copy.
     pub fn passes(&self, e: &ChangeEvent) -> bool {
         if self.matches(&e.component) {
             return true;
         }
-        if e.event_type != EventType::Updated || (self.labels.is_empty() && self.maturity.is_none())
-        {
-            return false;
-        }
-        ComponentFilter {
-            labels: Vec::new(),
-            maturity: None,
-            ..self.clone()
-        }
-        .matches(&e.component)
+        e.event_type != EventType::Published && self.matches_fixed(&e.component)
     }
 
     /// The filter as query-string pairs (keys from [`FILTER_PARAMETERS`]), unencoded.
@@ -146,16 +213,25 @@ impl ComponentFilter {
             ("resource_type", &self.resource_type),
             ("engine", &self.engine),
         ];
-        for (key, value) in fields {
-            if let Some(v) = value {
-                q.push((key, v.clone()));
+        for (key, values) in fields {
+            if !values.is_empty() {
+                q.push((key, values.join(",")));
             }
         }
-        if let Some(m) = self.maturity {
-            q.push(("maturity", m.as_str().to_owned()));
+        if !self.maturity.is_empty() {
+            let m: Vec<&str> = self.maturity.iter().map(|m| m.as_str()).collect();
+            q.push(("maturity", m.join(",")));
         }
-        for (k, v) in &self.labels {
-            q.push(("label", format!("{k}:{v}")));
+        if !self.support_level.is_empty() {
+            let m: Vec<&str> = self.support_level.iter().map(|m| m.as_str()).collect();
+            q.push(("support_level", m.join(",")));
+        }
+        q.extend(self.labels.iter().map(LabelFilter::to_query));
+        if let Some(d) = self.deprecated {
+            q.push(("deprecated", d.to_string()));
+        }
+        if let Some(y) = self.yanked {
+            q.push(("yanked", y.to_string()));
         }
         q
     }
@@ -164,55 +240,63 @@ impl ComponentFilter {
     /// parameter (the caller may own it). An empty value is an error (`?provider=` is almost
     /// always a script's unset variable, not a wish for everything).
     pub fn set(&mut self, key: &str, value: &str) -> Result<bool, FilterError> {
-        if value.is_empty() && FILTER_PARAMETERS.contains(&key) {
+        if !FILTER_PARAMETERS.contains(&key) {
+            return Ok(false);
+        }
+        if value.is_empty() {
             return Err(FilterError::new(
                 key,
                 "is empty; give it a value or leave the parameter out",
             ));
         }
-        let single = |slot: &mut Option<String>| {
-            if slot.is_some() {
-                return Err(FilterError::new(key, "given more than once"));
-            }
-            *slot = Some(value.to_owned());
-            Ok(true)
-        };
         match key {
             "name" => {
-                ComponentName::parse(value)
-                    .map_err(|e| FilterError::new(key, format!("{value:?}: {e}")))?;
-                if !self.names.iter().any(|n| n == value) {
-                    self.names.push(value.to_owned());
+                for name in alternatives(key, value)? {
+                    ComponentName::parse(name)
+                        .map_err(|e| FilterError::new(key, format!("{name:?}: {e}")))?;
+                    if !self.names.iter().any(|n| n == name) {
+                        self.names.push(name.to_owned());
+                    }
                 }
-                Ok(true)
+                if self.names.len() > MAX_FILTER_VALUES {
+                    return Err(too_many(key));
+                }
             }
-            "provider" => single(&mut self.provider),
-            "category" => single(&mut self.category),
-            "resource_type" => single(&mut self.resource_type),
-            "engine" => single(&mut self.engine),
-            "maturity" => {
-                if self.maturity.is_some() {
-                    return Err(FilterError::new(key, "given more than once"));
-                }
-                self.maturity = Some(Maturity::parse(value).ok_or_else(|| {
-                    FilterError::new(
-                        key,
-                        format!(
-                            "{value:?} is not a maturity; expected one of alpha, beta, stable, deprecated"
-                        ),
-                    )
-                })?);
-                Ok(true)
+            "provider" => set_once(key, value, &mut self.provider, |v| Some(v.to_owned()))?,
+            "category" => set_once(key, value, &mut self.category, |v| Some(v.to_owned()))?,
+            "resource_type" => {
+                set_once(key, value, &mut self.resource_type, |v| Some(v.to_owned()))?
             }
-            "label" => match value.split_once(':') {
-                Some((k, v)) if !k.is_empty() => {
-                    self.labels.push((k.to_owned(), v.to_owned()));
-                    Ok(true)
+            "engine" => set_once(key, value, &mut self.engine, |v| Some(v.to_owned()))?,
+            "maturity" => set_once(key, value, &mut self.maturity, Maturity::parse)?,
+            "support_level" => set_once(key, value, &mut self.support_level, SupportLevel::parse)?,
+            "label" | "label!" => {
+                if value.len() > MAX_FILTER_VALUE_BYTES {
+                    return Err(too_long(key));
                 }
-                _ => Err(FilterError::new(key, format!("{value:?} is not key:value"))),
-            },
-            _ => Ok(false),
+                let negated = key == "label!";
+                let condition = match value.split_once(':') {
+                    Some(("", _)) => {
+                        return Err(FilterError::new(
+                            key,
+                            format!("{value:?} has no label key before the ':'"),
+                        ));
+                    }
+                    Some((k, v)) if negated => LabelFilter::NotEquals(k.to_owned(), v.to_owned()),
+                    Some((k, v)) => LabelFilter::Equals(k.to_owned(), v.to_owned()),
+                    None if negated => LabelFilter::Lacks(value.to_owned()),
+                    None => LabelFilter::Has(value.to_owned()),
+                };
+                self.labels.push(condition);
+                if self.labels.len() > MAX_FILTER_VALUES {
+                    return Err(too_many(key));
+                }
+            }
+            "deprecated" => once_bool(key, value, &mut self.deprecated)?,
+            "yanked" => once_bool(key, value, &mut self.yanked)?,
+            _ => return Ok(false),
         }
+        Ok(true)
     }
 
     /// The filter of decoded query pairs; any key outside [`FILTER_PARAMETERS`] is an error.
@@ -235,6 +319,86 @@ impl ComponentFilter {
     }
 }
 
+fn too_many(key: &str) -> FilterError {
+    FilterError::new(
+        key,
+        format!("more than {MAX_FILTER_VALUES} values; narrow the query"),
+    )
+}
+
+fn too_long(key: &str) -> FilterError {
+    FilterError::new(
+        key,
+        format!("a value is longer than {MAX_FILTER_VALUE_BYTES} bytes"),
+    )
+}
+
+/// The comma-separated alternatives of a value, each non-empty and bounded.
+fn alternatives<'v>(key: &str, value: &'v str) -> Result<Vec<&'v str>, FilterError> {
+    let parts: Vec<&str> = value.split(',').collect();
+    if parts.len() > MAX_FILTER_VALUES {
+        return Err(too_many(key));
+    }
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(FilterError::new(
+            key,
+            format!("{value:?} has an empty alternative; separate values with single commas"),
+        ));
+    }
+    if parts.iter().any(|p| p.len() > MAX_FILTER_VALUE_BYTES) {
+        return Err(too_long(key));
+    }
+    Ok(parts)
+}
+
+/// Sets a set-valued field from its one comma-separated value.
+fn set_once<T: PartialEq>(
+    key: &str,
+    value: &str,
+    slot: &mut Vec<T>,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<(), FilterError> {
+    if !slot.is_empty() {
+        return Err(FilterError::new(
+            key,
+            "given more than once; give alternatives as one comma-separated value",
+        ));
+    }
+    for part in alternatives(key, value)? {
+        let parsed = parse(part).ok_or_else(|| {
+            let expected = match key {
+                "maturity" => "alpha, beta, stable, deprecated",
+                _ => "community, supported",
+            };
+            FilterError::new(
+                key,
+                format!("{part:?} is not a {key}; expected one of {expected}"),
+            )
+        })?;
+        if !slot.contains(&parsed) {
+            slot.push(parsed);
+        }
+    }
+    Ok(())
+}
+
+fn once_bool(key: &str, value: &str, slot: &mut Option<bool>) -> Result<(), FilterError> {
+    if slot.is_some() {
+        return Err(FilterError::new(key, "given more than once"));
+    }
+    *slot = Some(match value {
+        "true" => true,
+        "false" => false,
+        _ => {
+            return Err(FilterError::new(
+                key,
+                format!("{value:?} is not a boolean; expected true or false"),
+            ));
+        }
+    });
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,15 +407,21 @@ mod tests {
     fn the_query_encoding_round_trips() {
         let f = ComponentFilter {
             names: vec!["aws-vpc".into(), "aws-rds".into()],
-            provider: Some("aws".into()),
-            category: Some("network".into()),
-            resource_type: Some("aws_vpc".into()),
-            engine: Some("terraform".into()),
-            maturity: Some(Maturity::Beta),
+            provider: vec!["aws".into(), "gcp".into()],
+            category: vec!["network".into()],
+            resource_type: vec!["aws_vpc".into()],
+            engine: vec!["terraform".into()],
+            maturity: vec![Maturity::Beta, Maturity::Stable],
+            support_level: vec![SupportLevel::Supported],
             labels: vec![
-                ("team".into(), "platform".into()),
-                ("tier".into(), "".into()),
+                LabelFilter::Equals("team".into(), "platform".into()),
+                LabelFilter::Equals("tier".into(), "".into()),
+                LabelFilter::Has("owner".into()),
+                LabelFilter::Lacks("legacy".into()),
+                LabelFilter::NotEquals("team".into(), "old".into()),
             ],
+            deprecated: Some(false),
+            yanked: Some(true),
         };
         let q = f.to_query();
         let back = ComponentFilter::from_query(q.iter().map(|(k, v)| (*k, v.as_str()))).unwrap();
@@ -264,9 +434,17 @@ mod tests {
         assert_eq!(e("name", "Bad_Name").parameter, "name");
         assert_eq!(e("maturity", "ripe").parameter, "maturity");
         assert_eq!(e("label", ":x").parameter, "label");
+        assert_eq!(e("provider", "aws,").parameter, "provider");
+        assert_eq!(e("deprecated", "yes").parameter, "deprecated");
+        assert_eq!(e("support_level", "gold").parameter, "support_level");
         assert_eq!(e("colour", "red").parameter, "colour");
         let twice = ComponentFilter::from_query([("provider", "aws"), ("provider", "gcp")]);
-        assert_eq!(twice.unwrap_err().message, "given more than once");
+        assert!(
+            twice
+                .unwrap_err()
+                .message
+                .starts_with("given more than once")
+        );
         assert_eq!(e("maturity", "").parameter, "maturity");
     }
 }

@@ -58,7 +58,10 @@ pub use event::{
     BOOKMARK_EVENT, Bookmark, ChangeEvent, EventType, RESET_EVENT, Reset, ResetReason, Revision,
     SNAPSHOT_EVENT, SnapshotItem,
 };
-pub use filter::{ComponentFilter, FILTER_PARAMETERS, FilterError};
+pub use filter::{
+    ComponentFilter, FILTER_PARAMETERS, FilterError, LabelFilter, MAX_FILTER_VALUE_BYTES,
+    MAX_FILTER_VALUES,
+};
 pub use hash::CanonicalInterface;
 pub use name::{ComponentName, NameError};
 pub use sync::{SourceState, SyncFileError, SyncRun, SyncStatus, SyncTrigger};

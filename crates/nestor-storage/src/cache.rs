@@ -2,8 +2,8 @@
 //! callers cannot tell it is there.
 //!
 //! What is cached: the versions of a component, per name (which also serves exact-version reads
-//! and "latest of one component"). That is the hot read path of processors and tools; lists
-//! and searches depend on every component and go to the store.
+//! and "latest of one component"). That is the hot read path of processors and tools; lists,
+//! searches and dependents are answered by the catalog index, not the store.
 //!
 //! Correctness: writes made through this wrapper invalidate the name after they commit, and the
 //! change feed invalidates what other processes wrote: every event this wrapper's
@@ -23,9 +23,7 @@ use std::sync::{
 use async_trait::async_trait;
 use bytes::Bytes;
 use moka::sync::Cache;
-use nestor_model::{
-    ChangeEvent, Component, ComponentFilter, EventType, Revision, SearchHit, SourceState, SyncRun,
-};
+use nestor_model::{ChangeEvent, Component, EventType, Revision, SourceState, SyncRun};
 use opentelemetry::{
     KeyValue,
     metrics::{Counter, Histogram},
@@ -33,8 +31,8 @@ use opentelemetry::{
 use semver::Version;
 
 use crate::{
-    CatalogStore, ChangeFeed, ComponentReader, ComponentSearch, ComponentWriter, LatestPage,
-    LatestQuery, Pruned, Retention, Snapshot, StoreResult, SyncStore,
+    CatalogStore, ChangeFeed, ComponentReader, ComponentWriter, LatestPage, LatestQuery, Pruned,
+    Retention, Snapshot, StoreResult, SyncStore,
 };
 
 /// The versions of one name and its owner, as read at one revision.
@@ -358,19 +356,6 @@ impl ChangeFeed for CachedStore {
 
     async fn prune_events(&self, retention: Retention) -> StoreResult<Pruned> {
         self.timed("prune_events", self.inner.prune_events(retention))
-            .await
-    }
-}
-
-#[async_trait]
-impl ComponentSearch for CachedStore {
-    async fn search(
-        &self,
-        query: &str,
-        filter: &ComponentFilter,
-        limit: usize,
-    ) -> StoreResult<Snapshot<Vec<SearchHit>>> {
-        self.timed("search", self.inner.search(query, filter, limit))
             .await
     }
 }

@@ -1,7 +1,7 @@
 //! Storage for the catalog: small traits named for what they do, and the backends that
 //! implement them.
 //!
-//! * [`ComponentReader`], [`ComponentWriter`], [`ChangeFeed`] and [`ComponentSearch`] are the
+//! * [`ComponentReader`], [`ComponentWriter`], [`ChangeFeed`] and [`SyncStore`] are the
 //!   seams; [`CatalogStore`] is all of them together, as `Arc<dyn CatalogStore>`.
 //! * Backends: [`MemoryStore`] (tests), [`SqliteStore`] (the embedded default) and, with the
 //!   `dynamodb` feature (on by default), [`DynamoStore`] (production, several replicas). Every
@@ -17,12 +17,11 @@
 //! # Layout
 //!
 //! - `traits.rs`: the seams ([`ComponentReader`], [`ComponentWriter`], [`ChangeFeed`],
-//!   [`ComponentSearch`], [`SyncStore`], [`CatalogStore`]) and their query and result types;
+//!   [`SyncStore`], [`CatalogStore`]) and their query and result types;
 //! - `error.rs`: [`StoreError`], what the catalog needs to tell apart;
 //! - `memory.rs`, `sqlite.rs`, `dynamodb/`: the backends;
 //! - `cache.rs`: [`CachedStore`], the read-through cache in front of any backend;
 //! - `latest.rs`: the "latest version" rule every backend shares;
-//! - `search.rs`: the ranked text match behind the default [`ComponentSearch`].
 
 #![warn(missing_docs)]
 
@@ -32,7 +31,6 @@ mod dynamodb;
 mod error;
 mod latest;
 mod memory;
-mod search;
 mod sqlite;
 mod traits;
 
@@ -45,6 +43,5 @@ pub use dynamodb::{
 pub use error::{StoreError, StoreResult};
 pub use latest::{pick_latest, sort_newest_first};
 pub use memory::MemoryStore;
-pub use search::score as search_score;
 pub use sqlite::SqliteStore;
 pub use traits::*;

@@ -4,17 +4,14 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use async_trait::async_trait;
-use nestor_model::{
-    ChangeEvent, Component, ComponentFilter, EventType, Revision, SearchHit, SourceState, SyncRun,
-};
+use nestor_model::{ChangeEvent, Component, EventType, Revision, SourceState, SyncRun};
 use semver::Version;
 use std::sync::RwLock;
 use time::OffsetDateTime;
 
 use crate::{
-    CatalogStore, ChangeFeed, ComponentReader, ComponentSearch, ComponentWriter, LatestPage,
-    LatestQuery, Pruned, Retention, Snapshot, StoreError, StoreResult, SyncStore, pick_latest,
-    traits::search_by_scan,
+    CatalogStore, ChangeFeed, ComponentReader, ComponentWriter, LatestPage, LatestQuery, Pruned,
+    Retention, Snapshot, StoreError, StoreResult, SyncStore, pick_latest,
 };
 
 #[derive(Default)]
@@ -282,18 +279,6 @@ impl ChangeFeed for MemoryStore {
             removed,
             retained_after: state.retained_after,
         })
-    }
-}
-
-#[async_trait]
-impl ComponentSearch for MemoryStore {
-    async fn search(
-        &self,
-        query: &str,
-        filter: &ComponentFilter,
-        limit: usize,
-    ) -> StoreResult<Snapshot<Vec<SearchHit>>> {
-        search_by_scan(self, query, filter, limit).await
     }
 }
 

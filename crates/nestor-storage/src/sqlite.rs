@@ -12,16 +12,15 @@ use std::{
 };
 
 use async_trait::async_trait;
-use nestor_model::{ChangeEvent, Component, ComponentFilter, EventType, Revision, SearchHit};
+use nestor_model::{ChangeEvent, Component, EventType, Revision};
 use nestor_model::{SourceState, SyncRun};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use semver::Version;
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 use crate::{
-    CatalogStore, ChangeFeed, ComponentReader, ComponentSearch, ComponentWriter, LatestPage,
-    LatestQuery, Pruned, Retention, Snapshot, StoreError, StoreResult, SyncStore, pick_latest,
-    sort_newest_first, traits::search_by_scan,
+    CatalogStore, ChangeFeed, ComponentReader, ComponentWriter, LatestPage, LatestQuery, Pruned,
+    Retention, Snapshot, StoreError, StoreResult, SyncStore, pick_latest, sort_newest_first,
 };
 
 /// Schema migrations, in order; the index + 1 is the schema version.
@@ -655,18 +654,6 @@ impl ChangeFeed for SqliteStore {
             Ok(Pruned { removed: removed as u64, retained_after: cutoff })
         })
         .await
-    }
-}
-
-#[async_trait]
-impl ComponentSearch for SqliteStore {
-    async fn search(
-        &self,
-        query: &str,
-        filter: &ComponentFilter,
-        limit: usize,
-    ) -> StoreResult<Snapshot<Vec<SearchHit>>> {
-        search_by_scan(self, query, filter, limit).await
     }
 }
 

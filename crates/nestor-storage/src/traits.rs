@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use nestor_model::{
-    ChangeEvent, Component, ComponentFilter, EventType, Revision, SearchHit, SourceState, SyncRun,
+    ChangeEvent, Component, ComponentFilter, EventType, Revision, SourceState, SyncRun,
 };
 use semver::Version;
 
@@ -169,18 +169,6 @@ pub trait ChangeFeed: Send + Sync {
     async fn prune_events(&self, retention: Retention) -> StoreResult<Pruned>;
 }
 
-/// Text search over the latest versions.
-#[async_trait]
-pub trait ComponentSearch: Send + Sync {
-    /// Ranked matches for `query` among latest versions passing `filter`, best first.
-    async fn search(
-        &self,
-        query: &str,
-        filter: &ComponentFilter,
-        limit: usize,
-    ) -> StoreResult<Snapshot<Vec<SearchHit>>>;
-}
-
 /// Sync bookkeeping: runs, per-source state, leases and webhook delivery de-duplication. Every
 /// backend implements it, so that several replicas on one store agree on all of it.
 #[async_trait]
@@ -226,9 +214,7 @@ pub trait SyncStore: Send + Sync {
 
 /// Everything a catalog needs from its store.
 #[async_trait]
-pub trait CatalogStore:
-    ComponentReader + ComponentWriter + ChangeFeed + ComponentSearch + SyncStore
-{
+pub trait CatalogStore: ComponentReader + ComponentWriter + ChangeFeed + SyncStore {
     /// Short backend name for `/version` and logs (`sqlite`, `memory`, …).
     fn backend_name(&self) -> &'static str;
 
@@ -261,50 +247,4 @@ impl SchemaStatus {
     pub fn is_current(&self) -> bool {
         self.applied == self.expected
     }
-}
-
-/// Search implemented on top of `list_latest`, for backends without a text index: pages through
-/// every latest version and scores it with [`crate::search_score`].
-pub async fn search_by_scan<R: ComponentReader + ?Sized>(
-    reader: &R,
-    query: &str,
-    filter: &ComponentFilter,
-    limit: usize,
-) -> StoreResult<Snapshot<Vec<SearchHit>>> {
-    let terms: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
-    let mut hits = Vec::new();
-    let mut q = LatestQuery {
-        filter: filter.clone(),
-        limit: 500,
-        ..Default::default()
-    };
-    let mut revision = None;
-    loop {
-        let page = reader.list_latest(&q).await?;
-        revision.get_or_insert(page.revision);
-        let last = page.value.items.last().map(|c| c.spec.name.clone());
-        for c in page.value.items {
-            let score = crate::search_score(&c, &terms);
-            if score > 0.0 {
-                hits.push(SearchHit {
-                    score,
-                    component: c,
-                });
-            }
-        }
-        if !page.value.more {
-            break;
-        }
-        q.after = last;
-    }
-    hits.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
-            .then_with(|| a.component.spec.name.cmp(&b.component.spec.name))
-    });
-    hits.truncate(limit);
-    Ok(Snapshot {
-        value: hits,
-        revision: revision.unwrap_or_default(),
-    })
 }

@@ -619,7 +619,7 @@ async fn list_paginates_and_filters(f: Fixture) {
     };
     let gcp = s
         .list_latest(&filter(ComponentFilter {
-            provider: Some("gcp".into()),
+            provider: vec!["gcp".into()],
             ..Default::default()
         }))
         .await
@@ -628,7 +628,7 @@ async fn list_paginates_and_filters(f: Fixture) {
     assert_eq!(gcp.items.len(), 10);
     let pulumi = s
         .list_latest(&filter(ComponentFilter {
-            engine: Some("pulumi".into()),
+            engine: vec!["pulumi".into()],
             ..Default::default()
         }))
         .await
@@ -637,8 +637,11 @@ async fn list_paginates_and_filters(f: Fixture) {
     assert_eq!(pulumi.items.len(), 6);
     let both = s
         .list_latest(&filter(ComponentFilter {
-            engine: Some("pulumi".into()),
-            labels: vec![("team".into(), "data".into())],
+            engine: vec!["pulumi".into()],
+            labels: vec![nestor_model::LabelFilter::Equals(
+                "team".into(),
+                "data".into(),
+            )],
             ..Default::default()
         }))
         .await
@@ -649,7 +652,7 @@ async fn list_paginates_and_filters(f: Fixture) {
     // Filtered pagination: 10 gcp components, 4 per page.
     let mut q = LatestQuery {
         filter: ComponentFilter {
-            provider: Some("gcp".into()),
+            provider: vec!["gcp".into()],
             ..Default::default()
         },
         ..all(4)
@@ -664,43 +667,6 @@ async fn list_paginates_and_filters(f: Fixture) {
         q.after = page.items.last().map(|c| c.spec.name.clone());
     }
     assert_eq!(count, 10);
-}
-
-async fn search_ranks_name_matches_first(f: Fixture) {
-    let s = f.store;
-    let mut a = comp("aws-rds-postgres", "1.0.0");
-    a.spec.description = "Managed PostgreSQL".into();
-    let mut b = comp("k8s-postgres-operator", "1.0.0");
-    b.spec.description = "Runs postgres in Kubernetes".into();
-    let mut c = comp("aws-s3-bucket", "1.0.0");
-    c.spec.description = "Object storage, e.g. for postgres backups".into();
-    for x in [a, b, c] {
-        s.insert_version(x, "o").await.unwrap();
-    }
-    let hits = s
-        .search("postgres", &ComponentFilter::default(), 10)
-        .await
-        .unwrap();
-    let names: Vec<&str> = hits.value.iter().map(|h| h.component.name()).collect();
-    assert_eq!(names.len(), 3);
-    assert_eq!(
-        names[2], "aws-s3-bucket",
-        "description-only match ranks last: {names:?}"
-    );
-    assert_eq!(hits.revision, Revision(3));
-    let hits = s
-        .search("postgres kubernetes", &ComponentFilter::default(), 10)
-        .await
-        .unwrap();
-    let names: Vec<&str> = hits.value.iter().map(|h| h.component.name()).collect();
-    assert_eq!(names, ["k8s-postgres-operator"], "every term must match");
-    assert!(
-        s.search("nothing-like-it", &ComponentFilter::default(), 10)
-            .await
-            .unwrap()
-            .value
-            .is_empty()
-    );
 }
 
 async fn concurrent_writers_get_distinct_dense_revisions(f: Fixture) {
@@ -746,7 +712,6 @@ macro_rules! contract {
             #[tokio::test] async fn list_all_is_a_snapshot_of_every_version() { super::list_all_is_a_snapshot_of_every_version($fixture).await }
             #[tokio::test] async fn sync_runs_state_leases_and_deliveries() { super::sync_runs_state_leases_and_deliveries($fixture).await }
             #[tokio::test] async fn list_paginates_and_filters() { super::list_paginates_and_filters($fixture).await }
-            #[tokio::test] async fn search_ranks_name_matches_first() { super::search_ranks_name_matches_first($fixture).await }
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn concurrent_writers_get_distinct_dense_revisions() { super::concurrent_writers_get_distinct_dense_revisions($fixture).await }
         }
     )*};

@@ -458,6 +458,24 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         });
     }
 
+    // The catalog index: built from a snapshot (readiness waits for it, the log shows its
+    // progress), then kept current from the log for changes written by other processes.
+    {
+        let (catalog, stop) = (catalog.clone(), background.clone());
+        let every = parse_duration(&config.events.log_poll_interval)?;
+        catalog.index().announce_build();
+        tasks.spawn(async move {
+            let built = tokio::select! {
+                built = catalog.build_index() => built,
+                () = stop.cancelled() => return,
+            };
+            if let Err(e) = built {
+                tracing::error!(error = %e, "cannot build the catalog index; lists and searches will build it on first use");
+            }
+            catalog.follow_index(every, stop.cancelled_owned()).await
+        });
+    }
+
     // Changes written by other processes on the same store reach this one's event streams.
     {
         let (catalog, stop) = (catalog.clone(), background.clone());

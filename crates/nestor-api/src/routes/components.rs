@@ -8,13 +8,14 @@ use axum::{
     http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use nestor_catalog::{ListRequest, Origin};
+use std::time::Duration;
+
+use nestor_catalog::{FacetKey, IndexQuery, Origin, Sort, TextQuery};
 use nestor_model::{
-    Component, ComponentName, ComponentPage, ComponentSpec, DefinitionErrorKind, DependencyList,
-    DependentList, ErrorCode, PatchRequest, Problem, PublishOutcome, PublishResponse,
-    SearchResults, SourceFormat, VersionDiff, VersionList, parse_definition_json,
-    parse_definitions,
+    BlastRadius, Component, ComponentFilter, ComponentName, ComponentPage, ComponentSpec,
+    DefinitionErrorKind, DependencyList, DependentList, ErrorCode, FacetCounts, FacetValue,
+    PatchRequest, Problem, PublishOutcome, PublishResponse, Revision, SearchResults, SourceFormat,
+    VersionDiff, VersionList, parse_definition_json, parse_definitions,
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -28,18 +29,94 @@ use crate::{
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 500;
 
-/// The list endpoint's parameters beside the filter.
+/// The parameters of lists and searches beside the filter.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct ListParams {
+pub(crate) struct QueryParams {
+    /// Words to look for (required on `/api/v1/search`): words, `"phrases"`, `field:word`
+    /// (name, description, labels, provider, category, resource_type); the last word also
+    /// matches as a prefix, words of 5+ letters with one typo. At most 16 words or phrases.
+    #[param(max_length = 1024)]
+    q: Option<String>,
     /// Consider pre-releases when picking each component's latest version.
     include_prerelease: Option<bool>,
+    /// Every version, not only each component's latest.
+    all_versions: Option<bool>,
+    /// The order: `relevance` (the default with `q`), `name` (the default without; then
+    /// version, newest first), `published_at` or `-published_at` (newest first).
+    #[param(value_type = Option<SortKey>, inline)]
+    sort: Option<String>,
+    /// Facets to count over the whole result, comma-separated: `provider`, `category`,
+    /// `resource_type`, `engine`, `maturity`, `support_level`, `label:<key>`.
+    #[param(
+        pattern = r"^(provider|category|resource_type|engine|maturity|support_level|label:[^,]+)(,(provider|category|resource_type|engine|maturity|support_level|label:[^,]+))*$",
+        max_length = 1024
+    )]
+    facets: Option<String>,
+    /// Only these fields of each item, comma-separated (`name` and `version` are always
+    /// included), e.g. `description,labels` for a light list page.
+    #[param(pattern = r"^[a-z_]+(,[a-z_]+)*$", max_length = 1024)]
+    fields: Option<String>,
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
-    /// Opaque cursor from a previous page's `next_cursor`.
+    /// Opaque cursor from a previous page's `next_cursor` (same query).
+    #[param(max_length = 4096)]
     cursor: Option<String>,
+    /// Wait (up to 5 s) until the catalog index has applied this revision — e.g. the revision
+    /// of a publish made through another replica; 503 `index_unavailable` if it does not.
+    min_revision: Option<u64>,
 }
+
+/// The orders of a list or search.
+#[derive(Debug, Clone, Copy, serde::Serialize, utoipa::ToSchema)]
+#[allow(dead_code)] // Documents the values of `sort` in OpenAPI; parsed by `Sort::parse`.
+pub(crate) enum SortKey {
+    /// By name, then version newest first.
+    #[serde(rename = "name")]
+    Name,
+    /// Oldest publish first.
+    #[serde(rename = "published_at")]
+    PublishedAt,
+    /// Newest publish first.
+    #[serde(rename = "-published_at")]
+    PublishedAtDesc,
+    /// Best match first (with `q` only).
+    #[serde(rename = "relevance")]
+    Relevance,
+}
+
+/// How long `min_revision` may wait.
+const MIN_REVISION_WAIT: Duration = Duration::from_secs(5);
+
+/// The fields `fields=` may name: a component's top-level JSON keys.
+const COMPONENT_FIELDS: [&str; 24] = [
+    "name",
+    "version",
+    "description",
+    "provider",
+    "category",
+    "resource_type",
+    "deployment_engines",
+    "dependencies",
+    "required_inputs",
+    "optional_inputs",
+    "outputs",
+    "maturity",
+    "support_level",
+    "resource_limits",
+    "git_repository",
+    "git_commit",
+    "git_path",
+    "labels",
+    "annotations",
+    "content_hash",
+    "published_at",
+    "revision",
+    "deprecated",
+    "yanked",
+];
 
 /// A page size: absent is the default, else 1 to [`MAX_LIMIT`].
 fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
@@ -48,28 +125,250 @@ fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
         Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
         Some(n) => Err(ApiError::invalid_parameter(
             "limit",
-            format!("{n} is outside 1..={MAX_LIMIT}"),
+            format!("{n} is not between 1 and {MAX_LIMIT}"),
         )),
     }
 }
 
-/// Cursors are opaque to clients; today they carry the last name of the page.
-fn encode_cursor(after: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("v1:{after}"))
+fn comma_list(value: &Option<String>) -> Vec<&str> {
+    value
+        .as_deref()
+        .map(|v| v.split(',').collect())
+        .unwrap_or_default()
 }
 
-fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
-    let bad = || {
-        Problem::new(
-            ErrorCode::InvalidCursor,
-            "the cursor is not one this server issued; restart from the first page",
-        )
+/// Checks `fields=`: known names; `name` and `version` are always in.
+fn projection(fields: &Option<String>) -> Result<Option<Vec<String>>, ApiError> {
+    if fields.is_none() {
+        return Ok(None);
+    }
+    let mut out = vec!["name".to_owned(), "version".to_owned()];
+    for f in comma_list(fields) {
+        if !COMPONENT_FIELDS.contains(&f) {
+            return Err(ApiError::invalid_parameter(
+                "fields",
+                format!(
+                    "{f:?} is not a component field; use any of {}",
+                    COMPONENT_FIELDS.join(", ")
+                ),
+            ));
+        }
+        if !out.iter().any(|have| have == f) {
+            out.push(f.to_owned());
+        }
+    }
+    Ok(Some(out))
+}
+
+/// The index query of a list or search request.
+fn index_query(
+    filter: ComponentFilter,
+    p: &QueryParams,
+    text_required: bool,
+) -> Result<IndexQuery, ApiError> {
+    let text = match p.q.as_deref() {
+        Some(q) => Some(TextQuery::parse(q).map_err(|e| {
+            ApiError::from(
+                Problem::new(ErrorCode::InvalidParameter, format!("invalid q: {e}"))
+                    .with_details(serde_json::json!({ "parameter": "q", "position": e.position })),
+            )
+        })?),
+        None if text_required => {
+            return Err(ApiError::invalid_parameter(
+                "q",
+                "is required: give the words to search for",
+            ));
+        }
+        None => None,
     };
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    let name = text.strip_prefix("v1:").ok_or_else(bad)?;
-    ComponentName::parse(name).map_err(|_| bad())?;
-    Ok(name.to_owned())
+    let mut facets = Vec::new();
+    for f in comma_list(&p.facets) {
+        let key = FacetKey::parse(f).ok_or_else(|| {
+            ApiError::invalid_parameter(
+                "facets",
+                format!(
+                    "{f:?} is not a facet; use any of {}, label:<key>",
+                    FacetKey::FIELDS.join(", ")
+                ),
+            )
+        })?;
+        if !facets.contains(&key) {
+            facets.push(key);
+        }
+    }
+    Ok(IndexQuery {
+        text,
+        filter,
+        include_prerelease: p.include_prerelease.unwrap_or(false),
+        all_versions: p.all_versions.unwrap_or(false),
+        sort: p
+            .sort
+            .as_deref()
+            .map(|s| {
+                Sort::parse(s).ok_or_else(|| {
+                    ApiError::invalid_parameter(
+                        "sort",
+                        format!(
+                            "{s:?} is not an order; use one of {}",
+                            Sort::KEYS.join(", ")
+                        ),
+                    )
+                })
+            })
+            .transpose()?,
+        facets,
+        cursor: p.cursor.clone(),
+        limit: page_limit(p.limit)?,
+    })
+}
+
+fn facet_counts(facets: Vec<nestor_catalog::Facet>) -> Vec<FacetCounts> {
+    facets
+        .into_iter()
+        .map(|f| FacetCounts {
+            key: f.key,
+            values: f
+                .values
+                .into_iter()
+                .map(|(value, count)| FacetValue { value, count })
+                .collect(),
+            more: f.more,
+        })
+        .collect()
+}
+
+/// A component as JSON: only `fields` of it, when given.
+fn project(c: &Component, fields: Option<&[String]>) -> Result<serde_json::Value, ApiError> {
+    let value = serde_json::to_value(c).map_err(|e| {
+        ApiError::from(Problem::new(
+            ErrorCode::Internal,
+            format!("cannot encode {}: {e}", c.spec.id()),
+        ))
+    })?;
+    Ok(match (fields, value) {
+        (Some(fields), serde_json::Value::Object(mut map)) => {
+            map.retain(|k, _| fields.iter().any(|f| f == k));
+            serde_json::Value::Object(map)
+        }
+        (_, value) => value,
+    })
+}
+
+/// One item of a page as it is written: the component itself, or only some of its fields.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Item<'a> {
+    Whole(&'a Component),
+    Projected(serde_json::Value),
+}
+
+/// One search hit as it is written.
+#[derive(serde::Serialize)]
+struct HitBody<'a> {
+    score: f64,
+    matched: &'a [&'static str],
+    component: Item<'a>,
+}
+
+/// A list or search page as it is written (the shapes of [`ComponentPage`] and
+/// [`SearchResults`], borrowing the index's components instead of copying them).
+#[derive(serde::Serialize)]
+struct PageBody<'a, T> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    query: Option<&'a str>,
+    items: Vec<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<&'a str>,
+    total: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    facets: Vec<FacetCounts>,
+    revision: Revision,
+}
+
+fn item<'a>(c: &'a Component, fields: Option<&[String]>) -> Result<Item<'a>, ApiError> {
+    Ok(match fields {
+        None => Item::Whole(c),
+        Some(_) => Item::Projected(project(c, fields)?),
+    })
+}
+
+/// The body of a list (`query: None`) or search page.
+fn page_body(
+    page: nestor_catalog::IndexPage,
+    query: Option<&str>,
+    fields: Option<&[String]>,
+) -> Result<Response, ApiError> {
+    let facets = facet_counts(page.facets);
+    let next_cursor = page.next_cursor.as_deref();
+    let json = match query {
+        Some(_) => {
+            let items = page
+                .hits
+                .iter()
+                .map(|h| {
+                    Ok(HitBody {
+                        score: h.score.unwrap_or_default(),
+                        matched: &h.matched,
+                        component: item(&h.component, fields)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, ApiError>>()?;
+            serde_json::to_vec(&PageBody {
+                query,
+                items,
+                next_cursor,
+                total: page.total,
+                facets,
+                revision: page.revision,
+            })
+        }
+        None => {
+            let items = page
+                .hits
+                .iter()
+                .map(|h| item(&h.component, fields))
+                .collect::<Result<Vec<_>, ApiError>>()?;
+            serde_json::to_vec(&PageBody {
+                query,
+                items,
+                next_cursor,
+                total: page.total,
+                facets,
+                revision: page.revision,
+            })
+        }
+    }
+    .map_err(|e| {
+        ApiError::from(Problem::new(
+            ErrorCode::Internal,
+            format!("cannot encode the page: {e}"),
+        ))
+    })?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
+}
+
+/// List the latest version of each component (or every version): filtered, sorted, with
+/// totals and facets, narrowed by `q` if given (the search endpoint ranks by relevance).
+#[utoipa::path(get, path = "/api/v1/components", tag = "components", params(FilterParams, QueryParams),
+    responses(
+        (status = 200, description = "A page of components", body = ComponentPage),
+        (status = 400, description = "Bad parameter, query or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The catalog index is being built, or did not reach `min_revision` in time (retriable; see Retry-After)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn list(
+    State(state): State<Arc<AppState>>,
+    Filtered(filter, p): Filtered<QueryParams>,
+) -> Result<Response, ApiError> {
+    let fields = projection(&p.fields)?;
+    let mut query = index_query(filter, &p, false)?;
+    if query.text.is_some() && query.sort.is_none() {
+        query.sort = Some(Sort::Name);
+    }
+    let page = state
+        .catalog
+        .query(&query, p.min_revision.map(Revision), MIN_REVISION_WAIT)
+        .await?;
+    page_body(page, None, fields.as_deref())
 }
 
 pub(crate) fn check_name(name: &str) -> Result<(), ApiError> {
@@ -82,35 +381,6 @@ pub(crate) fn check_name(name: &str) -> Result<(), ApiError> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NoParams {}
-
-/// List the latest version of each component.
-#[utoipa::path(get, path = "/api/v1/components", tag = "components", params(FilterParams, ListParams),
-    responses(
-        (status = 200, description = "A page of components", body = ComponentPage),
-        (status = 400, description = "Bad parameter or cursor", body = Problem, content_type = "application/problem+json"),
-    ))]
-pub(crate) async fn list(
-    State(state): State<Arc<AppState>>,
-    Filtered(filter, p): Filtered<ListParams>,
-) -> Result<Json<ComponentPage>, ApiError> {
-    let req = ListRequest {
-        filter,
-        include_prerelease: p.include_prerelease.unwrap_or(false),
-        after: p.cursor.as_deref().map(decode_cursor).transpose()?,
-        limit: page_limit(p.limit)?,
-    };
-    let snap = state.catalog.list(&req).await?;
-    let next_cursor = if snap.value.more {
-        snap.value.items.last().map(|c| encode_cursor(&c.spec.name))
-    } else {
-        None
-    };
-    Ok(Json(ComponentPage {
-        items: snap.value.items,
-        next_cursor,
-        revision: snap.revision,
-    }))
-}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -216,44 +486,138 @@ pub(crate) async fn dependencies(
     Ok(Json(state.catalog.dependencies(&name, &version).await?))
 }
 
-/// Components whose latest version depends on this one directly.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DependentsParams {
+    /// A proposed version: splits the direct dependents into those whose requirement already
+    /// admits it and those that would have to change (the blast radius of publishing it).
+    #[param(max_length = 128)]
+    version: Option<String>,
+    /// Also the dependents of dependents, breadth first (each component once, at its smallest
+    /// depth; at most depth 32 and 10,000 components).
+    transitive: Option<bool>,
+    /// Consider pre-releases when picking each dependent's latest version.
+    include_prerelease: Option<bool>,
+    /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<usize>,
+    /// Opaque cursor from a previous page's `next_cursor` (same query).
+    #[param(max_length = 4096)]
+    cursor: Option<String>,
+    /// Wait (up to 5 s) until the catalog index has applied this revision.
+    min_revision: Option<u64>,
+}
+
+/// The components that depend on this one: each one's latest version and its requirement;
+/// with `version`, the blast radius of publishing it; with `transitive`, the whole reverse
+/// dependency graph.
 #[utoipa::path(get, path = "/api/v1/components/{name}/dependents", tag = "components",
-    params(("name" = String, Path, description = "Component name")),
+    params(("name" = String, Path, description = "Component name"), DependentsParams),
     responses(
-        (status = 200, description = "Direct dependents", body = DependentList),
+        (status = 200, description = "Dependents, by depth then name", body = DependentList),
+        (status = 400, description = "Bad parameter or cursor", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown component", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The catalog index is being built, or did not reach `min_revision` in time (retriable)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn dependents(
     State(state): State<Arc<AppState>>,
     ApiPath(name): ApiPath<String>,
-    Params(_): Params<NoParams>,
-) -> Result<Json<DependentList>, ApiError> {
+    Params(p): Params<DependentsParams>,
+) -> Result<Response, ApiError> {
     check_name(&name)?;
-    Ok(Json(state.catalog.dependents(&name).await?))
+    let page = state
+        .catalog
+        .dependents(
+            &name,
+            &nestor_catalog::DependentsQuery {
+                version: p.version.clone(),
+                transitive: p.transitive.unwrap_or(false),
+                include_prerelease: p.include_prerelease.unwrap_or(false),
+                cursor: p.cursor.clone(),
+                limit: page_limit(p.limit)?,
+            },
+            p.min_revision.map(Revision),
+            MIN_REVISION_WAIT,
+        )
+        .await?;
+    // The shape of `DependentList`, borrowing the index's components.
+    #[derive(serde::Serialize)]
+    struct DependentBody<'a> {
+        component: &'a Component,
+        version_req: &'a str,
+        depth: u32,
+        on: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        admits: Option<bool>,
+    }
+    #[derive(serde::Serialize)]
+    struct Body<'a> {
+        name: &'a str,
+        items: Vec<DependentBody<'a>>,
+        total: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        version: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        blast_radius: Option<BlastRadius>,
+        truncated: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        next_cursor: Option<&'a str>,
+        revision: Revision,
+    }
+    let body = Body {
+        name: &name,
+        items: page
+            .items
+            .iter()
+            .map(|d| DependentBody {
+                component: &d.component,
+                version_req: &d.version_req,
+                depth: d.depth,
+                on: &d.on,
+                admits: d.admits,
+            })
+            .collect(),
+        total: page.total,
+        version: p.version.as_deref(),
+        blast_radius: page.blast_radius.map(|(admits, must_change)| BlastRadius {
+            admits,
+            must_change,
+        }),
+        truncated: page.truncated,
+        next_cursor: page.next_cursor.as_deref(),
+        revision: page.revision,
+    };
+    let json = serde_json::to_vec(&body).map_err(|e| {
+        ApiError::from(Problem::new(
+            ErrorCode::Internal,
+            format!("cannot encode the dependents: {e}"),
+        ))
+    })?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct SearchParams {
-    /// Words to look for in names, descriptions and labels (all must match).
-    q: String,
-    /// At most this many results, 1 to 500 (default 50).
-    limit: Option<usize>,
-}
-
-/// Ranked text search over the latest versions.
-#[utoipa::path(get, path = "/api/v1/search", tag = "components", params(SearchParams, FilterParams),
+/// Ranked text search over the latest versions (every version with `all_versions=true`):
+/// BM25 with field boosts (name ≫ labels, resource type, provider, category ≫ description),
+/// prefixes, one typo, phrases; combinable with every filter, sort and facet of the list.
+#[utoipa::path(get, path = "/api/v1/search", tag = "components", params(QueryParams, FilterParams),
     responses(
         (status = 200, description = "Results, best first", body = SearchResults),
-        (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Bad parameter, query or cursor; a query error gives its `position`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The catalog index is being built, or did not reach `min_revision` in time (retriable)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn search(
     State(state): State<Arc<AppState>>,
-    Filtered(filter, p): Filtered<SearchParams>,
-) -> Result<Json<SearchResults>, ApiError> {
-    let limit = page_limit(p.limit)?;
-    Ok(Json(state.catalog.search(&p.q, &filter, limit).await?))
+    Filtered(filter, p): Filtered<QueryParams>,
+) -> Result<Response, ApiError> {
+    let fields = projection(&p.fields)?;
+    let query = index_query(filter, &p, true)?;
+    let page = state
+        .catalog
+        .query(&query, p.min_revision.map(Revision), MIN_REVISION_WAIT)
+        .await?;
+    let text = query.text.as_ref().map(|t| t.as_str()).unwrap_or_default();
+    page_body(page, Some(text), fields.as_deref())
 }
 
 /// The origin a dry-run validation that names no source is judged as: an API publish. Which

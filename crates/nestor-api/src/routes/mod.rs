@@ -1,7 +1,7 @@
 //! Route table: one module per resource, handlers named after their action.
 
-mod components;
-mod engines;
+pub(crate) mod components;
+pub(crate) mod engines;
 mod ops;
 mod owners;
 pub(crate) mod sync;

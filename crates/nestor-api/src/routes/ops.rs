@@ -100,7 +100,20 @@ async fn bounded<T, E: std::fmt::Display>(
     ))]
 pub(crate) async fn ready(State(state): State<Arc<AppState>>) -> (StatusCode, Json<HealthStatus>) {
     let check = StoreCheck::run(&state.catalog).await;
-    let problem = state.config.startup.pending_reason().or(check.problem());
+    // `Empty`: nothing builds the index ahead of use (an embedded router): the first query
+    // builds it.
+    let index = match state.catalog.index().status() {
+        nestor_catalog::IndexStatus::Building { done, of } => Some(format!(
+            "building the catalog index: {done} of {of} versions"
+        )),
+        nestor_catalog::IndexStatus::Ready { .. } | nestor_catalog::IndexStatus::Empty => None,
+    };
+    let problem = state
+        .config
+        .startup
+        .pending_reason()
+        .or(index)
+        .or(check.problem());
     match (problem, check.revision) {
         (None, Ok(revision)) => (
             StatusCode::OK,
@@ -173,6 +186,23 @@ pub(crate) struct CacheHealth {
     hit_ratio: Option<f64>,
 }
 
+/// The catalog index in `/health/detailed`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct IndexHealth {
+    /// `ready`, `building` or `empty` (built on first use).
+    status: &'static str,
+    /// Versions indexed (while building: so far).
+    versions: u64,
+    /// While building: versions in the snapshot being indexed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    of: Option<u64>,
+    /// Distinct words in the text index.
+    terms: usize,
+    /// Every change up to this revision is applied.
+    #[schema(value_type = u64)]
+    revision: nestor_model::Revision,
+}
+
 /// One engine in `/health/detailed` (`GET /api/v1/engines/{name}` has everything).
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct EngineSummary {
@@ -232,6 +262,8 @@ pub(crate) struct DetailedHealth {
     /// The read cache in front of the store, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     cache: Option<CacheHealth>,
+    /// The catalog index (search, filters, facets, dependents).
+    index: IndexHealth,
     /// Deployment engines.
     engines: EnginesHealth,
     /// Configured sources: head, last synced commit, lag and last run (as `GET /api/v1/sources`).
@@ -346,6 +378,31 @@ pub(crate) async fn detailed(
         misses: c.misses,
         hit_ratio: (c.hits + c.misses > 0).then(|| c.hits as f64 / (c.hits + c.misses) as f64),
     });
+    let index = state.catalog.index();
+    let (versions, terms) = index.size();
+    let index = match index.status() {
+        nestor_catalog::IndexStatus::Ready { revision, .. } => IndexHealth {
+            status: "ready",
+            versions,
+            of: None,
+            terms,
+            revision,
+        },
+        nestor_catalog::IndexStatus::Building { done, of } => IndexHealth {
+            status: "building",
+            versions: done,
+            of: Some(of),
+            terms,
+            revision: index.revision(),
+        },
+        nestor_catalog::IndexStatus::Empty => IndexHealth {
+            status: "empty",
+            versions,
+            of: None,
+            terms,
+            revision: index.revision(),
+        },
+    };
     let max = state.config.events.max_subscribers;
     let subscribers = SubscribersHealth {
         active: state.streams.active(),
@@ -374,6 +431,7 @@ pub(crate) async fn detailed(
             uptime_seconds: state.started.elapsed().as_secs_f64(),
             store: store_health,
             cache,
+            index,
             engines,
             sources,
             subscribers,

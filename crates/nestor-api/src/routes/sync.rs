@@ -27,29 +27,29 @@ pub(crate) struct SourceView {
     /// Source id.
     pub(crate) id: String,
     /// Repository URL or folder.
-    url: String,
+    pub(crate) url: String,
     /// Branch, for git sources.
     #[serde(skip_serializing_if = "Option::is_none")]
-    branch: Option<String>,
+    pub(crate) branch: Option<String>,
     /// Whether push webhooks are accepted for it (a secret is configured).
-    webhooks: bool,
+    pub(crate) webhooks: bool,
     /// The branch head last seen, by a poll, a push webhook or a sync.
     #[serde(skip_serializing_if = "Option::is_none")]
-    head_commit: Option<String>,
+    pub(crate) head_commit: Option<String>,
     /// When that head was first seen.
     #[serde(
         skip_serializing_if = "Option::is_none",
         with = "time::serde::rfc3339::option"
     )]
     #[schema(value_type = Option<String>, format = DateTime)]
-    head_seen_at: Option<time::OffsetDateTime>,
+    pub(crate) head_seen_at: Option<time::OffsetDateTime>,
     /// Seconds the head has been waiting to be synced: 0 when the last synced commit is the
     /// head; absent when no head is known yet (or for sources without commits).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) lag_seconds: Option<f64>,
     /// Commit of the last successful or partial run.
     #[serde(skip_serializing_if = "Option::is_none")]
-    last_synced_commit: Option<String>,
+    pub(crate) last_synced_commit: Option<String>,
     /// The last run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) last_run: Option<SyncRun>,

@@ -30,7 +30,7 @@
 //! # Layout
 //!
 //! * this file: [`DynamoStore`] (its tables, construction, migration, the single-item read and
-//!   the revision counter every other file uses), readiness, search, and the retry backoff;
+//!   the revision counter every other file uses), readiness and the retry backoff;
 //! * `client.rs`: [`DynamoDbOptions`] and the SDK client built from them;
 //! * `metrics.rs`: the interceptor that counts every request sent to DynamoDB;
 //! * `error.rs`: SDK errors mapped to [`StoreError`] (what is retriable);
@@ -61,11 +61,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::{
     Client, operation::query::builders::QueryFluentBuilder, types::AttributeValue,
 };
-use nestor_model::{ComponentFilter, Revision, SearchHit};
+use nestor_model::Revision;
 
-use crate::{
-    CatalogStore, ComponentSearch, Snapshot, StoreError, StoreResult, traits::search_by_scan,
-};
+use crate::{CatalogStore, StoreError, StoreResult};
 pub use client::{DynamoDbOptions, StaticCredentials};
 use error::sdk_error;
 use item::{Item, Record, s, values};
@@ -237,18 +235,6 @@ impl DynamoStore {
                 .u64("rev")
                 .map(Revision),
         }
-    }
-}
-
-#[async_trait]
-impl ComponentSearch for DynamoStore {
-    async fn search(
-        &self,
-        query: &str,
-        filter: &ComponentFilter,
-        limit: usize,
-    ) -> StoreResult<Snapshot<Vec<SearchHit>>> {
-        search_by_scan(self, query, filter, limit).await
     }
 }
 
