@@ -230,6 +230,14 @@ async fn api_names_belong_to_their_first_publisher_and_the_owners_they_add() {
 
     let (status, _) = s.get("/api/v1/components/nothing/owners").await;
     assert_eq!(status, 404);
+
+    // The same through nestor-client.
+    let bob_client = nestor_client::Client::with_token(&s.url(""), "bob-token").unwrap();
+    let list = bob_client.add_owners("pg", &["ops"]).await.unwrap();
+    assert_eq!(list.owners, ["bob", "alice", "ops"]);
+    let list = bob_client.remove_owners("pg", &["ops"]).await.unwrap();
+    assert_eq!(list.owners, ["bob", "alice"]);
+    assert_eq!(s.client.owners("pg").await.unwrap(), list);
     s.stop().await;
 }
 
