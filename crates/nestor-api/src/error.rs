@@ -51,6 +51,9 @@ impl From<CatalogError> for ApiError {
             }),
             CatalogError::InvalidParameter { parameter, .. } => json!({ "parameter": parameter }),
             CatalogError::NameConflict { name, owner } => json!({ "name": name, "owner": owner }),
+            CatalogError::NotOwner { name, owners, .. } => {
+                json!({ "name": name, "owners": owners })
+            }
             CatalogError::ComponentNotFound { name }
             | CatalogError::VersionNotFound { name, .. } => json!({ "name": name }),
             CatalogError::NoMatchingVersion { name, req } => json!({ "name": name, "req": req }),

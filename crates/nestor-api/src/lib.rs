@@ -41,6 +41,6 @@ pub use app::{ApiConfig, AppState, Startup};
 pub use auth::{AuthConfig, RateLimit, Scope, Token};
 pub use error::ApiError;
 pub use events::EventsConfig;
-pub use router::{UNDOCUMENTED_ROUTES, openapi, router, router_with_sync};
+pub use router::{UNDOCUMENTED_ROUTES, openapi, openapi_for, router, router_with_sync};
 pub use server::{CONNECTION_BUFFER_BYTES, ServeOptions, serve, serve_with};
 pub use tokio_util::sync::CancellationToken;

@@ -2,15 +2,19 @@
 //! holds for whole classes of operations is added here once, from the same rules the server
 //! enforces, instead of being repeated (and forgotten) in each handler's attribute.
 //!
-//! * The `bearer` security scheme (HTTP bearer, opaque tokens). Each operation's `security`
-//!   comes from [`crate::auth::required_scope`]: `[{"bearer": []}]` when it needs a token, `[]`
+//! * Security, as the running configuration enforces it ([`Access`]). With tokens configured:
+//!   the `bearer` security scheme (HTTP bearer, opaque tokens), and each operation's `security`
+//!   from [`crate::auth::required_scope`]: `[{"bearer": []}]` when it needs a token,
+//!   `[{}, {"bearer": []}]` (a token is optional) for reads while anonymous reads are on, `[]`
 //!   when it is public. OpenAPI has no scopes for HTTP bearer, so the scope is in the
 //!   `x-required-scope` extension (`read`, `publish` or `admin`; absent on public operations)
-//!   and in the description.
+//!   and in the description. With no tokens configured (access control off) there is no security
+//!   scheme and every operation has `security: []`.
 //! * The problem responses that do not depend on the handler, as shared
 //!   `#/components/responses/…`, each an `application/problem+json` [`Problem`]: 400 on
-//!   operations with parameters or a body, 401 and 403 on protected ones, 404 on those with path
-//!   parameters, 429 on writes (the per-token rate limit), 503 on store-backed ones
+//!   operations with parameters or a body, 401 and 403 on protected ones (while access control
+//!   is on), 404 on those with path parameters, 429 on writes (the per-token rate limit, while
+//!   access control is on), 503 on store-backed ones
 //!   (`store_unavailable`), 500 on all. A response a handler documents itself is kept.
 
 use axum::http::Method;
@@ -25,7 +29,7 @@ use utoipa::{
     },
 };
 
-use crate::auth::{Scope, required_scope};
+use crate::auth::{AuthConfig, Scope, required_scope};
 
 /// Name of the security scheme in `components.securitySchemes`.
 pub const SECURITY_SCHEME: &str = "bearer";
@@ -111,24 +115,58 @@ const ALL_COMMON: &[Common] = &[
     INTERNAL,
 ];
 
-/// Applies the security scheme, each operation's requirement and the common responses.
-pub(crate) fn finish(doc: &mut OpenApi) {
+/// What the running server asks of a request's credentials: the document declares exactly
+/// that, so that clients generated from it neither demand a token the server does not need nor
+/// omit one it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No tokens configured: access control is off, nothing needs a token.
+    Off,
+    /// Tokens configured: protected operations need a bearer token with their scope, except
+    /// reads while `anonymous_read` is on.
+    Tokens {
+        /// Reads need no token.
+        anonymous_read: bool,
+    },
+}
+
+impl Access {
+    /// The access a server configured with `auth` enforces.
+    pub fn of(auth: &AuthConfig) -> Access {
+        if auth.tokens.is_empty() {
+            Access::Off
+        } else {
+            Access::Tokens {
+                anonymous_read: auth.anonymous_read,
+            }
+        }
+    }
+}
+
+/// Applies the security scheme, each operation's requirement and the common responses, as a
+/// server with `access` enforces them.
+pub(crate) fn finish(doc: &mut OpenApi, access: Access) {
     let components = doc.components.get_or_insert_with(Default::default);
-    components.security_schemes.insert(
-        SECURITY_SCHEME.to_owned(),
-        RefOr::T(SecurityScheme::Http(
-            HttpBuilder::new()
-                .scheme(HttpAuthScheme::Bearer)
-                .bearer_format("opaque token")
-                .description(Some(
-                    "`Authorization: Bearer <token>`. Tokens have scopes: `read` ⊂ `publish` ⊂ \
-                     `admin`; each operation's `x-required-scope` names the one it needs. Reads \
-                     need no token while the server allows anonymous reads (the default), and \
-                     nothing does when it has no tokens configured.",
-                ))
-                .build(),
-        )),
-    );
+    if let Access::Tokens { anonymous_read } = access {
+        components.security_schemes.insert(
+            SECURITY_SCHEME.to_owned(),
+            RefOr::T(SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("opaque token")
+                    .description(Some(format!(
+                        "`Authorization: Bearer <token>`. Tokens have scopes: `read` ⊂ `publish` \
+                         ⊂ `admin`; each operation's `x-required-scope` names the one it needs. {}",
+                        if anonymous_read {
+                            "This server allows anonymous reads: a token is optional on reads."
+                        } else {
+                            "This server allows no anonymous reads: reads need a token too."
+                        }
+                    )))
+                    .build(),
+            )),
+        );
+    }
     for common in ALL_COMMON {
         components
             .responses
@@ -149,40 +187,66 @@ pub(crate) fn finish(doc: &mut OpenApi) {
             (Method::TRACE, &mut item.trace),
         ] {
             if let Some(op) = op.as_mut() {
-                finish_operation(op, required_scope(&method, &concrete), has_path_params);
+                finish_operation(
+                    op,
+                    required_scope(&method, &concrete),
+                    has_path_params,
+                    access,
+                );
             }
         }
     }
 }
 
-fn finish_operation(op: &mut Operation, scope: Option<Scope>, has_path_params: bool) {
-    let access = match scope {
-        None => {
+fn finish_operation(
+    op: &mut Operation,
+    scope: Option<Scope>,
+    has_path_params: bool,
+    access: Access,
+) {
+    // With access control off, nothing is checked: every operation is open to all.
+    let scope = scope.filter(|_| access != Access::Off);
+    let description = match (scope, access) {
+        (None, Access::Off) => {
+            op.security = Some(Vec::new());
+            "**Access:** open: this server has no tokens configured (access control is off)."
+                .to_owned()
+        }
+        (None, _) => {
             op.security = Some(Vec::new());
             "**Access:** public, no token.".to_owned()
         }
-        Some(scope) => {
-            op.security = Some(vec![SecurityRequirement::new(
-                SECURITY_SCHEME,
-                Vec::<String>::new(),
-            )]);
+        (Some(scope), _) => {
+            let bearer = SecurityRequirement::new(SECURITY_SCHEME, Vec::<String>::new());
+            let anonymous = scope == Scope::Read
+                && access
+                    == Access::Tokens {
+                        anonymous_read: true,
+                    };
+            op.security = Some(if anonymous {
+                // `{}`: no credentials at all is one of the accepted alternatives.
+                vec![SecurityRequirement::default(), bearer]
+            } else {
+                vec![bearer]
+            });
             op.extensions
                 .get_or_insert_with(Extensions::default)
                 .insert(REQUIRED_SCOPE_EXTENSION.to_owned(), scope.as_str().into());
-            match scope {
-                Scope::Read => "**Access:** a bearer token with the `read` scope, unless the \
-                    server allows anonymous reads."
-                    .to_owned(),
-                other => format!(
+            if anonymous {
+                "**Access:** anonymous, or a bearer token with the `read` scope (this server \
+                 allows anonymous reads)."
+                    .to_owned()
+            } else {
+                format!(
                     "**Access:** a bearer token with the `{}` scope.",
-                    other.as_str()
-                ),
+                    scope.as_str()
+                )
             }
         }
     };
     op.description = Some(match op.description.take() {
-        Some(d) if !d.is_empty() => format!("{d}\n\n{access}"),
-        _ => access,
+        Some(d) if !d.is_empty() => format!("{d}\n\n{description}"),
+        _ => description,
     });
 
     let has_params =

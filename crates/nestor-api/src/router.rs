@@ -54,7 +54,7 @@ pub fn router_with_sync(
     sync: Option<Arc<SyncManager>>,
     config: ApiConfig,
 ) -> Router {
-    let (api_router, openapi) = api_parts();
+    let (api_router, openapi) = api_parts(crate::openapi::Access::of(&config.auth));
     let openapi_json = openapi.to_json().unwrap_or_else(|_| "{}".into());
     let state = Arc::new(AppState::new(catalog, sync, config.clone(), openapi_json));
     let auth = auth::Auth::new(config.auth.clone());
@@ -173,16 +173,28 @@ pub const UNDOCUMENTED_ROUTES: &[&str] = &[
     "/assets/{file}",
 ];
 
-/// The OpenAPI document the server serves at `/api/v1/openapi.json`.
+/// The OpenAPI document of a server whose every protected operation needs a token (tokens
+/// configured, anonymous reads off): each operation's full requirement. A server serves the
+/// document of its own configuration, [`openapi_for`].
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_parts().1
+    api_parts(crate::openapi::Access::Tokens {
+        anonymous_read: false,
+    })
+    .1
 }
 
-fn api_parts() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
+/// The OpenAPI document a server configured with `auth` serves at `/api/v1/openapi.json`: its
+/// security follows what the server enforces (optional on reads while anonymous reads are on,
+/// none at all while access control is off).
+pub fn openapi_for(auth: &crate::AuthConfig) -> utoipa::openapi::OpenApi {
+    api_parts(crate::openapi::Access::of(auth)).1
+}
+
+fn api_parts(access: crate::openapi::Access) -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::router())
         .split_for_parts();
-    crate::openapi::finish(&mut doc);
+    crate::openapi::finish(&mut doc, access);
     (router, doc)
 }
 

@@ -7,8 +7,8 @@ use std::{
     time::Duration,
 };
 
-use nestor_api::{ApiConfig, Scope, auth::required_scope};
-use nestor_testkit::{TestServer, catalog, locked_down, memory_store};
+use nestor_api::{ApiConfig, AuthConfig, Scope, auth::required_scope, openapi_for};
+use nestor_testkit::{TestServer, catalog, locked_down, memory_store, token};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -124,8 +124,8 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     assert_eq!(
         doc,
-        serde_json::to_value(nestor_api::openapi()).unwrap(),
-        "the served document is nestor_api::openapi()"
+        serde_json::to_value(openapi_for(&AuthConfig::default())).unwrap(),
+        "the served document is nestor_api::openapi_for(its configuration)"
     );
     let documented = documented(&doc);
 
@@ -238,6 +238,93 @@ async fn every_operation_declares_the_scope_the_server_requires() {
             .collect()
     );
     s.stop().await;
+}
+
+/// Whether a request without credentials may call an operation whose `security` is this:
+/// no requirement at all, or an empty one (`{}`) among the alternatives.
+fn anonymous_allowed(security: &Value) -> bool {
+    let alternatives = security.as_array().expect("security is a list");
+    alternatives.is_empty()
+        || alternatives
+            .iter()
+            .any(|r| r.as_object().is_some_and(|o| o.is_empty()))
+}
+
+#[tokio::test]
+async fn the_served_document_declares_the_security_the_server_enforces() {
+    let anonymous_reads = ApiConfig {
+        auth: AuthConfig {
+            anonymous_read: true,
+            tokens: vec![token("ops", "o-token", &["admin"])],
+            write_rate_limit: None,
+        },
+        ..Default::default()
+    };
+    for (what, config) in [
+        ("access control off", ApiConfig::default()),
+        ("anonymous reads", anonymous_reads),
+        ("no anonymous reads", locked_down()),
+    ] {
+        let auth = config.auth.clone();
+        let s = TestServer::builder().config(config).start().await;
+        let (status, doc) = s.get("/api/v1/openapi.json").await;
+        assert_eq!(status, 200, "{what}");
+        assert_eq!(
+            doc,
+            serde_json::to_value(openapi_for(&auth)).unwrap(),
+            "{what}: the served document is openapi_for(its configuration)"
+        );
+        let security = |path: &str, method: &str| doc["paths"][path][method]["security"].clone();
+        let bearer = json!({"bearer": []});
+        match what {
+            "access control off" => {
+                assert!(
+                    doc["components"].get("securitySchemes").is_none()
+                        || doc["components"]["securitySchemes"]
+                            .as_object()
+                            .is_some_and(|o| o.is_empty()),
+                    "{what}: no security scheme: {}",
+                    doc["components"]["securitySchemes"]
+                );
+                for (path, method, op) in operations(&doc) {
+                    assert_eq!(op["security"], json!([]), "{what}: {method} {path}");
+                    assert!(op.get("x-required-scope").is_none(), "{method} {path}");
+                }
+            }
+            "anonymous reads" => {
+                assert_eq!(security("/api/v1/components", "get"), json!([{}, bearer]));
+                assert_eq!(security("/api/v1/events", "get"), json!([{}, bearer]));
+                assert_eq!(security("/api/v1/validate", "post"), json!([{}, bearer]));
+                assert_eq!(security("/api/v1/components", "post"), json!([bearer]));
+                assert_eq!(security("/health", "get"), json!([]));
+            }
+            _ => {
+                assert_eq!(security("/api/v1/components", "get"), json!([bearer]));
+                assert_eq!(security("/api/v1/components", "post"), json!([bearer]));
+                assert_eq!(security("/health", "get"), json!([]));
+            }
+        }
+        // As enforced: a request without credentials is refused (401) exactly where the
+        // document says a token is needed.
+        for (path, method, op) in operations(&doc) {
+            let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let res = tokio::time::timeout(
+                Duration::from_secs(10),
+                s.http.request(m, s.url(&concrete(&path))).send(),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("{what}: {method} {path}: no answer within 10 s"))
+            .unwrap();
+            assert_eq!(
+                res.status() != 401,
+                anonymous_allowed(&op["security"]),
+                "{what}: {method} {path} answered {} without a token; declared security {}",
+                res.status(),
+                op["security"]
+            );
+        }
+        s.stop().await;
+    }
 }
 
 /// `response`, or the shared response it points at.

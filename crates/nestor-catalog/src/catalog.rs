@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use nestor_engines::EngineRegistry;
 use nestor_model::{
-    ChangeEvent, Component, ComponentSpec, DependencyList, EventType, Finding, PatchRequest,
+    Actor, ChangeEvent, Component, ComponentSpec, DependencyList, EventType, Finding, PatchRequest,
     PublishOutcome, ResolvedDependency, Revision, Severity, VersionList, parse_version,
 };
 use nestor_storage::{CatalogStore, StoreError, pick_latest};
@@ -41,6 +41,21 @@ impl Origin {
         match self {
             Origin::Api { identity } => format!("api:{identity}"),
             Origin::Source { id } => format!("source:{id}"),
+        }
+    }
+
+    /// Who writes for this origin, as recorded on versions and events: the token for the API;
+    /// the source for a sync, with its `run` and `commit` when known.
+    pub fn actor(&self, run: Option<u64>, commit: Option<String>) -> Actor {
+        match self {
+            Origin::Api { identity } => Actor::Api {
+                token: identity.clone(),
+            },
+            Origin::Source { id } => Actor::Sync {
+                source: id.clone(),
+                run,
+                commit,
+            },
         }
     }
 }
@@ -212,15 +227,53 @@ impl Catalog {
         self.publish_in(spec, origin, &[]).await
     }
 
+    /// [`Catalog::publish`] through the API on behalf of the token `actor`: a name the API
+    /// owns takes new versions and descriptive updates from its owners only, unless `actor`
+    /// has `privileged` rights (the admin scope); others get [`CatalogError::NotOwner`]. A new
+    /// name is owned by `actor`.
+    pub async fn publish_as(
+        &self,
+        spec: ComponentSpec,
+        actor: &str,
+        privileged: bool,
+    ) -> Result<PublishResult, CatalogError> {
+        let origin = Origin::Api {
+            identity: actor.to_owned(),
+        };
+        let writer = origin.actor(None, None);
+        self.publish_checked(spec, &origin, &[], privileged, writer)
+            .await
+    }
+
     /// [`Catalog::publish`] as a member of a batch: `pending` are the batch's other valid new
-    /// versions, which count when checking dependencies and predecessors.
-    #[tracing::instrument(skip_all, fields(component = %spec.name, version = %spec.version, origin = ?origin))]
+    /// versions, which count when checking dependencies and predecessors. The write is recorded
+    /// as `origin`'s (for a source: the commit the definition names, no run).
     pub async fn publish_in(
         &self,
         spec: ComponentSpec,
         origin: &Origin,
         pending: &[&ComponentSpec],
     ) -> Result<PublishResult, CatalogError> {
+        let writer = origin.actor(None, spec.git_commit.clone());
+        self.publish_checked(spec, origin, pending, false, writer)
+            .await
+    }
+
+    /// The publish: an API origin without `privileged` rights must own the name, if it exists.
+    /// What it writes is recorded as `writer`'s.
+    #[tracing::instrument(skip_all, fields(component = %spec.name, version = %spec.version, origin = ?origin))]
+    pub(crate) async fn publish_checked(
+        &self,
+        spec: ComponentSpec,
+        origin: &Origin,
+        pending: &[&ComponentSpec],
+        privileged: bool,
+        writer: Actor,
+    ) -> Result<PublishResult, CatalogError> {
+        if !privileged {
+            self.check_api_owner(&spec.name, origin, "publish its versions")
+                .await?;
+        }
         let content_hash = spec.content_hash();
         for _ in 0..MAX_WRITE_ATTEMPTS {
             let snapshot = self.snapshot_for(&[&spec], pending, Some(origin)).await?;
@@ -258,6 +311,8 @@ impl Catalog {
                         revision: Revision(0),
                         deprecated: None,
                         yanked: false,
+                        published_by: Some(writer.clone()),
+                        changed_by: Some(writer.clone()),
                     };
                     self.store
                         .insert_version(component, &origin.owner())
@@ -297,6 +352,7 @@ impl Catalog {
                         updated.spec.git_commit,
                         updated.spec.git_path,
                     ) = provenance;
+                    updated.changed_by = Some(writer.clone());
                     self.store
                         .update_version(updated, expected, EventType::Updated)
                         .await
@@ -332,7 +388,8 @@ impl Catalog {
         .into())
     }
 
-    /// Changes the mutable fields of a version.
+    /// Changes the mutable fields of a version, with no writer recorded (`changed_by` absent):
+    /// the API goes through [`Catalog::patch_as`], which records the token.
     #[tracing::instrument(skip_all, fields(component = %name, version = %version))]
     pub async fn patch(
         &self,
@@ -340,13 +397,15 @@ impl Catalog {
         version: &str,
         patch: PatchRequest,
     ) -> Result<(Component, Option<ChangeEvent>), CatalogError> {
-        self.patch_unchecked(name, version, patch).await
+        self.patch_unchecked(name, version, patch, None).await
     }
 
     /// [`Catalog::patch`] on behalf of `actor`, through the API. A name a source owns (it came
     /// from git or a directory) keeps that source as the one place its versions are described:
     /// its descriptive fields are refused here, and deprecating or yanking it needs an
-    /// `actor` with `privileged` rights (the admin scope). The change is logged with the actor.
+    /// `actor` with `privileged` rights (the admin scope). A name the API owns is changed by
+    /// its owners only (or a `privileged` actor): others get [`CatalogError::NotOwner`]. The
+    /// change is logged with the actor.
     pub async fn patch_as(
         &self,
         name: &str,
@@ -375,7 +434,19 @@ impl Catalog {
                 )));
             }
         }
-        let result = self.patch_unchecked(name, version, patch).await?;
+        if !privileged {
+            let origin = Origin::Api {
+                identity: actor.to_owned(),
+            };
+            self.check_api_owner(name, &origin, "change its versions")
+                .await?;
+        }
+        let writer = Actor::Api {
+            token: actor.to_owned(),
+        };
+        let result = self
+            .patch_unchecked(name, version, patch, Some(&writer))
+            .await?;
         if let Some(event) = &result.1 {
             tracing::info!(
                 component = name, version, actor, change = event.event_type.as_str(),
@@ -390,6 +461,7 @@ impl Catalog {
         name: &str,
         version: &str,
         patch: PatchRequest,
+        writer: Option<&Actor>,
     ) -> Result<(Component, Option<ChangeEvent>), CatalogError> {
         if patch.is_empty() {
             return Err(CatalogError::InvalidPatch(
@@ -469,6 +541,7 @@ impl Catalog {
             } else {
                 return Ok((existing, None));
             };
+            c.changed_by = writer.cloned();
             match self.store.update_version(c, expected, event_type).await {
                 Ok(event) => {
                     tracing::info!(revision = %event.revision, event = event_type.as_str(), "patched");

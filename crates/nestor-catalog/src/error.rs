@@ -70,6 +70,16 @@ pub enum CatalogError {
     /// missing); the message says who owns it or what is needed.
     #[error("{0}")]
     Forbidden(String),
+    /// The caller is neither an owner of the name nor an administrator.
+    #[error("{name} is owned by {}; only its owners or an admin may {action}", owned_by(.owners))]
+    NotOwner {
+        /// Component name.
+        name: String,
+        /// Names of the tokens that own it.
+        owners: Vec<String>,
+        /// What was refused, e.g. `publish its versions`.
+        action: &'static str,
+    },
     /// No source has this id.
     #[error("no source {source_id} is configured")]
     SourceNotFound {
@@ -92,6 +102,19 @@ pub enum CatalogError {
     Store(#[from] StoreError),
 }
 
+fn owned_by(owners: &[String]) -> String {
+    match owners {
+        [one] => format!("token {one:?}"),
+        many => format!(
+            "tokens {}",
+            many.iter()
+                .map(|o| format!("{o:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
 fn report_id(r: &ValidationReport) -> String {
     if r.name.is_empty() {
         "definition".to_owned()
@@ -111,7 +134,7 @@ impl CatalogError {
             CatalogError::Invalid(_) => ErrorCode::InvalidDefinition,
             CatalogError::VersionConflict { .. } => ErrorCode::VersionConflict,
             CatalogError::NameConflict { .. } => ErrorCode::NameConflict,
-            CatalogError::Forbidden(_) => ErrorCode::Forbidden,
+            CatalogError::Forbidden(_) | CatalogError::NotOwner { .. } => ErrorCode::Forbidden,
             CatalogError::InvalidPatch(_) => ErrorCode::MalformedBody,
             CatalogError::Store(e) if e.is_retriable() => ErrorCode::StoreUnavailable,
             CatalogError::Store(_) | CatalogError::Source { .. } => ErrorCode::Internal,

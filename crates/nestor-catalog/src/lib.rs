@@ -33,6 +33,7 @@ mod feed;
 mod git;
 mod index;
 mod metrics;
+mod owners;
 mod records;
 mod redact;
 mod source;

@@ -109,6 +109,8 @@ pub struct SyncOptions<'a> {
     pub retry: &'a [String],
     /// Called as the sync goes.
     pub progress: Option<&'a (dyn Fn(SyncProgress) + Send + Sync)>,
+    /// The sync run this sync is, recorded with every write it makes (`Actor::Sync::run`).
+    pub run: Option<u64>,
 }
 
 /// Compiles a source's path globs (`/` is never matched by `*`).
@@ -514,7 +516,11 @@ impl Catalog {
             let (spec, path, line) = &parsed[i];
             let id = spec.id();
             let (path, line) = (path.clone(), *line);
-            match self.publish_in(spec.clone(), &origin, &pending).await {
+            let writer = origin.actor(options.run, report.revision.clone());
+            match self
+                .publish_checked(spec.clone(), &origin, &pending, false, writer)
+                .await
+            {
                 Ok(r) => {
                     let status = match r.outcome {
                         PublishOutcome::Created => "created",

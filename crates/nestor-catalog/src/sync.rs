@@ -342,6 +342,7 @@ impl SyncManager {
             since: since.as_deref(),
             retry: &retry,
             progress,
+            run: Some(id),
         };
         let deadline = self.run_timeout();
         let result = match tokio::time::timeout(deadline, self.catalog.sync_with(source, options))

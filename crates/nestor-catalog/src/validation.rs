@@ -105,7 +105,17 @@ impl Catalog {
             if versions.value.is_empty() {
                 continue;
             }
-            snap.set_owner(name, self.store.name_owner(name).await?);
+            let owner = self.store.name_owner(name).await?;
+            // The ownership rule keeps names apart between publishers of different kinds (a
+            // source, or the API). Among API publishers, who may write a name is its owners
+            // list's business, checked before any write (`Catalog::check_api_owner`).
+            let owner = match (owner, origin) {
+                (Some(o), Some(api @ Origin::Api { .. })) if o.starts_with("api:") => {
+                    Some(api.owner())
+                }
+                (o, _) => o,
+            };
+            snap.set_owner(name, owner);
             for c in versions.value {
                 snap.add_shared(c);
             }

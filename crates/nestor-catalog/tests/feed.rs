@@ -200,6 +200,8 @@ async fn filtered_streams_advance_by_bookmarks_and_see_other_writers() {
         revision: Revision(0),
         deprecated: None,
         yanked: false,
+        published_by: None,
+        changed_by: None,
     };
     store.insert_version(component, "source:x").await.unwrap();
     match next(&mut feed).await {

@@ -4,7 +4,8 @@ use std::{sync::Once, time::Duration};
 
 use nestor_model::{
     Component, ComponentFilter, ComponentPage, ComponentSpec, DependencyList, DependentList,
-    PatchRequest, Problem, PublishResponse, SearchResults, ValidationReport, VersionList,
+    OwnerList, OwnersRequest, PatchRequest, Problem, PublishResponse, SearchResults,
+    ValidationReport, VersionList,
 };
 use serde::de::DeserializeOwned;
 
@@ -513,6 +514,42 @@ impl Client {
     ) -> Result<Component, Error> {
         let url = self.url(&format!("/api/v1/components/{name}/versions/{version}"));
         self.send(self.http.patch(&url).json(patch), url).await
+    }
+
+    /// Who owns a component name: the tokens that may publish and change it through the API,
+    /// or the source that owns it.
+    pub async fn owners(&self, name: &str) -> Result<OwnerList, Error> {
+        self.get(&format!("/api/v1/components/{name}/owners"), &[])
+            .await
+    }
+
+    /// Adds the tokens `owners` to the owners of `name` (the client's token must own the name
+    /// or have the admin scope). Returns the owners after the change.
+    ///
+    /// ```no_run
+    /// # async fn run(client: nestor_client::Client) -> Result<(), nestor_client::Error> {
+    /// let list = client.add_owners("aws-vpc", &["platform-ci"]).await?;
+    /// assert!(list.owners.iter().any(|o| o == "platform-ci"));
+    /// # Ok(()) }
+    /// ```
+    pub async fn add_owners(&self, name: &str, owners: &[&str]) -> Result<OwnerList, Error> {
+        let url = self.url(&format!("/api/v1/components/{name}/owners"));
+        let body = owners_request(owners);
+        self.send(self.http.put(&url).json(&body), url).await
+    }
+
+    /// Removes the tokens `owners` from the owners of `name`, as [`Client::add_owners`] adds
+    /// them; a name keeps at least one owner.
+    pub async fn remove_owners(&self, name: &str, owners: &[&str]) -> Result<OwnerList, Error> {
+        let url = self.url(&format!("/api/v1/components/{name}/owners"));
+        let body = owners_request(owners);
+        self.send(self.http.delete(&url).json(&body), url).await
+    }
+}
+
+fn owners_request(owners: &[&str]) -> OwnersRequest {
+    OwnersRequest {
+        owners: owners.iter().map(|o| (*o).to_owned()).collect(),
     }
 }
 

@@ -655,6 +655,7 @@ mod tests {
             version: c.spec.version.clone(),
             component: c,
             occurred_at: time::OffsetDateTime::UNIX_EPOCH,
+            changed_by: None,
         })
     }
 

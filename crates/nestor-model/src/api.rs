@@ -398,6 +398,32 @@ impl PatchRequest {
     }
 }
 
+/// Who owns a component name (`GET /api/v1/components/{name}/owners`): who, besides
+/// administrators, may publish its versions and change them through the API.
+///
+/// A name published through the API is owned by its first publisher's token; its owners (and
+/// administrators) may add and remove owners. A name a configured source published is owned by
+/// that source: its versions come from there, and it has no API owners.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OwnerList {
+    /// Component name.
+    pub name: String,
+    /// Names of the tokens that own the name, the first publisher first; empty when a source
+    /// owns it.
+    pub owners: Vec<String>,
+    /// The configured source that owns the name, when one does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// Body of `PUT` (add) and `DELETE` (remove) `/api/v1/components/{name}/owners`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OwnersRequest {
+    /// Token names to add or remove (at least one).
+    pub owners: Vec<String>,
+}
+
 fn double_option<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     de: D,
 ) -> Result<Option<Option<T>>, D::Error> {

@@ -290,6 +290,33 @@ pub struct Deprecation {
     pub message: String,
 }
 
+/// Who wrote a change to the catalog: recorded on every version (`published_by`, `changed_by`)
+/// and every change event (`changed_by`), so that each write can be traced to its token or sync
+/// run. JSON: `{"kind": "api", "token": "ci"}` or `{"kind": "sync", "source": "platform",
+/// "run": 7, "commit": "0a1b2c…"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Actor {
+    /// A request through the API.
+    Api {
+        /// The name of the token that authenticated it; `anonymous` without one (while access
+        /// control is off).
+        token: String,
+    },
+    /// A sync of a configured source (git or a directory).
+    Sync {
+        /// The source's id.
+        source: String,
+        /// The sync run's id (`GET /api/v1/sync-runs/{id}`); absent for a sync outside a
+        /// recorded run.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        run: Option<u64>,
+        /// The commit synced; absent for a directory source.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        commit: Option<String>,
+    },
+}
+
 /// A published component version: the author's definition plus the fields the server sets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Component {
@@ -311,6 +338,13 @@ pub struct Component {
     /// A yanked version is never `latest` and never satisfies a dependency.
     #[serde(default)]
     pub yanked: bool,
+    /// Who published this version. Absent on versions published before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_by: Option<Actor>,
+    /// Who wrote the change at `revision` (the publish, an update, a deprecation, a yank…).
+    /// Absent on versions last changed before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_by: Option<Actor>,
 }
 
 impl Component {

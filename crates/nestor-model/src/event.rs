@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::Component;
+use crate::{Actor, Component};
 
 /// The catalog-wide revision: strictly increasing, one step per change.
 ///
@@ -115,6 +115,10 @@ pub struct ChangeEvent {
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub occurred_at: OffsetDateTime,
+    /// Who wrote the change (the component's `changed_by`). Absent on events written before it
+    /// was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_by: Option<Actor>,
 }
 
 /// SSE `event:` name of one version of a snapshot (`?snapshot=true`, or after a reset). It has no
@@ -187,5 +191,48 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", t.as_str()));
             assert_eq!(EventType::parse(t.as_str()), Some(t));
         }
+    }
+
+    #[test]
+    fn records_stored_before_writers_were_recorded_still_read() {
+        let component = serde_json::json!({
+            "name": "pg", "version": "1.0.0", "content_hash": "sha256:00",
+            "published_at": "2026-01-01T00:00:00Z", "revision": 3, "yanked": false,
+        });
+        let event = serde_json::json!({
+            "revision": 3, "type": "component.published", "name": "pg", "version": "1.0.0",
+            "component": component, "occurred_at": "2026-01-01T00:00:00Z",
+        });
+        let read: ChangeEvent = serde_json::from_value(event.clone()).unwrap();
+        assert_eq!(read.changed_by, None);
+        assert_eq!(read.component.published_by, None);
+        assert_eq!(read.component.changed_by, None);
+        // And written back without a writer: none is made up.
+        let json = serde_json::to_value(&read).unwrap();
+        assert!(json.get("changed_by").is_none(), "{json}");
+        assert!(json["component"].get("published_by").is_none(), "{json}");
+        assert!(json["component"].get("changed_by").is_none(), "{json}");
+
+        let mut written = read;
+        written.changed_by = Some(Actor::Api { token: "ci".into() });
+        written.component.published_by = written.changed_by.clone();
+        let json = serde_json::to_value(&written).unwrap();
+        assert_eq!(
+            json["changed_by"],
+            serde_json::json!({"kind": "api", "token": "ci"})
+        );
+        assert_eq!(json["component"]["published_by"]["token"], "ci");
+        let back: ChangeEvent = serde_json::from_value(json).unwrap();
+        assert_eq!(back, written);
+
+        let sync = Actor::Sync {
+            source: "platform".into(),
+            run: Some(7),
+            commit: Some("0a1b2c".into()),
+        };
+        let json =
+            serde_json::json!({"kind": "sync", "source": "platform", "run": 7, "commit": "0a1b2c"});
+        assert_eq!(serde_json::to_value(&sync).unwrap(), json);
+        assert_eq!(serde_json::from_value::<Actor>(json).unwrap(), sync);
     }
 }

@@ -271,6 +271,13 @@ impl ComponentReader for CachedStore {
         Ok(self.entry(name).await?.owner.clone())
     }
 
+    async fn name_owners(&self, name: &str) -> StoreResult<Option<Vec<String>>> {
+        // Read for writes only, and changed without a change event (which is what invalidates
+        // this cache on other replicas): always from the store.
+        self.timed("name_owners", self.inner.name_owners(name))
+            .await
+    }
+
     async fn list_all(&self) -> StoreResult<Snapshot<Vec<Component>>> {
         self.timed("list_all", self.inner.list_all()).await
     }
@@ -305,6 +312,19 @@ impl ComponentWriter for CachedStore {
             .await;
         self.invalidate(&name);
         result
+    }
+
+    async fn set_name_owners(
+        &self,
+        name: &str,
+        expected: &[String],
+        owners: &[String],
+    ) -> StoreResult<bool> {
+        self.timed(
+            "set_name_owners",
+            self.inner.set_name_owners(name, expected, owners),
+        )
+        .await
     }
 }
 
@@ -435,6 +455,8 @@ mod tests {
             revision: Revision(0),
             deprecated: None,
             yanked: false,
+            published_by: None,
+            changed_by: None,
         }
     }
 

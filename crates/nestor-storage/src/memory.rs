@@ -17,7 +17,17 @@ use crate::{
 #[derive(Default)]
 struct NameEntry {
     owner: String,
+    /// `None`: the owner alone.
+    owners: Option<Vec<String>>,
     versions: BTreeMap<Version, Component>,
+}
+
+impl NameEntry {
+    fn owners(&self) -> Vec<String> {
+        self.owners
+            .clone()
+            .unwrap_or_else(|| vec![self.owner.clone()])
+    }
 }
 
 #[derive(Default)]
@@ -74,6 +84,7 @@ fn append(state: &mut State, mut component: Component, event_type: EventType) ->
         event_type,
         name: component.spec.name.clone(),
         version: component.spec.version.clone(),
+        changed_by: component.changed_by.clone(),
         component,
         occurred_at: OffsetDateTime::now_utc(),
     };
@@ -141,6 +152,10 @@ impl ComponentReader for MemoryStore {
 
     async fn name_owner(&self, name: &str) -> StoreResult<Option<String>> {
         Ok(self.read().names.get(name).map(|e| e.owner.clone()))
+    }
+
+    async fn name_owners(&self, name: &str) -> StoreResult<Option<Vec<String>>> {
+        Ok(self.read().names.get(name).map(NameEntry::owners))
     }
 
     async fn list_all(&self) -> StoreResult<Snapshot<Vec<Component>>> {
@@ -211,6 +226,22 @@ impl ComponentWriter for MemoryStore {
             e.versions.insert(version, event.component.clone());
         }
         Ok(event)
+    }
+
+    async fn set_name_owners(
+        &self,
+        name: &str,
+        expected: &[String],
+        owners: &[String],
+    ) -> StoreResult<bool> {
+        let mut state = self.write();
+        match state.names.get_mut(name) {
+            Some(e) if e.owners() == expected => {
+                e.owners = Some(owners.to_vec());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }
 

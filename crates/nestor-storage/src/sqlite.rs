@@ -27,6 +27,7 @@ use crate::{
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0001_init.sql"),
     include_str!("../../../migrations/sqlite/0002_sync.sql"),
+    include_str!("../../../migrations/sqlite/0003_owners.sql"),
 ];
 
 /// Concurrent reads, and reader connections kept open. Reads beyond it wait their turn: without
@@ -287,6 +288,7 @@ fn append_event(
         event_type,
         name: component.spec.name.clone(),
         version: component.spec.version.clone(),
+        changed_by: component.changed_by.clone(),
         component: component.clone(),
         occurred_at: OffsetDateTime::now_utc(),
     };
@@ -466,6 +468,28 @@ impl ComponentReader for SqliteStore {
         })
         .await
     }
+
+    async fn name_owners(&self, name: &str) -> StoreResult<Option<Vec<String>>> {
+        let name = name.to_owned();
+        self.read("name owners", move |conn| read_owners(conn, &name))
+            .await
+    }
+}
+
+/// The owners of `name` as stored: the `owners` list, or the first publisher alone.
+fn read_owners(conn: &Connection, name: &str) -> StoreResult<Option<Vec<String>>> {
+    let row: Option<(String, Option<String>)> = conn
+        .prepare_cached("SELECT owner, owners FROM components WHERE name = ?1")
+        .and_then(|mut s| {
+            s.query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .map_err(db_err("name owners"))?;
+    row.map(|(owner, owners)| match owners {
+        None => Ok(vec![owner]),
+        Some(json) => serde_json::from_str(&json).map_err(corrupt(format!("owners of {name}"))),
+    })
+    .transpose()
 }
 
 #[async_trait]
@@ -528,6 +552,28 @@ impl ComponentWriter for SqliteStore {
             .map_err(db_err("update version"))?;
             refresh_latest(tx, &name)?;
             Ok(event)
+        })
+        .await
+    }
+
+    async fn set_name_owners(
+        &self,
+        name: &str,
+        expected: &[String],
+        owners: &[String],
+    ) -> StoreResult<bool> {
+        let (name, expected) = (name.to_owned(), expected.to_vec());
+        let owners = encode(&owners)?;
+        self.write("set name owners", move |tx| {
+            if read_owners(tx, &name)?.as_ref() != Some(&expected) {
+                return Ok(false);
+            }
+            tx.execute(
+                "UPDATE components SET owners = ?2 WHERE name = ?1",
+                params![name, owners],
+            )
+            .map_err(db_err("set name owners"))?;
+            Ok(true)
         })
         .await
     }

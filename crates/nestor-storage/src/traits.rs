@@ -88,6 +88,11 @@ pub trait ComponentReader: Send + Sync {
     /// The source that owns a component name (the first publisher), if the name is known.
     async fn name_owner(&self, name: &str) -> StoreResult<Option<String>>;
 
+    /// The owners of a name: who, besides administrators, may publish and change its versions
+    /// through the API. The first publisher ([`ComponentReader::name_owner`]) alone until
+    /// [`ComponentWriter::set_name_owners`] changes the list; `None` when the name is unknown.
+    async fn name_owners(&self, name: &str) -> StoreResult<Option<Vec<String>>>;
+
     /// Every version of every component, as of one revision: a consistent snapshot (what the
     /// change feed streams before live events). Ordered by name, then version string.
     async fn list_all(&self) -> StoreResult<Snapshot<Vec<Component>>>;
@@ -132,6 +137,17 @@ pub trait ComponentWriter: Send + Sync {
         expected: Revision,
         event_type: EventType,
     ) -> StoreResult<ChangeEvent>;
+
+    /// Replaces the owners of `name` with `owners`, provided they are still `expected` (as
+    /// [`ComponentReader::name_owners`] returned them). Returns `false` and changes nothing when
+    /// they are not (another change came first) or the name is unknown. Owners are not part of
+    /// any version: the catalog revision and the change log are untouched.
+    async fn set_name_owners(
+        &self,
+        name: &str,
+        expected: &[String],
+        owners: &[String],
+    ) -> StoreResult<bool>;
 }
 
 /// The persistent, ordered log of changes.

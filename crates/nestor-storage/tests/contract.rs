@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use nestor_model::{Component, ComponentFilter, EventType, Revision};
+use nestor_model::{Actor, Component, ComponentFilter, EventType, Revision};
 use nestor_storage::{
     CachedStore, CatalogStore, LatestQuery, MemoryStore, SqliteStore, StoreError,
 };
@@ -126,6 +126,119 @@ async fn insert_then_read(f: Fixture) {
         Some("api:alice")
     );
     assert_eq!(s.current_revision().await.unwrap(), Revision(2));
+}
+
+async fn name_owners_change_only_as_read_and_outlive_version_writes(f: Fixture) {
+    let s = f.store;
+    let owners = |list: &[&str]| list.iter().map(|o| o.to_string()).collect::<Vec<_>>();
+    assert!(s.name_owners("pg").await.unwrap().is_none());
+    assert!(
+        !s.set_name_owners("pg", &[], &owners(&["api:x"]))
+            .await
+            .unwrap(),
+        "an unknown name has no owners to change"
+    );
+    s.insert_version(comp("pg", "1.0.0"), "api:alice")
+        .await
+        .unwrap();
+    // The first publisher alone, until the list changes.
+    assert_eq!(
+        s.name_owners("pg").await.unwrap(),
+        Some(owners(&["api:alice"]))
+    );
+    assert!(
+        s.set_name_owners(
+            "pg",
+            &owners(&["api:alice"]),
+            &owners(&["api:alice", "api:bob"])
+        )
+        .await
+        .unwrap()
+    );
+    // A change from a stale read changes nothing.
+    assert!(
+        !s.set_name_owners("pg", &owners(&["api:alice"]), &owners(&["api:carol"]))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.name_owners("pg").await.unwrap(),
+        Some(owners(&["api:alice", "api:bob"]))
+    );
+    // Version writes keep the list, and owner changes are not catalog changes.
+    let ev = s
+        .insert_version(comp("pg", "1.1.0"), "api:bob")
+        .await
+        .unwrap();
+    let mut yanked = ev.component.clone();
+    yanked.yanked = true;
+    s.update_version(yanked, ev.revision, EventType::Yanked)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.name_owners("pg").await.unwrap(),
+        Some(owners(&["api:alice", "api:bob"]))
+    );
+    assert_eq!(
+        s.name_owner("pg").await.unwrap().as_deref(),
+        Some("api:alice"),
+        "the first publisher stays the name's owner of record"
+    );
+    assert!(
+        s.set_name_owners(
+            "pg",
+            &owners(&["api:alice", "api:bob"]),
+            &owners(&["api:bob"])
+        )
+        .await
+        .unwrap()
+    );
+    assert_eq!(
+        s.name_owners("pg").await.unwrap(),
+        Some(owners(&["api:bob"]))
+    );
+    assert_eq!(s.current_revision().await.unwrap(), Revision(3));
+    assert_eq!(s.events_since(Revision(0), 10).await.unwrap().len(), 3);
+    // Other names are untouched.
+    s.insert_version(comp("vpc", "1.0.0"), "source:platform")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.name_owners("vpc").await.unwrap(),
+        Some(owners(&["source:platform"]))
+    );
+}
+
+async fn writers_are_kept_on_versions_and_events(f: Fixture) {
+    let s = f.store;
+    let sync = Actor::Sync {
+        source: "platform".into(),
+        run: Some(7),
+        commit: Some("0123abcd".into()),
+    };
+    let mut c = comp("pg", "1.0.0");
+    c.published_by = Some(sync.clone());
+    c.changed_by = Some(sync.clone());
+    let ev = s.insert_version(c, "source:platform").await.unwrap();
+    assert_eq!(ev.changed_by, Some(sync.clone()));
+    let mut yanked = ev.component.clone();
+    yanked.yanked = true;
+    yanked.changed_by = Some(Actor::Api {
+        token: "ops".into(),
+    });
+    let ev = s
+        .update_version(yanked.clone(), ev.revision, EventType::Yanked)
+        .await
+        .unwrap();
+    assert_eq!(ev.changed_by, yanked.changed_by);
+    let stored = s.get_version("pg", &v("1.0.0")).await.unwrap().unwrap();
+    assert_eq!(stored.published_by, Some(sync.clone()));
+    assert_eq!(stored.changed_by, yanked.changed_by);
+    let log = s.events_since(Revision(0), 10).await.unwrap();
+    assert_eq!(
+        log.iter().map(|e| e.changed_by.clone()).collect::<Vec<_>>(),
+        [Some(sync), yanked.changed_by]
+    );
 }
 
 async fn duplicate_insert_is_rejected_and_changes_nothing(f: Fixture) {
@@ -588,6 +701,8 @@ macro_rules! contract {
             use super::*;
             #[tokio::test] async fn empty_store() { super::empty_store($fixture).await }
             #[tokio::test] async fn insert_then_read() { super::insert_then_read($fixture).await }
+            #[tokio::test] async fn name_owners_change_only_as_read_and_outlive_version_writes() { super::name_owners_change_only_as_read_and_outlive_version_writes($fixture).await }
+            #[tokio::test] async fn writers_are_kept_on_versions_and_events() { super::writers_are_kept_on_versions_and_events($fixture).await }
             #[tokio::test] async fn duplicate_insert_is_rejected_and_changes_nothing() { super::duplicate_insert_is_rejected_and_changes_nothing($fixture).await }
             #[tokio::test] async fn versions_are_newest_first_in_semver_order() { super::versions_are_newest_first_in_semver_order($fixture).await }
             #[tokio::test] async fn latest_skips_prereleases_and_yanked() { super::latest_skips_prereleases_and_yanked($fixture).await }

@@ -28,11 +28,44 @@ async fn data_survives_reopen() {
     );
 }
 
+#[tokio::test]
+async fn a_version_2_database_keeps_its_names_owned_by_their_first_publisher() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nestor.db");
+    {
+        // A database as schema version 2 left it, with a name in it.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(include_str!("../../../migrations/sqlite/0001_init.sql"))
+            .unwrap();
+        conn.execute_batch(include_str!("../../../migrations/sqlite/0002_sync.sql"))
+            .unwrap();
+        conn.execute(
+            "INSERT INTO components (name, owner, created_at) VALUES ('pg', 'api:alice', '2026-01-01T00:00:00Z')",
+            [],
+        )
+        .unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+    }
+    assert_eq!(SqliteStore::migrate(&path).unwrap(), vec![3]);
+    let s = SqliteStore::open(&path).unwrap();
+    let alice = vec!["api:alice".to_owned()];
+    assert_eq!(s.name_owners("pg").await.unwrap(), Some(alice.clone()));
+    let both = vec!["api:alice".to_owned(), "api:bob".to_owned()];
+    assert!(s.set_name_owners("pg", &alice, &both).await.unwrap());
+    drop(s);
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        s.name_owners("pg").await.unwrap(),
+        Some(both),
+        "kept on disk"
+    );
+}
+
 #[test]
 fn migrate_is_idempotent_and_refuses_newer_schemas() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nestor.db");
-    assert_eq!(SqliteStore::migrate(&path).unwrap(), vec![1, 2]);
+    assert_eq!(SqliteStore::migrate(&path).unwrap(), vec![1, 2, 3]);
     assert!(SqliteStore::migrate(&path).unwrap().is_empty());
     assert!(SqliteStore::open(&path).is_ok());
     let conn = rusqlite::Connection::open(&path).unwrap();
@@ -59,7 +92,7 @@ async fn a_version_1_database_is_upgraded_in_place() {
             .unwrap();
         conn.pragma_update(None, "user_version", 1).unwrap();
     }
-    assert_eq!(SqliteStore::migrate(&path).unwrap(), vec![2]);
+    assert_eq!(SqliteStore::migrate(&path).unwrap(), vec![2, 3]);
     let s = SqliteStore::open(&path).unwrap();
     let run = s
         .insert_sync_run(nestor_model::SyncRun::pending(

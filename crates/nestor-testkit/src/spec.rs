@@ -88,6 +88,8 @@ pub fn published(spec: ComponentSpec, revision: u64) -> Component {
         revision: Revision(revision),
         deprecated: None,
         yanked: false,
+        published_by: None,
+        changed_by: None,
     }
 }
 

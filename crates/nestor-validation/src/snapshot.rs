@@ -108,6 +108,8 @@ impl CatalogSnapshot {
                 revision: nestor_model::Revision(0),
                 deprecated: None,
                 yanked: false,
+                published_by: None,
+                changed_by: None,
             }),
         });
     }

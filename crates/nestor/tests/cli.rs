@@ -184,9 +184,9 @@ fn migrate_is_idempotent() {
     };
     let first = run();
     assert!(first.status.success());
-    assert!(String::from_utf8_lossy(&first.stdout).contains("applied migrations [1, 2]"));
+    assert!(String::from_utf8_lossy(&first.stdout).contains("applied migrations [1, 2, 3]"));
     let second = run();
-    assert!(String::from_utf8_lossy(&second.stdout).contains("schema is up to date (version 2)"));
+    assert!(String::from_utf8_lossy(&second.stdout).contains("schema is up to date (version 3)"));
 }
 
 #[test]

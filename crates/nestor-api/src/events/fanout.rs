@@ -650,6 +650,8 @@ mod tests {
             revision: Revision(revision),
             deprecated: None,
             yanked: false,
+            published_by: None,
+            changed_by: None,
         };
         SharedEvent::new(ChangeEvent {
             revision: Revision(revision),
@@ -658,6 +660,7 @@ mod tests {
             version: component.spec.version.clone(),
             component,
             occurred_at: time::OffsetDateTime::UNIX_EPOCH,
+            changed_by: None,
         })
     }
 

@@ -621,7 +621,8 @@ pub(crate) async fn search(
     page_body(page, Some(text), fields.as_deref())
 }
 
-/// The origin of API publishes. Until access control lands every API caller is `anonymous`.
+/// The origin a dry-run validation that names no source is judged as: an API publish. Which
+/// token may write an API-owned name is decided at publish (its owners), not by validation.
 pub(crate) fn api_origin() -> Origin {
     Origin::Api {
         identity: "anonymous".into(),
@@ -746,6 +747,7 @@ pub(crate) async fn unreadable_report(
         (status = 201, description = "Published", body = PublishResponse),
         (status = 200, description = "Already published: identical (unchanged) or same interface with new descriptive fields (updated)", body = PublishResponse),
         (status = 400, description = "Not valid JSON/YAML", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The name was published through the API and the caller neither owns it nor has the admin scope (`details.owners` names its owners)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The version exists with a different interface (`version_conflict`), or the name belongs to another source (`name_conflict`)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Unsupported content type", body = Problem, content_type = "application/problem+json"),
@@ -753,6 +755,7 @@ pub(crate) async fn unreadable_report(
     ))]
 pub(crate) async fn publish(
     State(state): State<Arc<AppState>>,
+    principal: Option<axum::Extension<crate::auth::Principal>>,
     body: DefinitionBody,
 ) -> Result<Response, ApiError> {
     let spec = match read_definition(body).await {
@@ -763,14 +766,10 @@ pub(crate) async fn publish(
             return Err(nestor_catalog::CatalogError::Invalid(Box::new(report)).into());
         }
     };
+    let actor = crate::auth::Principal::acting(principal, &state.config.auth);
     let result = state
         .catalog
-        .publish(
-            spec,
-            &Origin::Api {
-                identity: "anonymous".into(),
-            },
-        )
+        .publish_as(spec, &actor.name, actor.admin)
         .await?;
     let location = format!(
         "/api/v1/components/{}/versions/{}",
@@ -796,7 +795,7 @@ pub(crate) async fn publish(
     responses(
         (status = 200, description = "The version after the change", body = Component),
         (status = 400, description = "Malformed or empty patch", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The name is owned by a source: its descriptive fields change there, and deprecating or yanking it needs the admin scope", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The name is owned by a source: its descriptive fields change there, and deprecating or yanking it needs the admin scope; or it was published through the API and the caller neither owns it nor has the admin scope (`details.owners` names its owners)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field the patch sets is beyond the limits of a publish", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown component or version", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),

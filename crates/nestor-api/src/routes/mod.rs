@@ -3,6 +3,7 @@
 pub(crate) mod components;
 pub(crate) mod engines;
 mod ops;
+mod owners;
 pub(crate) mod sync;
 mod validate;
 mod webhooks;
@@ -22,6 +23,7 @@ pub(crate) fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(components::resolve))
         .routes(routes!(components::dependencies))
         .routes(routes!(components::dependents))
+        .routes(routes!(owners::owners, owners::add, owners::remove))
         .routes(routes!(components::diff))
         .routes(routes!(components::search))
         .routes(routes!(validate::validate))

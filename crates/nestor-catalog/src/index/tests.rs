@@ -94,6 +94,8 @@ fn component(
             message: "old".into(),
         }),
         yanked: flags.1,
+        published_by: None,
+        changed_by: None,
     }
 }
 
@@ -238,6 +240,7 @@ fn published(revision: Revision, component: Component) -> nestor_model::ChangeEv
         version: component.spec.version.clone(),
         component,
         occurred_at: OffsetDateTime::UNIX_EPOCH,
+        changed_by: None,
     }
 }
 

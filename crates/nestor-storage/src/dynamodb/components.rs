@@ -435,6 +435,10 @@ impl ComponentReader for DynamoStore {
         Ok(self.name_entry("name owner", name).await?.map(|e| e.owner))
     }
 
+    async fn name_owners(&self, name: &str) -> StoreResult<Option<Vec<String>>> {
+        self.read_name_owners(name).await
+    }
+
     async fn list_all(&self) -> StoreResult<Snapshot<Vec<Component>>> {
         for attempt in 0..self.inner.write_attempts {
             let r0 = self.counter("list all").await?;

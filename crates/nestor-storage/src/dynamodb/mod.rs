@@ -5,7 +5,8 @@
 //! * `<prefix>-catalog`: the revision counter and the log's retention floor (`pk = META`), one
 //!   item per component name in a single `NAMES` partition sorted by name (owner, every version
 //!   with its yanked flag, the latest pointers), and one item per version (`pk = C#<name>`,
-//!   `sk = <version>`, the component as JSON).
+//!   `sk = <version>`, the component as JSON), and the owners lists of names whose owners were
+//!   changed (`pk = OWNERS`, `sk = <name>`; see `owners.rs`).
 //! * `<prefix>-events`: the change log, every event under one partition key sorted by its numeric
 //!   revision, so that `events_since` is one `Query`.
 //! * `<prefix>-sync`: sync runs, source state, leases and webhook deliveries.
@@ -48,6 +49,7 @@ mod error;
 mod feed;
 mod item;
 mod metrics;
+mod owners;
 mod schema;
 mod snapshot;
 mod sync_state;
@@ -75,6 +77,8 @@ const SYNC: &str = "sync";
 /// Partition keys of the catalog table.
 const META: &str = "META";
 const NAMES: &str = "NAMES";
+/// Owners lists of names (see `owners.rs`).
+const OWNERS: &str = "OWNERS";
 const VERSION_PREFIX: &str = "C#";
 /// The one partition of the events table.
 const LOG: &str = "main";

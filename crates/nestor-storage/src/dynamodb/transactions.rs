@@ -255,6 +255,7 @@ impl ComponentWriter for DynamoStore {
                 event_type: EventType::Published,
                 name: name.clone(),
                 version: version.clone(),
+                changed_by: stored.changed_by.clone(),
                 component: stored.clone(),
                 occurred_at: OffsetDateTime::now_utc(),
             };
@@ -336,6 +337,7 @@ impl ComponentWriter for DynamoStore {
                 event_type,
                 name: name.clone(),
                 version: version.clone(),
+                changed_by: updated.changed_by.clone(),
                 component: updated.clone(),
                 occurred_at: OffsetDateTime::now_utc(),
             };
@@ -363,5 +365,14 @@ impl ComponentWriter for DynamoStore {
             tokio::time::sleep(backoff(attempt)).await;
         }
         Err(self.gave_up(OP, &last.unwrap_or(Cancelled::Reasons(Vec::new()))))
+    }
+
+    async fn set_name_owners(
+        &self,
+        name: &str,
+        expected: &[String],
+        owners: &[String],
+    ) -> StoreResult<bool> {
+        self.write_name_owners(name, expected, owners).await
     }
 }
