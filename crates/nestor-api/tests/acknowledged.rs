@@ -158,3 +158,59 @@ async fn a_changed_default_is_major_when_configured() {
     assert_eq!(diff["required_bump"], "major", "{diff}");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn with_tokens_only_the_allowed_token_may_acknowledge() {
+    let catalog = Arc::new(Catalog::new(
+        memory_store(),
+        Validator::full_with(GatePolicy {
+            may_acknowledge: ["api:mirror".to_owned()].into(),
+            ..Default::default()
+        }),
+        None,
+    ));
+    let mut config = nestor_testkit::locked_down();
+    config.auth.tokens = vec![
+        nestor_testkit::token("mirror", "m-token", &["publish"]),
+        nestor_testkit::token("other", "o-token", &["publish"]),
+    ];
+    let s = TestServer::builder()
+        .catalog(catalog)
+        .config(config)
+        .start()
+        .await;
+    let http = reqwest::Client::new();
+    let publish = |token: &'static str, body: Value| {
+        let req = http
+            .post(s.url("/api/v1/components"))
+            .bearer_auth(token)
+            .json(&body);
+        async move { req.send().await.unwrap() }
+    };
+    assert_eq!(
+        publish("m-token", rds("6.1.0", "string")).await.status(),
+        201
+    );
+    // "other" may not even write mirror's name; for a name of its own, it may not acknowledge.
+    assert_eq!(
+        publish("o-token", acknowledged(rds("6.1.1", "number")))
+            .await
+            .status(),
+        403
+    );
+    let mut theirs = rds("6.1.0", "string");
+    theirs["name"] = "other-rds".into();
+    assert_eq!(publish("o-token", theirs.clone()).await.status(), 201);
+    theirs["version"] = "6.1.1".into();
+    theirs["optional_inputs"] = json!([{"name": "port", "type": "number"}]);
+    let res = publish("o-token", acknowledged(theirs)).await;
+    assert_eq!(res.status(), 422);
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        body.to_string().contains("ACKNOWLEDGEMENT_NOT_ALLOWED"),
+        "{body}"
+    );
+    let res = publish("m-token", acknowledged(rds("6.1.1", "number"))).await;
+    assert_eq!(res.status(), 201, "the allowed token acknowledges");
+    s.stop().await;
+}

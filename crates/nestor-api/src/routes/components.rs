@@ -91,7 +91,7 @@ pub(crate) enum SortKey {
 const MIN_REVISION_WAIT: Duration = Duration::from_secs(5);
 
 /// The fields `fields=` may name: a component's top-level JSON keys.
-const COMPONENT_FIELDS: [&str; 25] = [
+const COMPONENT_FIELDS: [&str; 27] = [
     "name",
     "version",
     "description",
@@ -117,6 +117,8 @@ const COMPONENT_FIELDS: [&str; 25] = [
     "deprecated",
     "yanked",
     "acknowledged_breaking_changes",
+    "published_by",
+    "changed_by",
 ];
 
 /// A page size: absent is the default, else 1 to [`MAX_LIMIT`].
