@@ -36,7 +36,7 @@ async function publish(spec) {
 async function publishNext(name, from, version) {
   const res = await fetch(`${base}/api/v1/components/${name}/versions/${from}`);
   const spec = await res.json();
-  for (const k of ["content_hash", "published_at", "revision", "deprecated", "yanked", "published_by", "acknowledged_changes"]) { delete spec[k]; }
+  for (const k of ["content_hash", "published_at", "revision", "deprecated", "yanked", "published_by", "changed_by"]) { delete spec[k]; }
   spec.version = version;
   await publish(spec);
 }
