@@ -348,6 +348,37 @@ pub struct Component {
 }
 
 impl Component {
+    /// The top-level keys of a component's JSON (what `fields=` may name).
+    pub const FIELDS: [&'static str; 27] = [
+        "name",
+        "version",
+        "description",
+        "provider",
+        "category",
+        "resource_type",
+        "deployment_engines",
+        "dependencies",
+        "required_inputs",
+        "optional_inputs",
+        "outputs",
+        "maturity",
+        "support_level",
+        "resource_limits",
+        "git_repository",
+        "git_commit",
+        "git_path",
+        "labels",
+        "annotations",
+        "acknowledged_breaking_changes",
+        "content_hash",
+        "published_at",
+        "revision",
+        "deprecated",
+        "yanked",
+        "published_by",
+        "changed_by",
+    ];
+
     /// The component name.
     pub fn name(&self) -> &str {
         &self.spec.name
@@ -362,5 +393,34 @@ impl Component {
     /// store; callers treat that as an internal error.
     pub fn semver(&self) -> Result<semver::Version, crate::VersionError> {
         crate::parse_version(&self.spec.version)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_names_every_key_of_a_component() {
+        let json = serde_json::json!({
+            "name": "aws-vpc", "version": "1.0.0", "description": "d", "provider": "aws",
+            "category": "network", "resource_type": "aws_vpc", "deployment_engines": ["terraform"],
+            "dependencies": [{"name": "base", "version_req": "^1"}],
+            "required_inputs": [{"name": "a", "type": "string"}],
+            "optional_inputs": [{"name": "b", "type": "string", "default": "x"}],
+            "outputs": [{"name": "id", "type": "string"}],
+            "maturity": "beta", "support_level": "supported",
+            "resource_limits": {"cpu": "1"}, "git_repository": "r", "git_commit": "c",
+            "git_path": "p", "labels": {"team": "core"}, "annotations": {"a": "b"},
+            "content_hash": "sha256:00", "published_at": "2026-01-01T00:00:00Z", "revision": 1,
+            "deprecated": {"message": "m"}, "yanked": true,
+        });
+        let c: Component = serde_json::from_value(json).expect("a component");
+        let out = serde_json::to_value(&c).expect("encodes");
+        for key in out.as_object().expect("an object").keys() {
+            assert!(Component::FIELDS.contains(&key.as_str()), "{key} is not in FIELDS");
+        }
+        let spec_keys = serde_json::to_value(&c.spec).expect("encodes");
+        assert!(spec_keys.as_object().expect("an object").len() >= 19);
     }
 }

@@ -90,36 +90,6 @@ pub(crate) enum SortKey {
 /// How long `min_revision` may wait.
 const MIN_REVISION_WAIT: Duration = Duration::from_secs(5);
 
-/// The fields `fields=` may name: a component's top-level JSON keys.
-const COMPONENT_FIELDS: [&str; 27] = [
-    "name",
-    "version",
-    "description",
-    "provider",
-    "category",
-    "resource_type",
-    "deployment_engines",
-    "dependencies",
-    "required_inputs",
-    "optional_inputs",
-    "outputs",
-    "maturity",
-    "support_level",
-    "resource_limits",
-    "git_repository",
-    "git_commit",
-    "git_path",
-    "labels",
-    "annotations",
-    "content_hash",
-    "published_at",
-    "revision",
-    "deprecated",
-    "yanked",
-    "acknowledged_breaking_changes",
-    "published_by",
-    "changed_by",
-];
 
 /// A page size: absent is the default, else 1 to [`MAX_LIMIT`].
 fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
@@ -147,12 +117,12 @@ fn projection(fields: &Option<String>) -> Result<Option<Vec<String>>, ApiError> 
     }
     let mut out = vec!["name".to_owned(), "version".to_owned()];
     for f in comma_list(fields) {
-        if !COMPONENT_FIELDS.contains(&f) {
+        if !Component::FIELDS.contains(&f) {
             return Err(ApiError::invalid_parameter(
                 "fields",
                 format!(
                     "{f:?} is not a component field; use any of {}",
-                    COMPONENT_FIELDS.join(", ")
+                    Component::FIELDS.join(", ")
                 ),
             ));
         }
@@ -301,13 +271,27 @@ fn page_body(
     query: Option<&str>,
     fields: Option<&[String]>,
 ) -> Result<Response, ApiError> {
-    let facets = facet_counts(page.facets);
-    let next_cursor = page.next_cursor.as_deref();
-    let json = match query {
+    fn write<T: serde::Serialize>(
+        page: &nestor_catalog::IndexPage,
+        query: Option<&str>,
+        items: Vec<T>,
+    ) -> Result<Response, ApiError> {
+        json_response(
+            &PageBody {
+                query,
+                items,
+                next_cursor: page.next_cursor.as_deref(),
+                total: page.total,
+                facets: facet_counts(page.facets.clone()),
+                revision: page.revision,
+            },
+            "the page",
+        )
+    }
+    let hits = page.hits.iter();
+    match query {
         Some(_) => {
-            let items = page
-                .hits
-                .iter()
+            let items = hits
                 .map(|h| {
                     Ok(HitBody {
                         score: h.score.unwrap_or_default(),
@@ -316,35 +300,23 @@ fn page_body(
                     })
                 })
                 .collect::<Result<Vec<_>, ApiError>>()?;
-            serde_json::to_vec(&PageBody {
-                query,
-                items,
-                next_cursor,
-                total: page.total,
-                facets,
-                revision: page.revision,
-            })
+            write(&page, query, items)
         }
         None => {
-            let items = page
-                .hits
-                .iter()
+            let items = hits
                 .map(|h| item(&h.component, fields))
                 .collect::<Result<Vec<_>, ApiError>>()?;
-            serde_json::to_vec(&PageBody {
-                query,
-                items,
-                next_cursor,
-                total: page.total,
-                facets,
-                revision: page.revision,
-            })
+            write(&page, query, items)
         }
     }
-    .map_err(|e| {
+}
+
+/// `body` as a JSON answer (`what` names it if it cannot be encoded).
+fn json_response<T: serde::Serialize>(body: &T, what: &str) -> Result<Response, ApiError> {
+    let json = serde_json::to_vec(body).map_err(|e| {
         ApiError::from(Problem::new(
             ErrorCode::Internal,
-            format!("cannot encode the page: {e}"),
+            format!("cannot encode {what}: {e}"),
         ))
     })?;
     Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
@@ -591,13 +563,7 @@ pub(crate) async fn dependents(
         next_cursor: page.next_cursor.as_deref(),
         revision: page.revision,
     };
-    let json = serde_json::to_vec(&body).map_err(|e| {
-        ApiError::from(Problem::new(
-            ErrorCode::Internal,
-            format!("cannot encode the dependents: {e}"),
-        ))
-    })?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
+    json_response(&body, "the dependents")
 }
 
 /// Ranked text search over the latest versions (every version with `all_versions=true`):
