@@ -418,7 +418,10 @@ mod tests {
         let c: Component = serde_json::from_value(json).expect("a component");
         let out = serde_json::to_value(&c).expect("encodes");
         for key in out.as_object().expect("an object").keys() {
-            assert!(Component::FIELDS.contains(&key.as_str()), "{key} is not in FIELDS");
+            assert!(
+                Component::FIELDS.contains(&key.as_str()),
+                "{key} is not in FIELDS"
+            );
         }
         let spec_keys = serde_json::to_value(&c.spec).expect("encodes");
         assert!(spec_keys.as_object().expect("an object").len() >= 19);

@@ -90,7 +90,6 @@ pub(crate) enum SortKey {
 /// How long `min_revision` may wait.
 const MIN_REVISION_WAIT: Duration = Duration::from_secs(5);
 
-
 /// A page size: absent is the default, else 1 to [`MAX_LIMIT`].
 fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
     match limit {

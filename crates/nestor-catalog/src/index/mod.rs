@@ -242,6 +242,18 @@ pub struct DependentHit {
     pub admits: Option<bool>,
 }
 
+impl From<search::Dependent> for DependentHit {
+    fn from(d: search::Dependent) -> Self {
+        DependentHit {
+            component: d.component,
+            version_req: d.version_req,
+            depth: d.depth,
+            on: d.on,
+            admits: d.admits,
+        }
+    }
+}
+
 /// The dependents of a component.
 #[derive(Debug, Clone)]
 pub struct DependentsPage {
@@ -709,6 +721,37 @@ impl CatalogIndex {
             .transpose()?;
         let shared = self.ready()?;
         let state = &shared.state;
+        if !transitive {
+            let after_name = after.as_ref().map(|(_, n)| n.as_str());
+            let (mut items, total, blast_radius) = search::direct_dependents(
+                state,
+                name,
+                include_prerelease,
+                version,
+                after_name,
+                limit,
+            );
+            let more = items.len() > limit;
+            items.truncate(limit);
+            let next_cursor = match (more, items.last()) {
+                (true, Some(last)) => Some(cursor::encode(
+                    &fingerprint,
+                    cursor::Key::Name {
+                        name: last.component.spec.name.clone(),
+                        version: Version::new(1, 0, 0),
+                    },
+                )),
+                _ => None,
+            };
+            return Ok(DependentsPage {
+                items: items.into_iter().map(DependentHit::from).collect(),
+                total,
+                blast_radius,
+                truncated: false,
+                next_cursor,
+                revision: state.revision,
+            });
+        }
         let (all, truncated) = search::dependents(
             state,
             name,
@@ -729,17 +772,7 @@ impl CatalogIndex {
                 .as_ref()
                 .is_none_or(|(depth, n)| (d.depth, &d.component.spec.name) > (*depth, n))
         });
-        let items: Vec<DependentHit> = rest
-            .by_ref()
-            .take(limit)
-            .map(|d| DependentHit {
-                component: d.component,
-                version_req: d.version_req,
-                depth: d.depth,
-                on: d.on,
-                admits: d.admits,
-            })
-            .collect();
+        let items: Vec<DependentHit> = rest.by_ref().take(limit).map(DependentHit::from).collect();
         let next_cursor = match (rest.next(), items.last()) {
             (Some(_), Some(last)) => Some(cursor::encode(
                 &fingerprint,

@@ -60,15 +60,25 @@ pub(crate) fn run(state: &State, plan: &Plan<'_>) -> Found {
         &state.latest
     };
     let mut set = filtered(state, plan.filter, view);
-    let scored = plan.text.map(|text| {
-        let pinned = match &plan.after {
-            Some(Key::Relevance { idf, .. }) if idf.len() == text.clauses.len() => {
-                Some(idf.as_slice())
-            }
-            _ => None,
-        };
-        score(state, text, &mut set, pinned)
-    });
+    let pinned = |clauses: usize| match &plan.after {
+        Some(Key::Relevance { idf, .. }) if idf.len() == clauses => Some(idf.as_slice()),
+        _ => None,
+    };
+    // One word in any field, by relevance (what a search box sends): the best hits come
+    // straight from the word's weight order, without scoring every match.
+    if let Some(text) = plan.text
+        && plan.sort == Sort::Relevance
+        && let [clause] = text.clauses.as_slice()
+        && clause.words.len() == 1
+        && clause.field.is_none()
+    {
+        let (page, next, total, result_bits) =
+            one_word_page(state, clause, &mut set, pinned(1), plan);
+        return found(state, plan, page, next, total, &result_bits, true);
+    }
+    let scored = plan
+        .text
+        .map(|text| score(state, text, &mut set, pinned(text.clauses.len())));
     let (total, result_bits) = match &scored {
         Some((hits, _)) => (
             hits.len() as u64,
@@ -76,11 +86,6 @@ pub(crate) fn run(state: &State, plan: &Plan<'_>) -> Found {
         ),
         None => (set.len(), set),
     };
-    let facets = plan
-        .facets
-        .iter()
-        .map(|key| facet(state, key, &result_bits))
-        .collect();
     let (page, next) = match (&scored, plan.sort) {
         (Some((hits, idfs)), Sort::Relevance) => relevance_page(state, hits, idfs, plan),
         (Some((hits, _)), sort) => {
@@ -103,7 +108,32 @@ pub(crate) fn run(state: &State, plan: &Plan<'_>) -> Found {
             (unscored.collect(), next)
         }
     };
-    let with_score = plan.text.is_some();
+    found(
+        state,
+        plan,
+        page,
+        next,
+        total,
+        &result_bits,
+        plan.text.is_some(),
+    )
+}
+
+/// The answer: the page's hits, the total, the next cursor and the facets of the result.
+fn found(
+    state: &State,
+    plan: &Plan<'_>,
+    page: Vec<Scored>,
+    next: Option<Key>,
+    total: u64,
+    result_bits: &RoaringBitmap,
+    with_score: bool,
+) -> Found {
+    let facets = plan
+        .facets
+        .iter()
+        .map(|key| facet(state, key, result_bits))
+        .collect();
     let hits = page
         .into_iter()
         .map(|s| Hit {
@@ -122,6 +152,98 @@ pub(crate) fn run(state: &State, plan: &Plan<'_>) -> Found {
         next,
         facets,
     }
+}
+
+/// A page of a one-word query by relevance, its next cursor, its total and its result: the
+/// word's expansions' weight orders are merged, heaviest first, keeping the documents of `set`
+/// after the cursor, until the page is full and the next weight is lighter (ties are all taken,
+/// so the page is exactly what scoring every match would give).
+fn one_word_page(
+    state: &State,
+    clause: &super::query::Clause,
+    set: &mut RoaringBitmap,
+    pinned: Option<&[f64]>,
+    plan: &Plan<'_>,
+) -> (Vec<Scored>, Option<Key>, u64, RoaringBitmap) {
+    use std::collections::{BinaryHeap, HashSet};
+    let terms = expansions(state, &clause.words, clause.prefix, clause.fuzzy);
+    let mut docs = RoaringBitmap::new();
+    for (t, _) in &terms {
+        docs |= state.text.postings(*t);
+    }
+    let idf = match pinned {
+        Some(p) => p[0],
+        None => idf(docs.len(), state.len().max(1)),
+    };
+    *set &= &docs;
+    let total = set.len();
+    let score_of = |w: f32, factor: f32| idf * f64::from(w * factor);
+    // (score, list, position): the heaviest next entry of each expansion's list.
+    #[derive(PartialEq)]
+    struct Next(f64, usize, usize);
+    impl Eq for Next {}
+    impl PartialOrd for Next {
+        fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+            Some(self.cmp(other))
+        }
+    }
+    impl Ord for Next {
+        fn cmp(&self, other: &Self) -> Ordering {
+            self.0.total_cmp(&other.0).then(other.1.cmp(&self.1))
+        }
+    }
+    let lists: Vec<(&[(f32, u32)], f32)> = terms
+        .iter()
+        .map(|&(t, factor)| (state.text.by_weight(t), factor))
+        .collect();
+    let mut heap: BinaryHeap<Next> = lists
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (list, factor))| list.first().map(|e| Next(score_of(e.0, *factor), i, 0)))
+        .collect();
+    let want = plan.limit + 1;
+    let mut seen: HashSet<DocId> = HashSet::new();
+    let mut taken: Vec<Scored> = Vec::new();
+    while let Some(Next(score, i, at)) = heap.pop() {
+        if taken.len() >= want && taken.last().is_some_and(|l| score < l.score) {
+            break;
+        }
+        let (list, factor) = lists[i];
+        if let Some(e) = list.get(at + 1) {
+            heap.push(Next(score_of(e.0, factor), i, at + 1));
+        }
+        let doc = list[at].1;
+        // A document's first entry is its best expansion: the one its score counts.
+        if !set.contains(doc) || !seen.insert(doc) {
+            continue;
+        }
+        if plan
+            .after
+            .as_ref()
+            .is_some_and(|k| !after(state, doc, Sort::Relevance, score, k))
+        {
+            continue;
+        }
+        let text = &state.doc(doc).text;
+        // The fields of its best expansion (the first of equals, as `score` takes it).
+        let mut best: Option<(f32, u8)> = None;
+        for &(t, f) in &terms {
+            if let Some((w, m)) = text.weight(t, ALL_FIELDS)
+                && best.is_none_or(|(b, _)| w * f > b)
+            {
+                best = Some((w * f, m));
+            }
+        }
+        let fields = best.map_or(0, |(_, m)| m);
+        taken.push(Scored {
+            id: doc,
+            score,
+            fields,
+        });
+    }
+    let (page, next) = relevance_page(state, &taken, &[idf], plan);
+    let result = set.clone();
+    (page, next, total, result)
 }
 
 /// The documents of `view` that pass `filter`.
@@ -589,6 +711,86 @@ pub(crate) struct Dependent {
     /// On the component at `depth - 1` (the queried one at depth 1).
     pub(crate) on: String,
     pub(crate) admits: Option<bool>,
+}
+
+/// A page of the direct dependents of `name` (each component's latest version that depends on
+/// it), by name after `after`: the total, and with `version` the blast radius, come from the
+/// reverse-dependency bitmap; only the page's items are built.
+pub(crate) fn direct_dependents(
+    state: &State,
+    name: &str,
+    include_prerelease: bool,
+    version: Option<&Version>,
+    after_name: Option<&str>,
+    limit: usize,
+) -> (Vec<Dependent>, u64, Option<(u64, u64)>) {
+    let view = if include_prerelease {
+        &state.latest_pre
+    } else {
+        &state.latest
+    };
+    let empty = RoaringBitmap::new();
+    let bits = state.dependents.get(name).unwrap_or(&empty) & view;
+    let requirement = |id: DocId| {
+        state
+            .doc(id)
+            .component
+            .spec
+            .dependencies
+            .iter()
+            .find(|d| d.name == name)
+            .map(|d| d.version_req.as_str())
+            .unwrap_or_default()
+    };
+    // Requirements repeat (`^1` everywhere): each is parsed and matched once.
+    let mut verdicts: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
+    let mut admits = |req: &str| -> Option<bool> {
+        let v = version?;
+        if let Some(&known) = verdicts.get(req) {
+            return Some(known);
+        }
+        let verdict = VersionReq::parse(req).is_ok_and(|r| r.matches(v));
+        verdicts.insert(req.to_owned(), verdict);
+        Some(verdict)
+    };
+    let blast_radius = version.map(|_| {
+        let yes = bits
+            .iter()
+            .filter(|&id| admits(requirement(id)) == Some(true))
+            .count() as u64;
+        (yes, bits.len() - yes)
+    });
+    let key = after_name.map(|n| Key::Name {
+        name: n.to_owned(),
+        version: Version::parse("0.0.0-0").unwrap_or(Version::new(0, 0, 0)),
+    });
+    let want = limit + 1;
+    let ids: Vec<DocId> = if bits.len() <= SORT_AT_MOST {
+        let rest: Vec<DocId> = bits
+            .iter()
+            .filter(|&id| {
+                key.as_ref()
+                    .is_none_or(|k| after(state, id, Sort::Name, 0.0, k))
+            })
+            .collect();
+        smallest(rest, want, |&a, &b| name_cmp(state, a, b))
+    } else {
+        walk(state, &bits, Sort::Name, key.as_ref(), want)
+    };
+    let items = ids
+        .into_iter()
+        .map(|id| {
+            let req = requirement(id);
+            Dependent {
+                component: state.doc(id).component.clone(),
+                version_req: req.to_owned(),
+                depth: 1,
+                on: name.to_owned(),
+                admits: admits(req),
+            }
+        })
+        .collect();
+    (items, bits.len(), blast_radius)
 }
 
 /// The reverse dependency walk: direct dependents (the latest version of each component that

@@ -163,6 +163,9 @@ impl DocText {
 pub(crate) struct TextIndex {
     ids: BTreeMap<String, TermId>,
     postings: Vec<RoaringBitmap>,
+    /// Per term, its documents with their weight for it, the heaviest first: a one-word query's
+    /// best hits are the first entries that pass the filters, whatever the catalog's size.
+    by_weight: Vec<Vec<(f32, u32)>>,
     /// Every single-character deletion of each term of at least [`FUZZY_MIN_CHARS`]: the
     /// terms one edit away from a word share a deletion with it (or are one).
     deletions: HashMap<String, Vec<TermId>>,
@@ -184,6 +187,7 @@ impl TextIndex {
         self.ids.insert(term.clone(), id);
         self.terms.push(term);
         self.postings.push(RoaringBitmap::new());
+        self.by_weight.push(Vec::new());
         id
     }
 
@@ -214,14 +218,33 @@ impl TextIndex {
         }
         for term in text.distinct_terms() {
             self.postings[term as usize].insert(doc);
+            if let Some((w, _)) = text.weight(term, ALL_FIELDS) {
+                let list = &mut self.by_weight[term as usize];
+                let at = list.partition_point(|e| heavier(*e, (w, doc)));
+                list.insert(at, (w, doc));
+            }
         }
         text
+    }
+
+    /// A term's documents with their weight, the heaviest first.
+    pub(crate) fn by_weight(&self, term: TermId) -> &[(f32, u32)] {
+        &self.by_weight[term as usize]
     }
 
     /// Takes a document out of the postings (its terms stay in the dictionary).
     pub(crate) fn remove(&mut self, doc: u32, text: &DocText) {
         for term in text.distinct_terms() {
             self.postings[term as usize].remove(doc);
+            if let Some((w, _)) = text.weight(term, ALL_FIELDS) {
+                let list = &mut self.by_weight[term as usize];
+                let at = list.partition_point(|e| heavier(*e, (w, doc)));
+                if list.get(at) == Some(&(w, doc)) {
+                    list.remove(at);
+                } else if let Some(i) = list.iter().position(|e| e.1 == doc) {
+                    list.remove(i);
+                }
+            }
         }
     }
 
@@ -271,6 +294,11 @@ impl TextIndex {
         });
         candidates
     }
+}
+
+/// The weight order: heavier first, then by document.
+fn heavier(a: (f32, u32), b: (f32, u32)) -> bool {
+    b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)) == std::cmp::Ordering::Less
 }
 
 /// Every string made by deleting one character of `word`.
