@@ -180,6 +180,10 @@ async fn built_from_a_snapshot_answers_like_the_live_index(store: Arc<dyn Catalo
         .expect("catch up");
     let fresh = Catalog::new(store.clone(), Validator::full(), None);
     fresh.build_index().await.expect("build");
+    // Built from a snapshot with no change after it: it says so, and waits for nothing.
+    let current = store.current_revision().await.expect("revision");
+    assert_eq!(fresh.index().revision(), current);
+    assert!(fresh.index().wait_for(current, Duration::ZERO).await);
     let (a, b) = (answers(&live).await, answers(&fresh).await);
     assert_eq!(a, b);
     assert_eq!(

@@ -432,6 +432,7 @@ impl CatalogIndex {
             shared.pending.retain(|r, _| *r > snapshot.revision.0);
             shared.state = state;
             shared.built = true;
+            self.applied.send_replace(shared.state.revision.0);
             self.drain(&mut shared);
         }
         self.built.send_replace(true);
