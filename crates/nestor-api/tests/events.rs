@@ -256,9 +256,9 @@ async fn beyond_max_subscribers_is_503_with_retry_after_and_shutdown_ends_stream
 }
 
 /// Event streams are served on the raw socket (not through hyper's connection state): a
-/// close-delimited body with the same headers, request ids and problems as any route.
+/// chunked body with the same headers, request ids and problems as any route.
 #[tokio::test]
-async fn event_streams_are_close_delimited_and_keep_the_routers_behaviour() {
+async fn event_streams_are_chunked_and_keep_the_routers_behaviour() {
     let s = start(EventsConfig::default()).await;
     let res = s
         .http
@@ -269,7 +269,7 @@ async fn event_streams_are_close_delimited_and_keep_the_routers_behaviour() {
         .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["connection"], "close");
-    assert!(res.headers().get("transfer-encoding").is_none());
+    assert_eq!(res.headers()["transfer-encoding"], "chunked");
     assert!(res.headers().get("content-length").is_none());
     assert_eq!(res.headers()["x-request-id"], "sse-raw-1");
     assert_eq!(res.headers()["x-accel-buffering"], "no");
@@ -296,10 +296,37 @@ async fn event_streams_are_close_delimited_and_keep_the_routers_behaviour() {
     s.stop().await;
 }
 
-/// Reads a raw event stream until `want` more change ids have arrived; returns them.
-async fn read_ids(client: &mut tokio::net::TcpStream, want: usize) -> Vec<u64> {
+/// Decodes the complete chunks at the start of `raw` into `text`; returns the bytes used.
+/// Every chunk must hold whole frames.
+fn dechunk(raw: &[u8], text: &mut String) -> usize {
+    let mut at = 0;
+    while let Some(line) = raw[at..].windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&raw[at..at + line]).unwrap();
+        let size = usize::from_str_radix(size, 16)
+            .unwrap_or_else(|_| panic!("not a chunk size: {size:?}"));
+        let start = at + line + 2;
+        if raw.len() < start + size + 2 {
+            break;
+        }
+        let chunk = std::str::from_utf8(&raw[start..start + size]).unwrap();
+        assert!(
+            chunk.ends_with("\n\n"),
+            "a chunk of whole frames: {chunk:?}"
+        );
+        assert_eq!(&raw[start + size..start + size + 2], b"\r\n");
+        text.push_str(chunk);
+        at = start + size + 2;
+    }
+    at
+}
+
+/// Reads a raw event stream (chunked; the head already read, `raw` what was read past what is
+/// decoded) until `want` more change ids have arrived; returns them.
+async fn read_ids(client: &mut tokio::net::TcpStream, raw: &mut Vec<u8>, want: usize) -> Vec<u64> {
     use tokio::io::AsyncReadExt;
     let mut text = String::new();
+    let used = dechunk(raw, &mut text);
+    raw.drain(..used);
     let mut buf = vec![0u8; 64 * 1024];
     let ids = |text: &str| -> Vec<u64> {
         text.split("\n\n")
@@ -318,7 +345,9 @@ async fn read_ids(client: &mut tokio::net::TcpStream, want: usize) -> Vec<u64> {
             .expect("the stream went quiet")
             .unwrap();
         assert!(n > 0, "the stream ended after {} events", found.len());
-        text.push_str(std::str::from_utf8(&buf[..n]).unwrap());
+        raw.extend_from_slice(&buf[..n]);
+        let used = dechunk(raw, &mut text);
+        raw.drain(..used);
     }
 }
 
@@ -361,11 +390,18 @@ async fn a_stream_behind_its_socket_and_the_journal_catches_up_from_the_log_in_o
     }
     reader.await.unwrap();
     // Now the stalled client reads: every change, once, in order.
-    let ids = read_ids(&mut client, total as usize).await;
+    let (head, rest) = read_response_head(&mut client).await;
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "{head}"
+    );
+    let mut raw = rest;
+    let ids = read_ids(&mut client, &mut raw, total as usize).await;
     assert_eq!(ids, (1..=total).collect::<Vec<_>>());
     // And it is live again afterwards.
     s.publish(spec("after", "1.0.0")).await;
-    assert_eq!(read_ids(&mut client, 1).await, [total + 1]);
+    assert_eq!(read_ids(&mut client, &mut raw, 1).await, [total + 1]);
     s.stop().await;
 }
 
