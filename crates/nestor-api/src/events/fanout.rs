@@ -41,7 +41,7 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    frame::{self, KEEP_ALIVE},
+    frame::{self, EngineFrames, KEEP_ALIVE},
     raw::{CHUNK_END, ChunkSize, LAST_CHUNK},
 };
 
@@ -74,8 +74,8 @@ struct Journal {
     events: VecDeque<Arc<SharedEvent>>,
     head: Revision,
     capacity: usize,
-    /// `(sequence, frame)`, ascending.
-    notices: VecDeque<(u64, Bytes)>,
+    /// `(sequence, frames)`, ascending.
+    notices: VecDeque<(u64, EngineFrames)>,
     notice_seq: u64,
 }
 
@@ -107,7 +107,7 @@ struct View {
     base: Revision,
     events: Vec<Arc<SharedEvent>>,
     frames: Vec<Bytes>,
-    notices: Vec<(u64, Bytes)>,
+    notices: Vec<(u64, EngineFrames)>,
 }
 
 impl View {
@@ -146,8 +146,9 @@ impl View {
             return None;
         }
         let mut g = Gathered::nothing(pos);
-        for (seq, frame) in &self.notices {
+        for (seq, frames) in &self.notices {
             if *seq > pos.notice_seq {
+                let frame = frames.for_reader(pos.probe_details);
                 g.len += frame.len();
                 g.frames.push(frame.clone());
                 g.notice_seq = *seq;
@@ -224,6 +225,8 @@ pub(crate) struct Position {
     pub closed: Arc<AtomicBool>,
     /// Each write is one chunk of `Transfer-Encoding: chunked` (else: close-delimited).
     pub chunked: bool,
+    /// `engine.status` events carry the probe's error (else its redacted form).
+    pub probe_details: bool,
 }
 
 impl Position {
@@ -717,6 +720,7 @@ mod tests {
                 last_write: Instant::now(),
                 closed: Arc::new(AtomicBool::new(false)),
                 chunked: true,
+                probe_details: true,
             },
             client,
         )

@@ -40,6 +40,7 @@ use utoipa::IntoParams;
 pub use config::EventsConfig;
 
 use crate::{
+    auth::{AuthConfig, Principal},
     error::ApiError,
     extract::{FilterParams, Filtered},
 };
@@ -64,6 +65,8 @@ pub(crate) struct StreamsInner {
     catalog: Arc<Catalog>,
     config: EventsConfig,
     engines: Option<Arc<nestor_engines::Registry>>,
+    /// Who sees probe errors in `engine.status` events (as in `GET /api/v1/engines`).
+    auth: AuthConfig,
     shutdown: CancellationToken,
     /// One permit per open stream.
     subscribers: Arc<Semaphore>,
@@ -77,6 +80,7 @@ impl Streams {
         catalog: Arc<Catalog>,
         config: EventsConfig,
         engines: Option<Arc<nestor_engines::Registry>>,
+        auth: AuthConfig,
         shutdown: CancellationToken,
     ) -> Streams {
         Streams(Arc::new(StreamsInner {
@@ -84,6 +88,7 @@ impl Streams {
             catalog,
             config,
             engines,
+            auth,
             shutdown,
             fanout: OnceLock::new(),
         }))
@@ -185,9 +190,12 @@ pub(crate) async fn events(
     State(streams): State<Streams>,
     Filtered(filter, p): Filtered<EventParams>,
     raw: Option<axum::Extension<raw::RawConnection>>,
+    principal: Option<axum::Extension<Principal>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let since = resume_point(&headers, p.since.as_deref())?;
+    // Probe errors in `engine.status` events only for those who see them in the registry.
+    let probe_details = Principal::acting(principal, &streams.auth).admin;
     let Ok(permit) = streams.subscribers.clone().try_acquire_owned() else {
         let problem = Problem::new(
             ErrorCode::TooManySubscribers,
@@ -225,7 +233,7 @@ pub(crate) async fn events(
     if raw.is_some()
         && let Some(fanout) = streams.fanout()
     {
-        let stream = raw::RawStream::open(&streams, fanout, request, permit).await?;
+        let stream = raw::RawStream::open(&streams, fanout, request, probe_details, permit).await?;
         tracing::debug!(?since, "event stream opened");
         let mut response = headers.into_response();
         response
@@ -233,7 +241,7 @@ pub(crate) async fn events(
             .insert(raw::RawStreamSlot::new(stream));
         return Ok(response);
     }
-    let body = body::open(&streams, request, permit).await?;
+    let body = body::open(&streams, request, probe_details, permit).await?;
     tracing::debug!(?since, "event stream opened");
     Ok((headers, body).into_response())
 }

@@ -51,6 +51,7 @@ pub(crate) struct RawStream {
     filter: Arc<ComponentFilter>,
     retry: Bytes,
     notice_seq: u64,
+    probe_details: bool,
     fanout: Arc<Fanout>,
     catalog: Arc<Catalog>,
     shutdown: CancellationToken,
@@ -66,6 +67,7 @@ impl RawStream {
         streams: &Streams,
         fanout: Arc<Fanout>,
         request: FeedRequest,
+        probe_details: bool,
         permit: tokio::sync::OwnedSemaphorePermit,
     ) -> Result<RawStream, ApiError> {
         // Notices from now on are the stream's: taken before the cursor, so none falls between.
@@ -78,6 +80,7 @@ impl RawStream {
             filter,
             retry: frame::retry(streams.config.retry),
             notice_seq,
+            probe_details,
             fanout,
             catalog: streams.catalog.clone(),
             shutdown: streams.shutdown.clone(),
@@ -133,9 +136,8 @@ impl ChunkSize {
                 break;
             }
         }
-        for i in 0..digits {
-            let nibble = (n >> (4 * (digits - 1 - i))) & 0xf;
-            buf[i] = b"0123456789abcdef"[nibble];
+        for (i, digit) in buf[..digits].iter_mut().enumerate() {
+            *digit = b"0123456789abcdef"[(n >> (4 * (digits - 1 - i))) & 0xf];
         }
         buf[digits] = b'\r';
         buf[digits + 1] = b'\n';
@@ -440,6 +442,7 @@ async fn run(stream: TcpStream, raw: RawStream, chunked: bool) {
         filter,
         retry,
         notice_seq,
+        probe_details,
         fanout,
         catalog,
         shutdown,
@@ -491,6 +494,7 @@ async fn run(stream: TcpStream, raw: RawStream, chunked: bool) {
         last_write: Instant::now(),
         closed: gone.clone(),
         chunked,
+        probe_details,
     };
     drop(cursor);
     loop {

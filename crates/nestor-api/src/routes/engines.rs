@@ -45,7 +45,8 @@ fn check_engine_name(name: &str) -> Result<(), ApiError> {
 
 /// What a caller who is not an admin sees of a status: that a probe failed, not why (the
 /// reason — refused, timed out, … — tells open ports from closed ones).
-fn without_probe_details(mut status: EngineStatus) -> EngineStatus {
+/// The change feed's `engine.status` events are redacted the same way.
+pub(crate) fn without_probe_details(mut status: EngineStatus) -> EngineStatus {
     if let Some(error) = status.last_error.take() {
         if status.reason.as_deref().is_some_and(|r| r.contains(&error)) {
             status.reason = Some("its health checks failed (details for admins)".to_owned());

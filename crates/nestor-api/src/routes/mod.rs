@@ -1,7 +1,7 @@
 //! Route table: one module per resource, handlers named after their action.
 
 mod components;
-mod engines;
+pub(crate) mod engines;
 mod ops;
 pub(crate) mod sync;
 mod validate;
