@@ -538,3 +538,107 @@ async fn an_event_stream_on_a_kept_alive_connection_is_served_per_task() {
     }
     s.stop().await;
 }
+
+/// The SSE fields of each frame in `text` (`id`, `event`, `data`, `retry`), comments skipped.
+fn frames(text: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    text.split("\n\n")
+        .filter_map(|frame| {
+            let mut fields = serde_json::Map::new();
+            for line in frame.lines().filter(|l| !l.starts_with(':')) {
+                let (name, value) = line.split_once(": ")?;
+                let value = match name {
+                    "retry" => serde_json::json!(value.parse::<u64>().unwrap()),
+                    _ => serde_json::json!(value),
+                };
+                fields.insert(name.to_owned(), value);
+            }
+            (!fields.is_empty()).then_some(fields)
+        })
+        .collect()
+}
+
+/// The OpenAPI document describes one event of the stream (not `{"type": "string"}`): each
+/// frame the server sends matches exactly one of its variants — `event` in the variant's enum,
+/// its required fields and no others, `id` a revision, `data` JSON with the named schema's
+/// required properties.
+#[tokio::test]
+async fn the_openapi_document_describes_each_event_the_stream_sends() {
+    let s = start(EventsConfig::default()).await;
+    let (status, doc) = s.get("/api/v1/openapi.json").await;
+    assert_eq!(status, 200);
+    let content = &doc["paths"]["/api/v1/events"]["get"]["responses"]["200"]["content"]["text/event-stream"]
+        ["schema"];
+    let name = content["$ref"]
+        .as_str()
+        .and_then(|r| r.strip_prefix("#/components/schemas/"))
+        .unwrap_or_else(|| panic!("the event schema is a reference: {content}"));
+    let schemas = &doc["components"]["schemas"];
+    let variants = schemas[name]["oneOf"].as_array().expect("oneOf variants");
+    assert_eq!(variants.len(), 6, "{:#}", schemas[name]);
+
+    s.publish(spec("db", "1.0.0")).await;
+    let res = open(&s, "?snapshot=true", None).await;
+    assert_eq!(res.status(), 200);
+    let mut reader = SseReader::new(res);
+    reader.raw_until("snapshot_end").await;
+    s.publish(spec("db", "1.1.0")).await;
+    let text = reader.raw_until("event: component.published").await;
+    let text = text[..text.rfind("\n\n").unwrap()].to_owned();
+    let frames = frames(&text);
+    let kinds: Vec<&str> = frames
+        .iter()
+        .map(|f| f.get("event").and_then(|e| e.as_str()).unwrap_or("retry"))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "retry",
+            "component.snapshot",
+            "catalog.bookmark",
+            "component.published"
+        ]
+    );
+    for frame in &frames {
+        let matching: Vec<&serde_json::Value> = variants
+            .iter()
+            .filter(|v| {
+                let props = v["properties"].as_object().unwrap();
+                let required = v["required"].as_array().unwrap();
+                required
+                    .iter()
+                    .all(|r| frame.contains_key(r.as_str().unwrap()))
+                    && frame.keys().all(|k| props.contains_key(k))
+                    && frame
+                        .get("event")
+                        .is_none_or(|e| props["event"]["enum"].as_array().unwrap().contains(e))
+            })
+            .collect();
+        assert_eq!(matching.len(), 1, "{frame:?} matches {matching:#?}");
+        let variant = matching[0];
+        if let Some(id) = frame.get("id") {
+            let id = id.as_str().unwrap();
+            assert!(
+                !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()),
+                "{id}"
+            );
+        }
+        if let Some(data) = frame.get("data") {
+            let data: serde_json::Value = serde_json::from_str(data.as_str().unwrap()).unwrap();
+            let described = &variant["properties"]["data"];
+            assert_eq!(described["contentMediaType"], "application/json");
+            let schema = described["contentSchema"]["$ref"]
+                .as_str()
+                .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                .unwrap();
+            let schema = &schemas[schema];
+            assert!(schema.is_object(), "{described}");
+            for field in schema["required"].as_array().into_iter().flatten() {
+                assert!(
+                    data.get(field.as_str().unwrap()).is_some(),
+                    "{field} missing from {data}"
+                );
+            }
+        }
+    }
+    s.stop().await;
+}

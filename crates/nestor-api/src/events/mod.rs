@@ -13,6 +13,7 @@
 //! - [`raw`]: connections whose first request is an event stream, served without hyper; once
 //!   live, written by
 //! - [`fanout`]: the writer threads and the shared journal of recent changes.
+//! - [`schema`]: the OpenAPI description of one event.
 //!
 //! The two paths send the same frames in the same order; the raw one exists for memory and CPU
 //! at 10,000 streams (docs/architecture.md, "Fan-out by a few writers").
@@ -22,6 +23,7 @@ mod config;
 mod fanout;
 mod frame;
 pub(crate) mod raw;
+mod schema;
 
 use std::sync::{Arc, OnceLock};
 
@@ -182,7 +184,7 @@ fn resume_point(headers: &HeaderMap, since: Option<&str>) -> Result<Option<Revis
     params(FilterParams, EventParams,
         ("Last-Event-ID" = Option<String>, Header, description = "Resume strictly after this revision; sent by EventSource clients on reconnect")),
     responses(
-        (status = 200, description = "A text/event-stream of component.* changes (id = revision), component.snapshot, catalog.bookmark and catalog.reset events, and live engine.status notifications (no id); see docs/api.md", body = String, content_type = "text/event-stream"),
+        (status = 200, description = "A text/event-stream (chunked) of component.* changes (id = revision), component.snapshot, catalog.bookmark and catalog.reset events, and live engine.status notifications (no id); the schema describes one event (see docs/api.md)", body = schema::ServerSentEvent, content_type = "text/event-stream"),
         (status = 400, description = "Malformed Last-Event-ID, since or filter", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Too many concurrent streams (`too_many_subscribers`, with Retry-After), or the store is unavailable (`store_unavailable`)", body = Problem, content_type = "application/problem+json"),
     ))]
