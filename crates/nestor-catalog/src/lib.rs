@@ -39,7 +39,7 @@ mod validation;
 pub use catalog::{Catalog, ListRequest, Origin, PublishResult};
 pub use diff::{FieldDiff, interface_diff};
 pub use error::CatalogError;
-pub use feed::{FeedCursor, FeedItem, FeedRequest, SharedEvent};
+pub use feed::{FEED_PAGE, FeedCursor, FeedItem, FeedRequest, SharedEvent};
 pub use git::{GitCredentials, GitSource, set_git_timeouts};
 pub use redact::{redact_url, redact_urls_in};
 pub use source::{

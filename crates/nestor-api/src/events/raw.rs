@@ -34,7 +34,7 @@ use tower::ServiceExt;
 
 use super::{
     Streams,
-    fanout::{Fanout, MAX_WRITE, Position},
+    fanout::{Fanout, Position},
     frame,
 };
 use crate::{error::ApiError, metrics::SubscriberGuard};
@@ -111,6 +111,9 @@ const PREFIX: &[u8] = b"GET /api/v1/events";
 const MAX_HEAD: usize = 16 * 1024;
 /// Most bytes of ready frames written at once by a stream that fell behind.
 const MAX_BATCH: usize = 16 * 1024;
+/// Bytes of rendered frames a stream that is not live yet (snapshot, catch-up) gathers before
+/// it writes them: with its cursor's page of items, what a stalled stream holds.
+const DRAIN_WRITE: usize = 16 * 1024;
 /// Largest non-stream response body written here (problems are small).
 const MAX_PLAIN_BODY: usize = 64 * 1024;
 
@@ -608,7 +611,7 @@ async fn write_last_chunk(
 }
 
 /// Writes `out`, then everything `cursor` has before it is live (snapshot, reset, bookmarks,
-/// the log after its position), in writes of up to [`MAX_WRITE`] bytes. An error: the stream
+/// the log after its position), in writes of about [`DRAIN_WRITE`] bytes. An error: the stream
 /// is over (the client went, the server is shutting down, or the store failed — said in a
 /// comment).
 async fn drain(
@@ -641,7 +644,7 @@ async fn drain(
             }
             None => true,
         };
-        if live || out.len() >= MAX_WRITE {
+        if live || out.len() >= DRAIN_WRITE {
             if !write(writer, &[&out], chunked, ended).await {
                 return Err(Stop::Broken);
             }
