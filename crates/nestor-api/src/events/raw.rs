@@ -472,11 +472,13 @@ async fn run(stream: TcpStream, raw: RawStream, chunked: bool) {
     tokio::pin!(ended);
 
     // Boxed, like the catch-up below: a cursor's state is large and short-lived.
+    let mut out = Vec::with_capacity(DRAIN_WRITE);
+    out.extend_from_slice(&retry);
     if let Err(stop) = Box::pin(drain(
         &mut cursor,
         &mut writer,
         chunked,
-        retry.to_vec(),
+        out,
         &mut ended,
         &mut gauge,
     ))
@@ -627,13 +629,12 @@ async fn drain(
             item = cursor.next_before_live() => item,
             () = ended.as_mut() => return Err(Stop::Between),
         };
-        let live = match item {
+        let next = match item {
             Some(Ok(item)) => {
                 if matches!(item, nestor_catalog::FeedItem::Change(_)) {
                     gauge.sent();
                 }
-                out.extend_from_slice(&frame::item(item));
-                false
+                Some(frame::item(item))
             }
             Some(Err(e)) => {
                 out.extend_from_slice(&frame::store_error(&e));
@@ -642,16 +643,22 @@ async fn drain(
                 }
                 return Err(Stop::Broken);
             }
-            None => true,
+            None => None,
         };
-        if live || out.len() >= DRAIN_WRITE {
+        // What is gathered goes out before it would pass DRAIN_WRITE (so the buffer stays
+        // within it, unless one frame is larger), and when the stream is live.
+        let full = next
+            .as_ref()
+            .is_some_and(|f| out.len() + f.len() > DRAIN_WRITE);
+        if (full || next.is_none()) && !out.is_empty() {
             if !write(writer, &[&out], chunked, ended).await {
                 return Err(Stop::Broken);
             }
             out.clear();
         }
-        if live {
-            return Ok(());
+        match next {
+            Some(frame) => out.extend_from_slice(&frame),
+            None => return Ok(()),
         }
     }
 }
