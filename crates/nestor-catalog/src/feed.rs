@@ -348,9 +348,20 @@ impl Feed {
         let Phase::Snapshot { after, first } = &mut self.phase else {
             return Ok(());
         };
-        let page = self.store.list_page(after.clone(), FEED_PAGE).await?;
+        // A store that cannot read a page without reading everything (DynamoDB's scan) gives
+        // the whole snapshot at once, as one page.
+        let limit = if self.store.pages_cheaply() {
+            FEED_PAGE
+        } else {
+            usize::MAX
+        };
+        let page = if limit == usize::MAX {
+            self.store.list_all().await?
+        } else {
+            self.store.list_page(after.clone(), limit).await?
+        };
         let first = *first.get_or_insert(page.revision);
-        let full = page.value.len() == FEED_PAGE;
+        let full = page.value.len() == limit;
         if let Some(last) = page.value.last() {
             *after = Some((last.spec.name.clone(), last.spec.version.clone()));
         }

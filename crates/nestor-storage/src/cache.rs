@@ -285,6 +285,10 @@ impl ComponentReader for CachedStore {
         self.timed("list_page", self.inner.list_page(after, limit))
             .await
     }
+
+    fn pages_cheaply(&self) -> bool {
+        self.inner.pages_cheaply()
+    }
 }
 
 #[async_trait]

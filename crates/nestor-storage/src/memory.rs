@@ -146,6 +146,10 @@ impl ComponentReader for MemoryStore {
         Ok(self.read().names.get(name).map(|e| e.owner.clone()))
     }
 
+    fn pages_cheaply(&self) -> bool {
+        true
+    }
+
     async fn list_page(
         &self,
         after: Option<(String, String)>,

@@ -458,6 +458,10 @@ impl ComponentReader for SqliteStore {
         .await
     }
 
+    fn pages_cheaply(&self) -> bool {
+        true
+    }
+
     async fn list_page(
         &self,
         after: Option<(String, String)>,

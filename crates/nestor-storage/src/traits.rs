@@ -99,7 +99,9 @@ pub trait ComponentReader: Send + Sync {
     /// as of its own revision; the reader reconciles pages with the log.
     ///
     /// The default reads [`ComponentReader::list_all`] and keeps the page: correct, but the
-    /// whole catalog is in memory for each page. Backends override it.
+    /// whole catalog is read for each page. Backends that override it say so with
+    /// [`ComponentReader::pages_cheaply`]; readers of the others read [`ComponentReader::list_all`]
+    /// once instead.
     async fn list_page(
         &self,
         after: Option<(String, String)>,
@@ -121,6 +123,11 @@ pub trait ComponentReader: Send + Sync {
             value,
             revision: all.revision,
         })
+    }
+
+    /// Whether [`ComponentReader::list_page`] reads only its page (not the whole catalog).
+    fn pages_cheaply(&self) -> bool {
+        false
     }
 }
 
