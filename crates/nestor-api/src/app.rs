@@ -121,6 +121,7 @@ impl AppState {
             catalog.clone(),
             config.events.clone(),
             config.engines.clone(),
+            config.auth.clone(),
             config.shutdown.clone(),
         );
         AppState {

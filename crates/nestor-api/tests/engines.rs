@@ -680,3 +680,117 @@ async fn probe_errors_are_shown_to_admins_only() {
     }
     stop.cancel();
 }
+
+/// An event stream of the server at `base`, on a connection of its own: its first request (the
+/// raw path), or after another request on the same kept-alive connection (`warm`: the
+/// per-task path).
+async fn feed_as(base: &str, token: Option<&str>, warm: bool) -> SseReader {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .build()
+        .unwrap();
+    let with_token = |req: reqwest::RequestBuilder| match token {
+        Some(t) => req.bearer_auth(t),
+        None => req,
+    };
+    if warm {
+        let res = with_token(http.get(format!("{base}/health")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        res.bytes().await.unwrap();
+    }
+    let res = with_token(http.get(format!("{base}/api/v1/events")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    SseReader::new(res)
+}
+
+/// The next `engine.status` event of `feed`.
+async fn next_engine_status(feed: &mut SseReader) -> Value {
+    loop {
+        let ev = feed.next().await.expect("the feed stays open");
+        if ev.event == "engine.status" {
+            return ev.data;
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_feeds_engine_status_events_show_probe_errors_to_admins_only() {
+    let closed = nestor_testkit::free_port();
+    let registry = Arc::new(
+        Registry::new(
+            [EngineDefinition {
+                name: "terraform".into(),
+                health: Some(HealthCheck {
+                    interval: Duration::from_millis(50),
+                    timeout: Duration::from_secs(1),
+                    unhealthy_threshold: 1,
+                    healthy_threshold: 1,
+                    ..HealthCheck::new(format!("http://127.0.0.1:{closed}/health"))
+                }),
+            }],
+            RegistrySettings {
+                min_health_interval: Duration::from_millis(10),
+                ..Default::default()
+            },
+        )
+        .unwrap(),
+    );
+    let mut config = nestor_testkit::locked_down();
+    config.auth.anonymous_read = true;
+    config
+        .auth
+        .tokens
+        .push(nestor_testkit::token("ops", "a-token", &["admin"]));
+    config.engines = Some(registry.clone());
+    let s = TestServer::builder().config(config).start().await;
+    // Streams open before the first probe, on both paths.
+    let mut admin = feed_as(&s.base, Some("a-token"), false).await;
+    let mut admin_warm = feed_as(&s.base, Some("a-token"), true).await;
+    let mut reader = feed_as(&s.base, Some("r-token"), false).await;
+    let mut anonymous = feed_as(&s.base, None, false).await;
+    let mut anonymous_warm = feed_as(&s.base, None, true).await;
+    let stop = CancellationToken::new();
+    tokio::spawn(registry.clone().run(stop.clone()));
+
+    let unhealthy = |feed: &'static str| {
+        move |e: &Value| {
+            assert_eq!(e["name"], "terraform", "{feed}: {e}");
+            e["health"] == "unhealthy"
+        }
+    };
+    let first_unhealthy = async |feed: &mut SseReader, which: &'static str| loop {
+        let e = next_engine_status(feed).await;
+        if unhealthy(which)(&e) {
+            return e;
+        }
+    };
+    let full = first_unhealthy(&mut admin, "admin").await;
+    let detail = full["last_error"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        !detail.is_empty() && !detail.contains("details for admins"),
+        "{full}"
+    );
+    assert_eq!(
+        first_unhealthy(&mut admin_warm, "admin, per task").await,
+        full
+    );
+    for (feed, which) in [
+        (&mut reader, "reader"),
+        (&mut anonymous, "anonymous"),
+        (&mut anonymous_warm, "anonymous, per task"),
+    ] {
+        let e = first_unhealthy(feed, which).await;
+        assert_eq!(
+            e["last_error"], "the health probe failed (details for admins)",
+            "{which}: {e}"
+        );
+        assert!(!e.to_string().contains(&detail), "{which}: {e}");
+    }
+    stop.cancel();
+}

@@ -256,9 +256,9 @@ async fn beyond_max_subscribers_is_503_with_retry_after_and_shutdown_ends_stream
 }
 
 /// Event streams are served on the raw socket (not through hyper's connection state): a
-/// close-delimited body with the same headers, request ids and problems as any route.
+/// chunked body with the same headers, request ids and problems as any route.
 #[tokio::test]
-async fn event_streams_are_close_delimited_and_keep_the_routers_behaviour() {
+async fn event_streams_are_chunked_and_keep_the_routers_behaviour() {
     let s = start(EventsConfig::default()).await;
     let res = s
         .http
@@ -269,7 +269,7 @@ async fn event_streams_are_close_delimited_and_keep_the_routers_behaviour() {
         .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["connection"], "close");
-    assert!(res.headers().get("transfer-encoding").is_none());
+    assert_eq!(res.headers()["transfer-encoding"], "chunked");
     assert!(res.headers().get("content-length").is_none());
     assert_eq!(res.headers()["x-request-id"], "sse-raw-1");
     assert_eq!(res.headers()["x-accel-buffering"], "no");
@@ -296,10 +296,37 @@ async fn event_streams_are_close_delimited_and_keep_the_routers_behaviour() {
     s.stop().await;
 }
 
-/// Reads a raw event stream until `want` more change ids have arrived; returns them.
-async fn read_ids(client: &mut tokio::net::TcpStream, want: usize) -> Vec<u64> {
+/// Decodes the complete chunks at the start of `raw` into `text`; returns the bytes used.
+/// Every chunk must hold whole frames.
+fn dechunk(raw: &[u8], text: &mut String) -> usize {
+    let mut at = 0;
+    while let Some(line) = raw[at..].windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&raw[at..at + line]).unwrap();
+        let size = usize::from_str_radix(size, 16)
+            .unwrap_or_else(|_| panic!("not a chunk size: {size:?}"));
+        let start = at + line + 2;
+        if raw.len() < start + size + 2 {
+            break;
+        }
+        let chunk = std::str::from_utf8(&raw[start..start + size]).unwrap();
+        assert!(
+            chunk.ends_with("\n\n"),
+            "a chunk of whole frames: {chunk:?}"
+        );
+        assert_eq!(&raw[start + size..start + size + 2], b"\r\n");
+        text.push_str(chunk);
+        at = start + size + 2;
+    }
+    at
+}
+
+/// Reads a raw event stream (chunked; the head already read, `raw` what was read past what is
+/// decoded) until `want` more change ids have arrived; returns them.
+async fn read_ids(client: &mut tokio::net::TcpStream, raw: &mut Vec<u8>, want: usize) -> Vec<u64> {
     use tokio::io::AsyncReadExt;
     let mut text = String::new();
+    let used = dechunk(raw, &mut text);
+    raw.drain(..used);
     let mut buf = vec![0u8; 64 * 1024];
     let ids = |text: &str| -> Vec<u64> {
         text.split("\n\n")
@@ -318,7 +345,9 @@ async fn read_ids(client: &mut tokio::net::TcpStream, want: usize) -> Vec<u64> {
             .expect("the stream went quiet")
             .unwrap();
         assert!(n > 0, "the stream ended after {} events", found.len());
-        text.push_str(std::str::from_utf8(&buf[..n]).unwrap());
+        raw.extend_from_slice(&buf[..n]);
+        let used = dechunk(raw, &mut text);
+        raw.drain(..used);
     }
 }
 
@@ -361,11 +390,18 @@ async fn a_stream_behind_its_socket_and_the_journal_catches_up_from_the_log_in_o
     }
     reader.await.unwrap();
     // Now the stalled client reads: every change, once, in order.
-    let ids = read_ids(&mut client, total as usize).await;
+    let (head, rest) = read_response_head(&mut client).await;
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "{head}"
+    );
+    let mut raw = rest;
+    let ids = read_ids(&mut client, &mut raw, total as usize).await;
     assert_eq!(ids, (1..=total).collect::<Vec<_>>());
     // And it is live again afterwards.
     s.publish(spec("after", "1.0.0")).await;
-    assert_eq!(read_ids(&mut client, 1).await, [total + 1]);
+    assert_eq!(read_ids(&mut client, &mut raw, 1).await, [total + 1]);
     s.stop().await;
 }
 
@@ -499,6 +535,110 @@ async fn an_event_stream_on_a_kept_alive_connection_is_served_per_task() {
             ("component.published", Some(id))
         );
         assert_eq!(ev.data["component"]["version"], version);
+    }
+    s.stop().await;
+}
+
+/// The SSE fields of each frame in `text` (`id`, `event`, `data`, `retry`), comments skipped.
+fn frames(text: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    text.split("\n\n")
+        .filter_map(|frame| {
+            let mut fields = serde_json::Map::new();
+            for line in frame.lines().filter(|l| !l.starts_with(':')) {
+                let (name, value) = line.split_once(": ")?;
+                let value = match name {
+                    "retry" => serde_json::json!(value.parse::<u64>().unwrap()),
+                    _ => serde_json::json!(value),
+                };
+                fields.insert(name.to_owned(), value);
+            }
+            (!fields.is_empty()).then_some(fields)
+        })
+        .collect()
+}
+
+/// The OpenAPI document describes one event of the stream (not `{"type": "string"}`): each
+/// frame the server sends matches exactly one of its variants — `event` in the variant's enum,
+/// its required fields and no others, `id` a revision, `data` JSON with the named schema's
+/// required properties.
+#[tokio::test]
+async fn the_openapi_document_describes_each_event_the_stream_sends() {
+    let s = start(EventsConfig::default()).await;
+    let (status, doc) = s.get("/api/v1/openapi.json").await;
+    assert_eq!(status, 200);
+    let content = &doc["paths"]["/api/v1/events"]["get"]["responses"]["200"]["content"]["text/event-stream"]
+        ["schema"];
+    let name = content["$ref"]
+        .as_str()
+        .and_then(|r| r.strip_prefix("#/components/schemas/"))
+        .unwrap_or_else(|| panic!("the event schema is a reference: {content}"));
+    let schemas = &doc["components"]["schemas"];
+    let variants = schemas[name]["oneOf"].as_array().expect("oneOf variants");
+    assert_eq!(variants.len(), 6, "{:#}", schemas[name]);
+
+    s.publish(spec("db", "1.0.0")).await;
+    let res = open(&s, "?snapshot=true", None).await;
+    assert_eq!(res.status(), 200);
+    let mut reader = SseReader::new(res);
+    reader.raw_until("snapshot_end").await;
+    s.publish(spec("db", "1.1.0")).await;
+    let text = reader.raw_until("event: component.published").await;
+    let text = text[..text.rfind("\n\n").unwrap()].to_owned();
+    let frames = frames(&text);
+    let kinds: Vec<&str> = frames
+        .iter()
+        .map(|f| f.get("event").and_then(|e| e.as_str()).unwrap_or("retry"))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "retry",
+            "component.snapshot",
+            "catalog.bookmark",
+            "component.published"
+        ]
+    );
+    for frame in &frames {
+        let matching: Vec<&serde_json::Value> = variants
+            .iter()
+            .filter(|v| {
+                let props = v["properties"].as_object().unwrap();
+                let required = v["required"].as_array().unwrap();
+                required
+                    .iter()
+                    .all(|r| frame.contains_key(r.as_str().unwrap()))
+                    && frame.keys().all(|k| props.contains_key(k))
+                    && frame
+                        .get("event")
+                        .is_none_or(|e| props["event"]["enum"].as_array().unwrap().contains(e))
+            })
+            .collect();
+        assert_eq!(matching.len(), 1, "{frame:?} matches {matching:#?}");
+        let variant = matching[0];
+        if let Some(id) = frame.get("id") {
+            let id = id.as_str().unwrap();
+            assert!(
+                !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()),
+                "{id}"
+            );
+        }
+        if let Some(data) = frame.get("data") {
+            let data: serde_json::Value = serde_json::from_str(data.as_str().unwrap()).unwrap();
+            let described = &variant["properties"]["data"];
+            assert_eq!(described["contentMediaType"], "application/json");
+            let schema = described["contentSchema"]["$ref"]
+                .as_str()
+                .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                .unwrap();
+            let schema = &schemas[schema];
+            assert!(schema.is_object(), "{described}");
+            for field in schema["required"].as_array().into_iter().flatten() {
+                assert!(
+                    data.get(field.as_str().unwrap()).is_some(),
+                    "{field} missing from {data}"
+                );
+            }
+        }
     }
     s.stop().await;
 }

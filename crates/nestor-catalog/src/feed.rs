@@ -12,6 +12,14 @@
 //!   A slow subscriber therefore costs the log some reads, never an event.
 //! - A resume point the log no longer holds (pruned, or newer than the catalog) is answered
 //!   with a reset and a full snapshot on the same stream: never silence, never a stuck stream.
+//! - **Nothing is read ahead of the reader.** The snapshot and the catch-up are read from the
+//!   store a small page at a time ([`FEED_PAGE`] items), and the next page only once the
+//!   previous one has been taken: a stream whose reader stalls holds one page, whatever its
+//!   resume point or the catalog's size. A snapshot read in pages is made exact with the log:
+//!   the pages are read at successive revisions, so the changes written between the first
+//!   page and the last are sent after them as snapshot items too (a version may then appear
+//!   more than once: the later item is its state at the end of the snapshot), and the bookmark
+//!   that ends the snapshot is the last page's revision.
 //! - Changes written by another process reach the broadcast through [`Catalog::follow_log`]. A
 //!   stream never polls the store on its own: with thousands of streams that would be thousands
 //!   of reads per interval. On each bookmark tick it only compares its position with the
@@ -32,8 +40,12 @@ use tokio::sync::broadcast;
 
 use crate::{Catalog, CatalogError};
 
-/// Events read from the log per store call while catching up.
-const CATCH_UP_PAGE: usize = 512;
+/// Versions or events read from the store per call while snapshotting or catching up, and so
+/// the most a stream holds ahead of its reader. A typical version is 2–4 KiB in memory: a page
+/// stays well within the 64 KiB a stalled stream may cost, beside the bytes its transport has
+/// rendered (with 8, a stalled stream measured ~70 KiB in all; a catch-up of 10,000 changes is
+/// 2,500 small reads of the log).
+pub const FEED_PAGE: usize = 4;
 
 /// A change event as every subscriber shares it: one allocation however many streams carry it,
 /// and a slot for its encoding on the wire, made once by whichever stream needs it first. The
@@ -106,6 +118,19 @@ pub enum FeedItem {
 }
 
 enum Phase {
+    /// Reading the current state a page at a time: the versions after `after`; `first` is the
+    /// first page's revision.
+    Snapshot {
+        after: Option<(String, String)>,
+        first: Option<Revision>,
+    },
+    /// Sending the changes written while the snapshot was read (after `at`, up to `to`, the
+    /// last page's revision) as snapshot items, then the bookmark that ends the snapshot.
+    Settle {
+        first: Revision,
+        at: Revision,
+        to: Revision,
+    },
     CatchUp,
     Live,
     Done,
@@ -154,14 +179,20 @@ impl FeedCursor {
             }
             match self.0.phase {
                 Phase::Live | Phase::Done => return None,
-                Phase::CatchUp => {
-                    if let Err(e) = self.0.catch_up().await {
+                Phase::Snapshot { .. } | Phase::Settle { .. } | Phase::CatchUp => {
+                    if let Err(e) = self.0.read_ahead().await {
                         self.0.phase = Phase::Done;
                         return Some(Err(e));
                     }
                 }
             }
         }
+    }
+
+    /// Items read from the store and not yet returned: at most a page ([`FEED_PAGE`]) and the
+    /// reset or bookmark around it, whatever the resume point or the catalog's size.
+    pub fn buffered(&self) -> usize {
+        self.0.queue.len()
     }
 
     /// Every matching change up to this revision has been returned.
@@ -237,7 +268,9 @@ impl Feed {
             }
             let step = match self.phase {
                 Phase::Done => return None,
-                Phase::CatchUp => self.catch_up().await,
+                Phase::Snapshot { .. } | Phase::Settle { .. } | Phase::CatchUp => {
+                    self.read_ahead().await
+                }
                 Phase::Live => match self.live().await {
                     Ok(true) => Ok(()),
                     Ok(false) => return None,
@@ -256,17 +289,15 @@ impl Feed {
         match self.request.since {
             Some(since) if since > current => {
                 self.reset(ResetReason::Ahead, since, retained, current)
-                    .await?
             }
             Some(since) if since < retained => {
                 self.reset(ResetReason::Expired, since, retained, current)
-                    .await?
             }
             Some(since) => {
                 self.last = since;
                 self.told = since;
             }
-            None if self.request.snapshot => self.snapshot().await?,
+            None if self.request.snapshot => self.snapshot(),
             None => {
                 self.last = current;
                 self.told = current;
@@ -275,14 +306,14 @@ impl Feed {
         Ok(())
     }
 
-    /// Queues a reset, then a snapshot.
-    async fn reset(
+    /// Queues a reset, then starts a snapshot.
+    fn reset(
         &mut self,
         reason: ResetReason,
         requested: Revision,
         retained_after: Revision,
         current: Revision,
-    ) -> Result<(), CatalogError> {
+    ) {
         tracing::debug!(?reason, %requested, %retained_after, %current, "change feed reset");
         self.queue.push_back(FeedItem::Reset(Reset {
             reason,
@@ -290,37 +321,120 @@ impl Feed {
             retained_after,
             current,
         }));
-        self.snapshot().await
+        self.snapshot();
     }
 
-    /// Queues the current state and the bookmark that ends it.
-    async fn snapshot(&mut self) -> Result<(), CatalogError> {
-        let snap = self.store.list_all().await?;
+    /// Starts sending the current state (read a page at a time by [`Feed::read_ahead`]) and
+    /// the bookmark that ends it.
+    fn snapshot(&mut self) {
+        self.phase = Phase::Snapshot {
+            after: None,
+            first: None,
+        };
+    }
+
+    /// Reads the next page of whatever comes before live changes: the snapshot, the changes
+    /// that settle it, or the log.
+    async fn read_ahead(&mut self) -> Result<(), CatalogError> {
+        match &self.phase {
+            Phase::Snapshot { .. } => self.snapshot_page().await,
+            Phase::Settle { .. } => self.settle_page().await,
+            Phase::CatchUp => self.catch_up().await,
+            Phase::Live | Phase::Done => Ok(()),
+        }
+    }
+
+    /// Queues the next page of the current state.
+    async fn snapshot_page(&mut self) -> Result<(), CatalogError> {
+        let Phase::Snapshot { after, first } = &mut self.phase else {
+            return Ok(());
+        };
+        // A store that cannot read a page without reading everything (DynamoDB's scan) gives
+        // the whole snapshot at once, as one page.
+        let limit = if self.store.pages_cheaply() {
+            FEED_PAGE
+        } else {
+            usize::MAX
+        };
+        let page = if limit == usize::MAX {
+            self.store.list_all().await?
+        } else {
+            self.store.list_page(after.clone(), limit).await?
+        };
+        let first = *first.get_or_insert(page.revision);
+        let full = page.value.len() == limit;
+        if let Some(last) = page.value.last() {
+            *after = Some((last.spec.name.clone(), last.spec.version.clone()));
+        }
         self.queue.extend(
-            snap.value
+            page.value
                 .into_iter()
                 .filter(|c| self.request.filter.matches(c))
                 .map(|c| FeedItem::Snapshot(Box::new(c))),
         );
-        self.queue.push_back(FeedItem::Bookmark(Bookmark {
-            revision: snap.revision,
-            snapshot_end: true,
-        }));
-        self.last = snap.revision;
+        if !full {
+            self.phase = Phase::Settle {
+                first,
+                at: first,
+                to: page.revision,
+            };
+        }
+        Ok(())
+    }
+
+    /// Queues the next page of the changes written while the snapshot was read, as the states
+    /// they left (what the stream would have sent as changes, by its filter), or the bookmark
+    /// that ends the snapshot. If the log no longer holds them (a snapshot read more slowly
+    /// than the log's retention), the snapshot starts again after a reset.
+    async fn settle_page(&mut self) -> Result<(), CatalogError> {
+        let Phase::Settle { first, at, to } = self.phase else {
+            return Ok(());
+        };
+        if at >= to {
+            self.queue.push_back(FeedItem::Bookmark(Bookmark {
+                revision: to,
+                snapshot_end: true,
+            }));
+            self.last = to;
+            self.phase = Phase::CatchUp;
+            return Ok(());
+        }
+        let events = self.store.events_since(at, FEED_PAGE).await?;
+        let retained = self.store.retained_after().await?;
+        if retained > at {
+            let current = self.store.current_revision().await?;
+            self.reset(ResetReason::Expired, first, retained, current);
+            return Ok(());
+        }
+        let mut reached = to; // an empty page: nothing more up to `to`
+        for e in events {
+            if e.revision > to {
+                break;
+            }
+            reached = e.revision;
+            if self.request.filter.passes(&e) {
+                self.queue
+                    .push_back(FeedItem::Snapshot(Box::new(e.component)));
+            }
+        }
+        self.phase = Phase::Settle {
+            first,
+            at: reached,
+            to,
+        };
         Ok(())
     }
 
     /// Reads the next page of the log after `last`; switches to live when there is none.
     async fn catch_up(&mut self) -> Result<(), CatalogError> {
-        let events = self.store.events_since(self.last, CATCH_UP_PAGE).await?;
+        let events = self.store.events_since(self.last, FEED_PAGE).await?;
         // Read after the events: if pruning overtook this subscriber, the page may have a hole.
         let retained = self.store.retained_after().await?;
         if retained > self.last {
             let current = self.store.current_revision().await?;
             let last = self.last;
-            return self
-                .reset(ResetReason::Expired, last, retained, current)
-                .await;
+            self.reset(ResetReason::Expired, last, retained, current);
+            return Ok(());
         }
         if events.is_empty() {
             self.phase = Phase::Live;

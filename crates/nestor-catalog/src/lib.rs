@@ -43,7 +43,7 @@ mod validation;
 pub use catalog::{Catalog, Origin, PublishResult};
 pub use diff::{FieldDiff, interface_diff};
 pub use error::CatalogError;
-pub use feed::{FeedCursor, FeedItem, FeedRequest, SharedEvent};
+pub use feed::{FEED_PAGE, FeedCursor, FeedItem, FeedRequest, SharedEvent};
 pub use git::{GitCredentials, GitSource, set_git_timeouts};
 pub use index::{
     CatalogIndex, DependentHit, DependentsPage, DependentsQuery, Facet, FacetKey, Hit, IndexError,

@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 use futures_util::{Stream, StreamExt};
 use nestor_catalog::{Catalog, FeedItem, FeedRequest};
 use nestor_model::{ComponentFilter, ComponentSpec, Input, ResetReason, Revision, ValueType};
-use nestor_storage::{ChangeFeed, ComponentWriter, MemoryStore, Retention};
+use nestor_storage::{ChangeFeed, ComponentReader, ComponentWriter, MemoryStore, Retention};
 use nestor_testkit::{input, minimal, tester};
 use nestor_validation::Validator;
 
@@ -245,6 +245,99 @@ async fn a_label_filtered_stream_hears_when_a_version_stops_matching() {
             assert_eq!((e.revision.0, e.name.as_str()), (3, "db"));
             assert_eq!(e.event_type, nestor_model::EventType::Updated);
         }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A cursor reads the store a page at a time, and the next page only once the previous one
+/// has been taken: a reader that stops taking items leaves at most a page in memory, however
+/// far back it resumes and however large the catalog (it held 512 events, or the whole
+/// catalog for a snapshot).
+#[tokio::test]
+async fn a_cursor_holds_at_most_a_page_ahead_of_its_reader() {
+    use nestor_catalog::FEED_PAGE;
+    let (c, _) = catalog();
+    for i in 0..100 {
+        c.publish(spec(&format!("c{i:03}"), "1.0.0"), &tester())
+            .await
+            .unwrap();
+    }
+    for (since, snapshot, items) in [(Some(0), false, 100), (None, true, 101)] {
+        let mut cursor = c.cursor(request(since, snapshot)).await.unwrap();
+        assert!(
+            cursor.buffered() <= 1,
+            "nothing read before it is asked for"
+        );
+        let mut taken = 0;
+        while let Some(item) = cursor.next_before_live().await {
+            item.unwrap();
+            taken += 1;
+            assert!(
+                cursor.buffered() <= FEED_PAGE + 1,
+                "{} items held ahead of the reader",
+                cursor.buffered()
+            );
+        }
+        assert_eq!(taken, items, "since {since:?}, snapshot {snapshot}");
+        assert_eq!(cursor.last(), Revision(100));
+    }
+}
+
+/// A snapshot read in pages while the catalog changes is still the state at the revision of
+/// the bookmark that ends it: folding its items (a later item for the same version replaces
+/// the earlier) gives exactly the catalog at that revision, and the changes after it follow.
+#[tokio::test]
+async fn a_snapshot_read_in_pages_during_writes_is_the_state_at_its_bookmark() {
+    let (c, store) = catalog();
+    for i in 0..40 {
+        c.publish(spec(&format!("m{i:03}"), "1.0.0"), &tester())
+            .await
+            .unwrap();
+    }
+    let mut cursor = c.cursor(request(None, true)).await.unwrap();
+    let mut state = std::collections::BTreeMap::new();
+    let mut writes = 0;
+    let end = loop {
+        let item = cursor
+            .next_before_live()
+            .await
+            .expect("the snapshot ends with a bookmark")
+            .unwrap();
+        match item {
+            FeedItem::Snapshot(comp) => {
+                state.insert(comp.spec.id(), *comp);
+            }
+            FeedItem::Bookmark(b) if b.snapshot_end => break b.revision,
+            other => panic!("{other:?}"),
+        }
+        // Between pages: new names before and after the pages' position, and a change to a
+        // version already sent.
+        if writes < 6 && state.len() % 5 == 0 {
+            writes += 1;
+            for name in [format!("a{writes}"), format!("z{writes}")] {
+                c.publish(spec(&name, "1.0.0"), &tester()).await.unwrap();
+            }
+            let patch = nestor_model::PatchRequest {
+                description: Some(format!("changed {writes}")),
+                ..Default::default()
+            };
+            c.patch("m000", "1.0.0", patch).await.unwrap();
+        }
+    };
+    assert_eq!(writes, 6, "the catalog changed while the snapshot was read");
+    let truth = store.list_all().await.unwrap();
+    assert_eq!(end, truth.revision, "no write after the last page here");
+    let truth: std::collections::BTreeMap<_, _> = truth
+        .value
+        .into_iter()
+        .map(|comp| (comp.spec.id(), comp))
+        .collect();
+    assert_eq!(state, truth);
+    assert_eq!(state["m000@1.0.0"].spec.description, "changed 6");
+    // Then the next change, once.
+    c.publish(spec("after", "1.0.0"), &tester()).await.unwrap();
+    match cursor.next().await.unwrap().unwrap() {
+        FeedItem::Change(e) => assert_eq!(e.name, "after"),
         other => panic!("{other:?}"),
     }
 }

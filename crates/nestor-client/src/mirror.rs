@@ -128,6 +128,15 @@ fn insert(versions: &mut Versions, component: Component) {
         .insert(key, component);
 }
 
+fn remove(versions: &mut Versions, name: &str, version: &str) {
+    if let Some(of_name) = versions.get_mut(name) {
+        of_name.remove(&VersionKey::new(version));
+        if of_name.is_empty() {
+            versions.remove(name);
+        }
+    }
+}
+
 fn count(versions: &Versions) -> usize {
     versions.values().map(BTreeMap::len).sum()
 }
@@ -185,7 +194,15 @@ impl MirrorCore {
     fn apply(&mut self, event: FeedEvent) -> Option<MirrorUpdate> {
         match event {
             FeedEvent::Snapshot(component) => {
-                insert(self.staging.get_or_insert_default(), component);
+                let staging = self.staging.get_or_insert_default();
+                // A snapshot is read in pages and settled with the changes made meanwhile: a
+                // later item for a version that no longer matches a label or maturity filter
+                // takes it out, as a `component.updated` would.
+                if self.filter.matches(&component) {
+                    insert(staging, component);
+                } else {
+                    remove(staging, &component.spec.name, &component.spec.version);
+                }
                 None
             }
             FeedEvent::Bookmark(b) if b.snapshot_end => {
@@ -226,11 +243,8 @@ impl MirrorCore {
                 }
                 if self.filter.matches(&change.component) {
                     insert(&mut data.versions, change.component.clone());
-                } else if let Some(versions) = data.versions.get_mut(&change.name) {
-                    versions.remove(&VersionKey::new(&change.version));
-                    if versions.is_empty() {
-                        data.versions.remove(&change.name);
-                    }
+                } else {
+                    remove(&mut data.versions, &change.name, &change.version);
                 }
                 data.revision = change.revision;
                 Some(MirrorUpdate::Changed(Arc::new(change)))

@@ -4,7 +4,7 @@
 //! microsecond it spends per delivery is taken from the server. A subscriber here is one task
 //! on a plain `TcpStream`: it writes a `GET`, checks the response head, then reads whatever has
 //! arrived into a per-thread buffer (no buffer per connection), undoes chunked transfer coding
-//! when the server uses it (nchan does; Nestor's streams are close-delimited), and finds the
+//! when the server uses it (nchan and Nestor do; a close-delimited body is read as it is), and finds the
 //! `@@T<micros>@@` send stamps in the bytes. No SSE parsing, no HTTP client stack: one wake-up
 //! and one `read` per batch of frames.
 

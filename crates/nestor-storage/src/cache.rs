@@ -281,6 +281,19 @@ impl ComponentReader for CachedStore {
     async fn list_all(&self) -> StoreResult<Snapshot<Vec<Component>>> {
         self.timed("list_all", self.inner.list_all()).await
     }
+
+    async fn list_page(
+        &self,
+        after: Option<(String, String)>,
+        limit: usize,
+    ) -> StoreResult<Snapshot<Vec<Component>>> {
+        self.timed("list_page", self.inner.list_page(after, limit))
+            .await
+    }
+
+    fn pages_cheaply(&self) -> bool {
+        self.inner.pages_cheaply()
+    }
 }
 
 #[async_trait]

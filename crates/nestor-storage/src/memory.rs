@@ -158,6 +158,48 @@ impl ComponentReader for MemoryStore {
         Ok(self.read().names.get(name).map(NameEntry::owners))
     }
 
+    fn pages_cheaply(&self) -> bool {
+        true
+    }
+
+    async fn list_page(
+        &self,
+        after: Option<(String, String)>,
+        limit: usize,
+    ) -> StoreResult<Snapshot<Vec<Component>>> {
+        let state = self.read();
+        let mut value: Vec<Component> = Vec::with_capacity(limit.min(64));
+        let names = match &after {
+            Some((name, _)) => state.names.range::<str, _>((
+                std::ops::Bound::Included(name.as_str()),
+                std::ops::Bound::Unbounded,
+            )),
+            None => state.names.range::<str, _>(..),
+        };
+        'names: for (name, entry) in names {
+            let mut versions: Vec<&Component> = entry
+                .versions
+                .values()
+                .filter(|c| {
+                    after
+                        .as_ref()
+                        .is_none_or(|(n, v)| (name, &c.spec.version) > (n, v))
+                })
+                .collect();
+            versions.sort_by(|a, b| a.spec.version.cmp(&b.spec.version));
+            for c in versions {
+                if value.len() == limit {
+                    break 'names;
+                }
+                value.push(c.clone());
+            }
+        }
+        Ok(Snapshot {
+            value,
+            revision: state.revision,
+        })
+    }
+
     async fn list_all(&self) -> StoreResult<Snapshot<Vec<Component>>> {
         let state = self.read();
         let mut value: Vec<Component> = state

@@ -459,6 +459,54 @@ impl ComponentReader for SqliteStore {
         .await
     }
 
+    fn pages_cheaply(&self) -> bool {
+        true
+    }
+
+    async fn list_page(
+        &self,
+        after: Option<(String, String)>,
+        limit: usize,
+    ) -> StoreResult<Snapshot<Vec<Component>>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read("list page", move |conn| {
+            // One read transaction, like list_all: the revision is that of the rows.
+            conn.execute_batch("BEGIN DEFERRED")
+                .map_err(db_err("list page"))?;
+            let result = (|| {
+                let revision = revision(conn)?;
+                let (name, version) = after.unwrap_or_default();
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT name, version, body FROM versions \
+                         WHERE ?1 = 0 OR (name, version) > (?2, ?3) \
+                         ORDER BY name, version LIMIT ?4",
+                    )
+                    .map_err(db_err("list page"))?;
+                let first = name.is_empty();
+                let rows = stmt
+                    .query_map(params![!first, name, version, limit], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                        ))
+                    })
+                    .map_err(db_err("list page"))?;
+                let value = rows
+                    .map(|row| {
+                        let (name, version, body) = row.map_err(db_err("list page"))?;
+                        decode_component(&body, format!("{name}@{version}"))
+                    })
+                    .collect::<StoreResult<Vec<_>>>()?;
+                Ok(Snapshot { value, revision })
+            })();
+            let _ = conn.execute_batch("COMMIT");
+            result
+        })
+        .await
+    }
+
     async fn name_owner(&self, name: &str) -> StoreResult<Option<String>> {
         let name = name.to_owned();
         self.read("name owner", move |conn| {

@@ -96,6 +96,44 @@ pub trait ComponentReader: Send + Sync {
     /// Every version of every component, as of one revision: a consistent snapshot (what the
     /// change feed streams before live events). Ordered by name, then version string.
     async fn list_all(&self) -> StoreResult<Snapshot<Vec<Component>>>;
+
+    /// At most `limit` versions after the key `after` (`(name, version)`, compared as
+    /// strings), ordered by name, then version string, with the revision they were read at:
+    /// one page of [`ComponentReader::list_all`], for a reader that must not hold the whole
+    /// catalog at once (the change feed's snapshot, paged as its socket drains). Each page is
+    /// as of its own revision; the reader reconciles pages with the log.
+    ///
+    /// The default reads [`ComponentReader::list_all`] and keeps the page: correct, but the
+    /// whole catalog is read for each page. Backends that override it say so with
+    /// [`ComponentReader::pages_cheaply`]; readers of the others read [`ComponentReader::list_all`]
+    /// once instead.
+    async fn list_page(
+        &self,
+        after: Option<(String, String)>,
+        limit: usize,
+    ) -> StoreResult<Snapshot<Vec<Component>>> {
+        let all = self.list_all().await?;
+        let mut value: Vec<Component> = all
+            .value
+            .into_iter()
+            .filter(|c| {
+                after
+                    .as_ref()
+                    .is_none_or(|(n, v)| (&c.spec.name, &c.spec.version) > (n, v))
+            })
+            .collect();
+        value.sort_by(|a, b| (&a.spec.name, &a.spec.version).cmp(&(&b.spec.name, &b.spec.version)));
+        value.truncate(limit);
+        Ok(Snapshot {
+            value,
+            revision: all.revision,
+        })
+    }
+
+    /// Whether [`ComponentReader::list_page`] reads only its page (not the whole catalog).
+    fn pages_cheaply(&self) -> bool {
+        false
+    }
 }
 
 /// What [`ChangeFeed::prune_events`] removes: events beyond the newest `max_events`, and events

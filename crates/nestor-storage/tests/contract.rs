@@ -480,6 +480,27 @@ async fn list_all_is_a_snapshot_of_every_version(f: Fixture) {
         "the snapshot holds each version as it is now"
     );
     assert_eq!(snap.value[0].revision, Revision(5));
+
+    // The same, a page at a time, in the same order.
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let page = s.list_page(after.clone(), 3).await.unwrap();
+        assert_eq!(page.revision, Revision(5));
+        assert!(page.value.len() <= 3);
+        let Some(last) = page.value.last() else {
+            break;
+        };
+        after = Some((last.spec.name.clone(), last.spec.version.clone()));
+        paged.extend(page.value.iter().map(|c| c.spec.id()));
+    }
+    assert_eq!(paged, ids);
+    let rest = s
+        .list_page(Some(("a".into(), "2.0.0".into())), 10)
+        .await
+        .unwrap();
+    let rest: Vec<String> = rest.value.iter().map(|c| c.spec.id()).collect();
+    assert_eq!(rest, ["b@1.0.0", "b@1.1.0-rc.1"], "strictly after the key");
 }
 
 async fn sync_runs_state_leases_and_deliveries(f: Fixture) {

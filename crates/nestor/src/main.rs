@@ -259,7 +259,16 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             config.check()?;
             git_timeouts(&config)?;
             let _tracing = init_logging(&config);
-            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            // Idle threads of the blocking pool (store reads, parsing) retire after a second.
+            // With tokio's 10 s they never did: the log follower's read every 200 ms
+            // (`events.log_poll_interval`) wakes the thread idle longest, so every thread of a
+            // burst (streams starting at once) was woken again before its 10 s were up, and
+            // was kept — with the memory its allocator arena held — for good.
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_keep_alive(std::time::Duration::from_secs(1))
+                .build()
+                .context("starting the async runtime")?;
             runtime.block_on(app::serve(config))?;
             Ok(true)
         }

@@ -21,6 +21,7 @@ use crate::{error::ApiError, metrics::SubscriberGuard};
 pub(super) async fn open(
     streams: &Streams,
     request: FeedRequest,
+    probe_details: bool,
     permit: OwnedSemaphorePermit,
 ) -> Result<Body, ApiError> {
     let feed = streams.catalog.feed(request).await?;
@@ -34,7 +35,7 @@ pub(super) async fn open(
         Some((Some(Bytes::from_static(frame::KEEP_ALIVE)), tick))
     });
     let mut gauge = SubscriberGuard::new();
-    let engines = engine_frames(streams);
+    let engines = engine_frames(streams, probe_details);
     let frames = feed
         .map(move |item| {
             // The permit and the gauge's count live as long as the stream.
@@ -62,16 +63,27 @@ pub(super) async fn open(
 }
 
 /// `engine.status` frames: the registry's status changes as they happen. A stream that falls
-/// too far behind skips the oldest; `GET /api/v1/engines` has the current state.
-fn engine_frames(streams: &Streams) -> futures_util::stream::BoxStream<'static, Option<Bytes>> {
+/// too far behind skips the oldest; `GET /api/v1/engines` has the current state. Without
+/// `probe_details`, probe errors are redacted.
+fn engine_frames(
+    streams: &Streams,
+    probe_details: bool,
+) -> futures_util::stream::BoxStream<'static, Option<Bytes>> {
     use tokio::sync::broadcast::error::RecvError;
     let Some(registry) = streams.engines.as_ref() else {
         return stream::empty().boxed();
     };
-    stream::unfold(registry.subscribe(), |mut changes| async move {
+    stream::unfold(registry.subscribe(), move |mut changes| async move {
         loop {
             match changes.recv().await {
-                Ok(status) => return Some((Some(frame::engine_status(&status)), changes)),
+                Ok(status) => {
+                    let frame = if probe_details {
+                        frame::engine_status(&status).full
+                    } else {
+                        frame::engine_status(&status).redacted
+                    };
+                    return Some((Some(frame), changes));
+                }
                 Err(RecvError::Lagged(skipped)) => {
                     tracing::debug!(skipped, "event stream skipped engine status changes");
                 }

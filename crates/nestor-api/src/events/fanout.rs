@@ -12,7 +12,8 @@
 //! - **A few writers.** Live streams are spread over writer threads (one per core by default).
 //!   Each pass, a writer takes what the journal gained and gives every stream it owns all its
 //!   pending frames in one non-blocking vectored write: the frames are the shared, pre-rendered
-//!   ones, nothing is copied. The slower a pass, the more frames the next one carries per write,
+//!   ones, nothing is copied; the write is one HTTP chunk, its size line and end two more
+//!   small slices of the same write. The slower a pass, the more frames the next one carries per write,
 //!   so the cost per change falls as the load grows instead of the queue.
 //! - **Slow streams leave.** A stream whose socket does not take the whole write (its reader is
 //!   slow) is handed back to its connection's task with the unwritten rest. That task waits for
@@ -39,7 +40,10 @@ use nestor_model::{Bookmark, ComponentFilter, Revision};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio_util::sync::CancellationToken;
 
-use super::frame::{self, KEEP_ALIVE};
+use super::{
+    frame::{self, EngineFrames, KEEP_ALIVE},
+    raw::{CHUNK_END, ChunkSize, LAST_CHUNK},
+};
 
 /// Most bytes given to one stream in one write; a stream with more pending gets the rest on
 /// the next pass (which then starts at once).
@@ -70,8 +74,8 @@ struct Journal {
     events: VecDeque<Arc<SharedEvent>>,
     head: Revision,
     capacity: usize,
-    /// `(sequence, frame)`, ascending.
-    notices: VecDeque<(u64, Bytes)>,
+    /// `(sequence, frames)`, ascending.
+    notices: VecDeque<(u64, EngineFrames)>,
     notice_seq: u64,
 }
 
@@ -103,7 +107,7 @@ struct View {
     base: Revision,
     events: Vec<Arc<SharedEvent>>,
     frames: Vec<Bytes>,
-    notices: Vec<(u64, Bytes)>,
+    notices: Vec<(u64, EngineFrames)>,
 }
 
 impl View {
@@ -142,8 +146,9 @@ impl View {
             return None;
         }
         let mut g = Gathered::nothing(pos);
-        for (seq, frame) in &self.notices {
+        for (seq, frames) in &self.notices {
             if *seq > pos.notice_seq {
+                let frame = frames.for_reader(pos.probe_details);
                 g.len += frame.len();
                 g.frames.push(frame.clone());
                 g.notice_seq = *seq;
@@ -218,6 +223,10 @@ pub(crate) struct Position {
     pub last_write: Instant,
     /// Set by the connection's task when the client has gone.
     pub closed: Arc<AtomicBool>,
+    /// Each write is one chunk of `Transfer-Encoding: chunked` (else: close-delimited).
+    pub chunked: bool,
+    /// `engine.status` events carry the probe's error (else its redacted form).
+    pub probe_details: bool,
 }
 
 impl Position {
@@ -530,8 +539,14 @@ fn write_loop(shared: &Shared, index: usize) {
                 }
             }
             if inbox.stop {
-                // Dropping the write halves ends the streams (FIN); their connections' tasks
-                // see the shutdown themselves.
+                // Each stream here is at a chunk's boundary: end its body with the last chunk
+                // (best effort), then dropping the write halves closes the connections; their
+                // tasks see the shutdown themselves.
+                for sub in subs.iter().chain(&inbox.new) {
+                    if sub.position.chunked {
+                        let _ = sub.position.writer.try_write(LAST_CHUNK);
+                    }
+                }
                 return;
             }
             inbox.dirty = false;
@@ -592,18 +607,29 @@ fn write_loop(shared: &Shared, index: usize) {
                 g.len = KEEP_ALIVE.len();
             }
             again |= g.more;
-            let slices: Vec<IoSlice<'_>> = g.frames.iter().map(|f| IoSlice::new(f)).collect();
+            // One chunk: its size line, the shared frames, its end.
+            let size = ChunkSize::new(g.len);
+            let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(g.frames.len() + 2);
+            let chunked = sub.position.chunked;
+            if chunked {
+                slices.push(IoSlice::new(size.as_bytes()));
+            }
+            slices.extend(g.frames.iter().map(|f| IoSlice::new(f)));
+            if chunked {
+                slices.push(IoSlice::new(CHUNK_END));
+            }
+            let total: usize = slices.iter().map(|s| s.len()).sum();
             match sub.position.writer.try_write_vectored(&slices) {
-                Ok(n) if n == g.len => {
+                Ok(n) if n == total => {
                     sent += g.changes;
                     sub.position.advance(&g);
                     i += 1;
                 }
                 Ok(n) => {
-                    // The socket took part: the rest goes back with the stream.
-                    let mut pending = Vec::with_capacity(g.len - n);
+                    // The socket took part: the rest (of the chunk) goes back with the stream.
+                    let mut pending = Vec::with_capacity(total - n);
                     let mut skip = n;
-                    for f in &g.frames {
+                    for f in &slices {
                         if skip >= f.len() {
                             skip -= f.len();
                         } else {
@@ -696,6 +722,8 @@ mod tests {
                 notice_seq: 0,
                 last_write: Instant::now(),
                 closed: Arc::new(AtomicBool::new(false)),
+                chunked: true,
+                probe_details: true,
             },
             client,
         )

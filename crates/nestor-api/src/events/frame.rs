@@ -62,10 +62,35 @@ pub(crate) fn bookmark(b: Bookmark) -> Bytes {
     json_frame(BOOKMARK_EVENT, Some(b.revision.0), &b)
 }
 
-/// The `engine.status` frame of a status change (no `id:`: a live notification, not part of
-/// the replayable log).
-pub(crate) fn engine_status(status: &nestor_engines::EngineStatus) -> Bytes {
-    json_frame(nestor_engines::STATUS_EVENT, None, status)
+/// The `engine.status` frames of a status change (no `id:`: a live notification, not part of
+/// the replayable log): as it is, and without the probe's error detail (which tells open ports
+/// from closed ones), for streams of readers who may not see it — as `GET /api/v1/engines`.
+pub(crate) fn engine_status(status: &nestor_engines::EngineStatus) -> EngineFrames {
+    let redacted = crate::routes::engines::without_probe_details(status.clone());
+    EngineFrames {
+        full: json_frame(nestor_engines::STATUS_EVENT, None, status),
+        redacted: json_frame(nestor_engines::STATUS_EVENT, None, &redacted),
+    }
+}
+
+/// An `engine.status` frame in both its forms.
+#[derive(Debug, Clone)]
+pub(crate) struct EngineFrames {
+    /// With the probe's error, for admins (and everyone while access control is off).
+    pub full: Bytes,
+    /// Without it, for every other reader.
+    pub redacted: Bytes,
+}
+
+impl EngineFrames {
+    /// The form a stream gets: `full` when its reader sees probe details.
+    pub(crate) fn for_reader(&self, probe_details: bool) -> &Bytes {
+        if probe_details {
+            &self.full
+        } else {
+            &self.redacted
+        }
+    }
 }
 
 /// The comment that ends a stream the store failed (logged too): the client reconnects and

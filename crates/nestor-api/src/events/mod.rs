@@ -13,6 +13,7 @@
 //! - [`raw`]: connections whose first request is an event stream, served without hyper; once
 //!   live, written by
 //! - [`fanout`]: the writer threads and the shared journal of recent changes.
+//! - [`schema`]: the OpenAPI description of one event.
 //!
 //! The two paths send the same frames in the same order; the raw one exists for memory and CPU
 //! at 10,000 streams (docs/architecture.md, "Fan-out by a few writers").
@@ -22,6 +23,7 @@ mod config;
 mod fanout;
 mod frame;
 pub(crate) mod raw;
+mod schema;
 
 use std::sync::{Arc, OnceLock};
 
@@ -40,6 +42,7 @@ use utoipa::IntoParams;
 pub use config::EventsConfig;
 
 use crate::{
+    auth::{AuthConfig, Principal},
     error::ApiError,
     extract::{FilterParams, Filtered},
 };
@@ -64,6 +67,8 @@ pub(crate) struct StreamsInner {
     catalog: Arc<Catalog>,
     config: EventsConfig,
     engines: Option<Arc<nestor_engines::Registry>>,
+    /// Who sees probe errors in `engine.status` events (as in `GET /api/v1/engines`).
+    auth: AuthConfig,
     shutdown: CancellationToken,
     /// One permit per open stream.
     subscribers: Arc<Semaphore>,
@@ -77,6 +82,7 @@ impl Streams {
         catalog: Arc<Catalog>,
         config: EventsConfig,
         engines: Option<Arc<nestor_engines::Registry>>,
+        auth: AuthConfig,
         shutdown: CancellationToken,
     ) -> Streams {
         Streams(Arc::new(StreamsInner {
@@ -84,6 +90,7 @@ impl Streams {
             catalog,
             config,
             engines,
+            auth,
             shutdown,
             fanout: OnceLock::new(),
         }))
@@ -177,7 +184,7 @@ fn resume_point(headers: &HeaderMap, since: Option<&str>) -> Result<Option<Revis
     params(FilterParams, EventParams,
         ("Last-Event-ID" = Option<String>, Header, description = "Resume strictly after this revision; sent by EventSource clients on reconnect")),
     responses(
-        (status = 200, description = "A text/event-stream of component.* changes (id = revision), component.snapshot, catalog.bookmark and catalog.reset events, and live engine.status notifications (no id); see docs/api.md", body = String, content_type = "text/event-stream"),
+        (status = 200, description = "A text/event-stream (chunked) of component.* changes (id = revision), component.snapshot, catalog.bookmark and catalog.reset events, and live engine.status notifications (no id); the schema describes one event (see docs/api.md)", body = schema::ServerSentEvent, content_type = "text/event-stream"),
         (status = 400, description = "Malformed Last-Event-ID, since or filter", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Too many concurrent streams (`too_many_subscribers`, with Retry-After), or the store is unavailable (`store_unavailable`)", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -185,9 +192,12 @@ pub(crate) async fn events(
     State(streams): State<Streams>,
     Filtered(filter, p): Filtered<EventParams>,
     raw: Option<axum::Extension<raw::RawConnection>>,
+    principal: Option<axum::Extension<Principal>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let since = resume_point(&headers, p.since.as_deref())?;
+    // Probe errors in `engine.status` events only for those who see them in the registry.
+    let probe_details = Principal::acting(principal, &streams.auth).admin;
     let Ok(permit) = streams.subscribers.clone().try_acquire_owned() else {
         let problem = Problem::new(
             ErrorCode::TooManySubscribers,
@@ -225,7 +235,7 @@ pub(crate) async fn events(
     if raw.is_some()
         && let Some(fanout) = streams.fanout()
     {
-        let stream = raw::RawStream::open(&streams, fanout, request, permit).await?;
+        let stream = raw::RawStream::open(&streams, fanout, request, probe_details, permit).await?;
         tracing::debug!(?since, "event stream opened");
         let mut response = headers.into_response();
         response
@@ -233,7 +243,7 @@ pub(crate) async fn events(
             .insert(raw::RawStreamSlot::new(stream));
         return Ok(response);
     }
-    let body = body::open(&streams, request, permit).await?;
+    let body = body::open(&streams, request, probe_details, permit).await?;
     tracing::debug!(?since, "event stream opened");
     Ok((headers, body).into_response())
 }

@@ -5,12 +5,17 @@
 //! a connection state machine polled on every frame. Here, a connection whose first bytes are
 //! `GET /api/v1/events` has its request head read and parsed (`httparse`), passed through the
 //! same router (so access control, validation of the parameters, metrics and tracing are the
-//! same), and its response written directly to the socket: the head, then each frame as it
-//! comes, the body delimited by closing the connection (`Connection: close`; valid HTTP/1.1,
-//! what EventSource clients expect). Any other response (a 400, 401, 503…) is written whole with
-//! its length. Everything else goes to hyper unchanged.
+//! same), and its response written directly to the socket: the head, then the frames as they
+//! come, each write one chunk of `Transfer-Encoding: chunked` holding whole frames (see
+//! [`ChunkSize`]; close-delimited for an HTTP/1.0 request), then the connection closes
+//! (`Connection: close`). Chunked framing matters to clients that read a body in fixed blocks
+//! (urllib3 under `requests` reads a close-delimited body until its block is full, so a change
+//! would wait for the next one); with chunks they get each write as it arrives. Any other
+//! response (a 400, 401, 503…) is written whole with its length. Everything else goes to hyper
+//! unchanged.
 
 use std::{
+    io::IoSlice,
     sync::{Arc, Mutex, atomic::AtomicBool},
     time::{Duration, Instant},
 };
@@ -29,7 +34,7 @@ use tower::ServiceExt;
 
 use super::{
     Streams,
-    fanout::{Fanout, MAX_WRITE, Position},
+    fanout::{Fanout, Position},
     frame,
 };
 use crate::{error::ApiError, metrics::SubscriberGuard};
@@ -46,6 +51,7 @@ pub(crate) struct RawStream {
     filter: Arc<ComponentFilter>,
     retry: Bytes,
     notice_seq: u64,
+    probe_details: bool,
     fanout: Arc<Fanout>,
     catalog: Arc<Catalog>,
     shutdown: CancellationToken,
@@ -61,6 +67,7 @@ impl RawStream {
         streams: &Streams,
         fanout: Arc<Fanout>,
         request: FeedRequest,
+        probe_details: bool,
         permit: tokio::sync::OwnedSemaphorePermit,
     ) -> Result<RawStream, ApiError> {
         // Notices from now on are the stream's: taken before the cursor, so none falls between.
@@ -73,6 +80,7 @@ impl RawStream {
             filter,
             retry: frame::retry(streams.config.retry),
             notice_seq,
+            probe_details,
             fanout,
             catalog: streams.catalog.clone(),
             shutdown: streams.shutdown.clone(),
@@ -103,8 +111,54 @@ const PREFIX: &[u8] = b"GET /api/v1/events";
 const MAX_HEAD: usize = 16 * 1024;
 /// Most bytes of ready frames written at once by a stream that fell behind.
 const MAX_BATCH: usize = 16 * 1024;
+/// Bytes of rendered frames a stream that is not live yet (snapshot, catch-up) gathers before
+/// it writes them: with its cursor's page of items, what a stalled stream holds.
+const DRAIN_WRITE: usize = 16 * 1024;
 /// Largest non-stream response body written here (problems are small).
 const MAX_PLAIN_BODY: usize = 64 * 1024;
+
+/// The size line that opens one chunk of `Transfer-Encoding: chunked` (`<hex>\r\n`), on the
+/// stack: a stream's write is this line, the frames themselves (shared, not copied) and
+/// [`CHUNK_END`], in one vectored write.
+pub(crate) struct ChunkSize {
+    buf: [u8; 18],
+    len: u8,
+}
+
+impl ChunkSize {
+    /// The size line of a chunk of `n` bytes (`n > 0`: a chunk of 0 ends the body).
+    pub(crate) fn new(n: usize) -> ChunkSize {
+        debug_assert!(n > 0);
+        let mut buf = [0u8; 18];
+        let mut digits = 0;
+        let mut rest = n;
+        loop {
+            digits += 1;
+            rest >>= 4;
+            if rest == 0 {
+                break;
+            }
+        }
+        for (i, digit) in buf[..digits].iter_mut().enumerate() {
+            *digit = b"0123456789abcdef"[(n >> (4 * (digits - 1 - i))) & 0xf];
+        }
+        buf[digits] = b'\r';
+        buf[digits + 1] = b'\n';
+        ChunkSize {
+            buf,
+            len: (digits + 2) as u8,
+        }
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
+    }
+}
+
+/// What follows a chunk's data.
+pub(crate) const CHUNK_END: &[u8] = b"\r\n";
+/// The last chunk: the body is complete.
+pub(crate) const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
 /// What a new connection's first bytes say.
 pub(crate) enum FirstBytes {
@@ -180,7 +234,18 @@ fn parse(head: &[u8]) -> Option<http::Request<Body>> {
     builder.body(Body::empty()).ok()
 }
 
-fn head_bytes(parts: &http::response::Parts, length: Option<usize>) -> Vec<u8> {
+/// How a response body is delimited.
+#[derive(Clone, Copy, PartialEq)]
+enum Framing {
+    /// `content-length`.
+    Length(usize),
+    /// `transfer-encoding: chunked`, then closed.
+    Chunked,
+    /// Closed at its end (for HTTP/1.0 clients, which know no chunks).
+    Close,
+}
+
+fn head_bytes(parts: &http::response::Parts, framing: Framing) -> Vec<u8> {
     let mut out = format!(
         "HTTP/1.1 {} {}\r\n",
         parts.status.as_u16(),
@@ -201,8 +266,12 @@ fn head_bytes(parts: &http::response::Parts, length: Option<usize>) -> Vec<u8> {
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    if let Some(n) = length {
-        out.extend_from_slice(format!("content-length: {n}\r\n").as_bytes());
+    match framing {
+        Framing::Length(n) => {
+            out.extend_from_slice(format!("content-length: {n}\r\n").as_bytes());
+        }
+        Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        Framing::Close => {}
     }
     out.extend_from_slice(b"connection: close\r\n\r\n");
     out
@@ -228,6 +297,8 @@ pub(crate) async fn serve_event_stream(mut stream: TcpStream, router: Router, de
     };
     drop(head);
     let mut request = request;
+    // HTTP/1.1 clients get chunks; HTTP/1.0 ones know only the close-delimited body.
+    let chunked = request.version() != http::Version::HTTP_10;
     request.extensions_mut().insert(RawConnection);
     let Ok(response) = Box::pin(router.oneshot(request)).await;
     let (parts, body) = response.into_parts();
@@ -244,13 +315,22 @@ pub(crate) async fn serve_event_stream(mut stream: TcpStream, router: Router, de
             }
             data.extend_from_slice(&chunk);
         }
-        let mut out = head_bytes(&parts, Some(data.len()));
+        let mut out = head_bytes(&parts, Framing::Length(data.len()));
         out.extend_from_slice(&data);
         let _ = stream.write_all(&out).await;
         let _ = stream.shutdown().await;
         return;
     }
-    if stream.write_all(&head_bytes(&parts, None)).await.is_err() {
+    let framing = if chunked {
+        Framing::Chunked
+    } else {
+        Framing::Close
+    };
+    if stream
+        .write_all(&head_bytes(&parts, framing))
+        .await
+        .is_err()
+    {
         return;
     }
     let raw = parts
@@ -260,7 +340,7 @@ pub(crate) async fn serve_event_stream(mut stream: TcpStream, router: Router, de
     if let Some(raw) = raw {
         // Nothing of the response is needed any more (its head is written).
         drop((parts, body));
-        Box::pin(run(stream, raw)).await;
+        Box::pin(run(stream, raw, chunked)).await;
         return;
     }
     // Each frame is written as it comes: one write per frame while the socket has room. A
@@ -307,7 +387,7 @@ pub(crate) async fn serve_event_stream(mut stream: TcpStream, router: Router, de
                         }
                     }
                     let out: &[u8] = if batch.is_empty() { &first } else { &batch };
-                    if writer.write_all(out).await.is_err() {
+                    if write_chunk(&mut writer, &[out], chunked).await.is_err() {
                         return;
                     }
                     if ended {
@@ -319,18 +399,53 @@ pub(crate) async fn serve_event_stream(mut stream: TcpStream, router: Router, de
             () = &mut closed => return,
         }
     }
+    if chunked {
+        let _ = writer.write_all(LAST_CHUNK).await;
+    }
     let _ = writer.shutdown().await;
+}
+
+/// Writes `pieces` as one chunk (when `chunked`; as they are otherwise), in as few writes as
+/// the socket allows: the size line, the pieces and the chunk's end are one vectored write.
+async fn write_chunk(
+    writer: &mut (impl tokio::io::AsyncWrite + Unpin),
+    pieces: &[&[u8]],
+    chunked: bool,
+) -> std::io::Result<()> {
+    let len: usize = pieces.iter().map(|p| p.len()).sum();
+    if len == 0 {
+        return Ok(());
+    }
+    let size = ChunkSize::new(len);
+    let mut slices = Vec::with_capacity(pieces.len() + 2);
+    if chunked {
+        slices.push(IoSlice::new(size.as_bytes()));
+    }
+    slices.extend(pieces.iter().map(|p| IoSlice::new(p)));
+    if chunked {
+        slices.push(IoSlice::new(CHUNK_END));
+    }
+    let mut slices = &mut slices[..];
+    while !slices.is_empty() {
+        let n = writer.write_vectored(slices).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut slices, n);
+    }
+    Ok(())
 }
 
 /// Runs a stream handed over by the handler: the snapshot or catch-up its cursor has, then live
 /// changes from the fan-out's writers; whenever a writer gives it back (its reader is slow),
 /// it waits for the socket, catches up from the journal or the log, and goes back.
-async fn run(stream: TcpStream, raw: RawStream) {
+async fn run(stream: TcpStream, raw: RawStream, chunked: bool) {
     let RawStream {
         mut cursor,
         filter,
         retry,
         notice_seq,
+        probe_details,
         fanout,
         catalog,
         shutdown,
@@ -357,15 +472,21 @@ async fn run(stream: TcpStream, raw: RawStream) {
     tokio::pin!(ended);
 
     // Boxed, like the catch-up below: a cursor's state is large and short-lived.
-    if !Box::pin(drain(
+    let mut out = Vec::with_capacity(DRAIN_WRITE);
+    out.extend_from_slice(&retry);
+    if let Err(stop) = Box::pin(drain(
         &mut cursor,
         &mut writer,
-        retry.to_vec(),
+        chunked,
+        out,
         &mut ended,
         &mut gauge,
     ))
     .await
     {
+        if stop == Stop::Between {
+            end_body(&writer, chunked, &shutdown);
+        }
         return;
     }
     let mut position = Position {
@@ -377,6 +498,8 @@ async fn run(stream: TcpStream, raw: RawStream) {
         notice_seq,
         last_write: Instant::now(),
         closed: gone.clone(),
+        chunked,
+        probe_details,
     };
     drop(cursor);
     loop {
@@ -388,8 +511,9 @@ async fn run(stream: TcpStream, raw: RawStream) {
                     break;
                 }
                 Some(g) => {
-                    let bytes: Vec<u8> = g.frames.concat();
-                    if !write(&mut position.writer, &bytes, &mut ended).await {
+                    let frames: Vec<&[u8]> = g.frames.iter().map(|f| &f[..]).collect();
+                    let chunked = position.chunked;
+                    if !write(&mut position.writer, &frames, chunked, &mut ended).await {
                         return;
                     }
                     for _ in 0..g.changes {
@@ -400,7 +524,7 @@ async fn run(stream: TcpStream, raw: RawStream) {
                 None => {
                     // Boxed: rare, and its state (a cursor) would otherwise enlarge every
                     // stream's task for its whole life.
-                    if !Box::pin(catch_up_from_log(
+                    if let Err(stop) = Box::pin(catch_up_from_log(
                         &catalog,
                         &mut position,
                         bookmark_interval,
@@ -409,6 +533,9 @@ async fn run(stream: TcpStream, raw: RawStream) {
                     ))
                     .await
                     {
+                        if stop == Stop::Between {
+                            end_body(&position.writer, chunked, &shutdown);
+                        }
                         return;
                     }
                 }
@@ -419,7 +546,8 @@ async fn run(stream: TcpStream, raw: RawStream) {
             returned = back => match returned {
                 Ok(returned) => {
                     position = returned.position;
-                    if !write(&mut position.writer, &returned.pending, &mut ended).await {
+                    // Already framed: the rest of the writer's chunk.
+                    if !write(&mut position.writer, &[&returned.pending], false, &mut ended).await {
                         return;
                     }
                     position.last_write = Instant::now();
@@ -428,80 +556,123 @@ async fn run(stream: TcpStream, raw: RawStream) {
                 Err(_) => return,
             },
             () = &mut ended => {
-                gone.store(true, std::sync::atomic::Ordering::Relaxed);
+                // At shutdown the writer ends the body itself; otherwise the client has gone.
+                if !shutdown.is_cancelled() {
+                    gone.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
                 return;
             }
         }
     }
 }
 
-/// Writes `bytes` whole, unless the client goes or the server shuts down first.
+/// Why a stream's task stops writing.
+#[derive(Debug, PartialEq)]
+enum Stop {
+    /// The client went or the server is shutting down while no write was under way: the body
+    /// is at a chunk's boundary, and may be ended properly.
+    Between,
+    /// A write failed or was cut short, or the body is already ended (a store error).
+    Broken,
+}
+
+/// Ends a chunked body at shutdown with the last chunk, so that clients see a complete
+/// response (and reconnect), not a truncated one. Best effort: a full socket gets nothing more.
+fn end_body(writer: &OwnedWriteHalf, chunked: bool, shutdown: &CancellationToken) {
+    if chunked && shutdown.is_cancelled() {
+        let _ = writer.try_write(LAST_CHUNK);
+    }
+}
+
+/// Writes `pieces` whole, as one chunk when `chunked`, unless the client goes or the server
+/// shuts down first.
 async fn write(
     writer: &mut OwnedWriteHalf,
-    bytes: &[u8],
+    pieces: &[&[u8]],
+    chunked: bool,
     ended: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
 ) -> bool {
-    if bytes.is_empty() {
-        return true;
-    }
     tokio::select! {
-        written = writer.write_all(bytes) => written.is_ok(),
+        written = write_chunk(writer, pieces, chunked) => written.is_ok(),
         () = ended.as_mut() => false,
     }
 }
 
+/// Ends a chunked body that ends before the connection does (a store error).
+async fn write_last_chunk(
+    writer: &mut OwnedWriteHalf,
+    chunked: bool,
+    ended: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) {
+    if chunked {
+        tokio::select! {
+            _ = writer.write_all(LAST_CHUNK) => {}
+            () = ended.as_mut() => {}
+        }
+    }
+}
+
 /// Writes `out`, then everything `cursor` has before it is live (snapshot, reset, bookmarks,
-/// the log after its position), in writes of up to [`MAX_WRITE`] bytes. `false`: the stream is
-/// over (the client went, the server is shutting down, or the store failed — said in a comment).
+/// the log after its position), in writes of about [`DRAIN_WRITE`] bytes. An error: the stream
+/// is over (the client went, the server is shutting down, or the store failed — said in a
+/// comment).
 async fn drain(
     cursor: &mut FeedCursor,
     writer: &mut OwnedWriteHalf,
+    chunked: bool,
     mut out: Vec<u8>,
     ended: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
     gauge: &mut SubscriberGuard,
-) -> bool {
+) -> Result<(), Stop> {
     loop {
         let item = tokio::select! {
             item = cursor.next_before_live() => item,
-            () = ended.as_mut() => return false,
+            () = ended.as_mut() => return Err(Stop::Between),
         };
-        let live = match item {
+        let next = match item {
             Some(Ok(item)) => {
                 if matches!(item, nestor_catalog::FeedItem::Change(_)) {
                     gauge.sent();
                 }
-                out.extend_from_slice(&frame::item(item));
-                false
+                Some(frame::item(item))
             }
             Some(Err(e)) => {
                 out.extend_from_slice(&frame::store_error(&e));
-                let _ = write(writer, &out, ended).await;
-                return false;
+                if write(writer, &[&out], chunked, ended).await {
+                    write_last_chunk(writer, chunked, ended).await;
+                }
+                return Err(Stop::Broken);
             }
-            None => true,
+            None => None,
         };
-        if live || out.len() >= MAX_WRITE {
-            if !write(writer, &out, ended).await {
-                return false;
+        // What is gathered goes out before it would pass DRAIN_WRITE (so the buffer stays
+        // within it, unless one frame is larger), and when the stream is live.
+        let full = next
+            .as_ref()
+            .is_some_and(|f| out.len() + f.len() > DRAIN_WRITE);
+        if (full || next.is_none()) && !out.is_empty() {
+            if !write(writer, &[&out], chunked, ended).await {
+                return Err(Stop::Broken);
             }
             out.clear();
         }
-        if live {
-            return true;
+        match next {
+            Some(frame) => out.extend_from_slice(&frame),
+            None => return Ok(()),
         }
     }
 }
 
 /// Reads the log after the stream's position (the journal no longer reaches back to it) and
 /// writes what it holds, as [`Catalog::cursor`] gives it: a stream resuming after the log's
-/// retention gets the reset and snapshot. Returns `false` when the stream is over.
+/// retention gets the reset and snapshot. An error: the stream is over.
 async fn catch_up_from_log(
     catalog: &Catalog,
     position: &mut Position,
     bookmark_interval: Duration,
     ended: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
     gauge: &mut SubscriberGuard,
-) -> bool {
+) -> Result<(), Stop> {
     let from = position.last;
     let mut cursor = match catalog
         .cursor(FeedRequest {
@@ -515,13 +686,23 @@ async fn catch_up_from_log(
         Ok(cursor) => cursor,
         Err(e) => {
             let frame = frame::store_error(&e);
-            let _ = write(&mut position.writer, &frame, ended).await;
-            return false;
+            let chunked = position.chunked;
+            if write(&mut position.writer, &[&frame], chunked, ended).await {
+                write_last_chunk(&mut position.writer, chunked, ended).await;
+            }
+            return Err(Stop::Broken);
         }
     };
-    if !drain(&mut cursor, &mut position.writer, Vec::new(), ended, gauge).await {
-        return false;
-    }
+    let chunked = position.chunked;
+    drain(
+        &mut cursor,
+        &mut position.writer,
+        chunked,
+        Vec::new(),
+        ended,
+        gauge,
+    )
+    .await?;
     position.last_write = Instant::now();
     position.last = cursor.last();
     position.told = cursor.told();
@@ -530,15 +711,46 @@ async fn catch_up_from_log(
         // little rather than spin.
         tokio::select! {
             () = tokio::time::sleep(Duration::from_millis(50)) => {}
-            () = ended.as_mut() => return false,
+            () = ended.as_mut() => return Err(Stop::Between),
         }
     }
-    true
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunk_size_lines_are_lowercase_hex() {
+        for (n, line) in [
+            (1, "1\r\n"),
+            (15, "f\r\n"),
+            (16, "10\r\n"),
+            (0xabc, "abc\r\n"),
+            (65536, "10000\r\n"),
+            (usize::MAX, "ffffffffffffffff\r\n"),
+        ] {
+            assert_eq!(ChunkSize::new(n).as_bytes(), line.as_bytes(), "{n}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_chunk_is_its_size_line_its_pieces_and_its_end() {
+        let mut out = Vec::new();
+        write_chunk(&mut out, &[b"id: 1\n\n", b"id: 2\n\n"], true)
+            .await
+            .unwrap();
+        assert_eq!(out, b"e\r\nid: 1\n\nid: 2\n\n\r\n");
+        let mut plain = Vec::new();
+        write_chunk(&mut plain, &[b"a", b"", b"b"], false)
+            .await
+            .unwrap();
+        assert_eq!(plain, b"ab");
+        let mut nothing = Vec::new();
+        write_chunk(&mut nothing, &[b""], true).await.unwrap();
+        assert!(nothing.is_empty(), "an empty chunk would end the body");
+    }
 
     #[test]
     fn request_heads_parse_into_requests() {

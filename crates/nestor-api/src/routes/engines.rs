@@ -45,6 +45,7 @@ fn check_engine_name(name: &str) -> Result<(), ApiError> {
 
 /// What a caller who is not an admin sees of a status: that a probe failed, not why (the
 /// reason — refused, timed out, … — tells open ports from closed ones).
+/// The change feed's `engine.status` events are redacted the same way.
 pub(crate) fn without_probe_details(mut status: EngineStatus) -> EngineStatus {
     if let Some(error) = status.last_error.take() {
         if status.reason.as_deref().is_some_and(|r| r.contains(&error)) {
