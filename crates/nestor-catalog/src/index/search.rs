@@ -155,9 +155,9 @@ fn found(
 }
 
 /// A page of a one-word query by relevance, its next cursor, its total and its result: the
-/// word's expansions' weight orders are merged, heaviest first, keeping the documents of `set`
-/// after the cursor, until the page is full and the next weight is lighter (ties are all taken,
-/// so the page is exactly what scoring every match would give).
+/// word's expansions' weight orders (each already in the result order: weight, then name, then
+/// version) are merged into the result order, keeping the documents of `set` after the cursor,
+/// until the page is full: exactly what scoring every match would give, at the cost of a page.
 fn one_word_page(
     state: &State,
     clause: &super::query::Clause,
@@ -177,42 +177,66 @@ fn one_word_page(
     };
     *set &= &docs;
     let total = set.len();
-    let score_of = |w: f32, factor: f32| idf * f64::from(w * factor);
-    // (score, list, position): the heaviest next entry of each expansion's list.
-    #[derive(PartialEq)]
-    struct Next(f64, usize, usize);
-    impl Eq for Next {}
-    impl PartialOrd for Next {
+    let score_of = |w: f32, factor: f32| idf * weighted(w, factor);
+    // The next entry of each expansion's list, in the result order (score, then name, then
+    // version newest first); each list is in that order already, so the merge is too.
+    struct Next<'s> {
+        score: f64,
+        list: usize,
+        at: usize,
+        key: super::text::DocKey<'s>,
+    }
+    impl PartialEq for Next<'_> {
+        fn eq(&self, other: &Self) -> bool {
+            self.cmp(other) == Ordering::Equal
+        }
+    }
+    impl Eq for Next<'_> {}
+    impl PartialOrd for Next<'_> {
         fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
             Some(self.cmp(other))
         }
     }
-    impl Ord for Next {
+    impl Ord for Next<'_> {
+        // A max-heap: the greatest is the first in the result order.
         fn cmp(&self, other: &Self) -> Ordering {
-            self.0.total_cmp(&other.0).then(other.1.cmp(&self.1))
+            self.score
+                .total_cmp(&other.score)
+                .then_with(|| other.key.0.cmp(self.key.0))
+                .then_with(|| self.key.1.cmp(other.key.1))
+                .then_with(|| other.list.cmp(&self.list))
         }
     }
+    let key_of = |doc: DocId| {
+        let d = state.doc(doc);
+        (d.component.spec.name.as_str(), &d.version)
+    };
     let lists: Vec<(&[(f32, u32)], f32)> = terms
         .iter()
         .map(|&(t, factor)| (state.text.by_weight(t), factor))
         .collect();
-    let mut heap: BinaryHeap<Next> = lists
-        .iter()
-        .enumerate()
-        .filter_map(|(i, (list, factor))| list.first().map(|e| Next(score_of(e.0, *factor), i, 0)))
-        .collect();
+    let entry = |list: usize, at: usize| {
+        let (entries, factor) = lists[list];
+        entries.get(at).map(|&(w, doc)| Next {
+            score: score_of(w, factor),
+            list,
+            at,
+            key: key_of(doc),
+        })
+    };
+    let mut heap: BinaryHeap<Next> = (0..lists.len()).filter_map(|i| entry(i, 0)).collect();
     let want = plan.limit + 1;
     let mut seen: HashSet<DocId> = HashSet::new();
     let mut taken: Vec<Scored> = Vec::new();
-    while let Some(Next(score, i, at)) = heap.pop() {
-        if taken.len() >= want && taken.last().is_some_and(|l| score < l.score) {
-            break;
+    while taken.len() < want
+        && let Some(Next {
+            score, list, at, ..
+        }) = heap.pop()
+    {
+        if let Some(next) = entry(list, at + 1) {
+            heap.push(next);
         }
-        let (list, factor) = lists[i];
-        if let Some(e) = list.get(at + 1) {
-            heap.push(Next(score_of(e.0, factor), i, at + 1));
-        }
-        let doc = list[at].1;
+        let doc = lists[list].0[at].1;
         // A document's first entry is its best expansion: the one its score counts.
         if !set.contains(doc) || !seen.insert(doc) {
             continue;
@@ -226,12 +250,12 @@ fn one_word_page(
         }
         let text = &state.doc(doc).text;
         // The fields of its best expansion (the first of equals, as `score` takes it).
-        let mut best: Option<(f32, u8)> = None;
+        let mut best: Option<(f64, u8)> = None;
         for &(t, f) in &terms {
             if let Some((w, m)) = text.weight(t, ALL_FIELDS)
-                && best.is_none_or(|(b, _)| w * f > b)
+                && best.is_none_or(|(b, _)| weighted(w, f) > b)
             {
-                best = Some((w * f, m));
+                best = Some((weighted(w, f), m));
             }
         }
         let fields = best.map_or(0, |(_, m)| m);
@@ -327,6 +351,13 @@ pub(crate) fn filtered(
     set
 }
 
+/// A term's weight in a document times its expansion's factor, in `f64`: distinct weights stay
+/// distinct (so a term's weight order is its score order), and both ways of scoring compute it
+/// the same way.
+fn weighted(w: f32, factor: f32) -> f64 {
+    f64::from(w) * f64::from(factor)
+}
+
 /// One clause's terms: `(term, factor)`, exact first.
 fn expansions(state: &State, words: &[String], prefix: bool, fuzzy: bool) -> Vec<(TermId, f32)> {
     let [word] = words else {
@@ -407,13 +438,13 @@ fn score(
                         .iter()
                         .filter_map(|&t| doc.weight(t, mask).map(|(w, _)| w))
                         .sum();
-                    (w, mask)
+                    (f64::from(w), mask)
                 }
                 None => {
-                    let mut best: Option<(f32, u8)> = None;
+                    let mut best: Option<(f64, u8)> = None;
                     for &(t, factor) in terms {
                         if let Some((w, mask)) = doc.weight(t, *fields) {
-                            let w = w * factor;
+                            let w = weighted(w, factor);
                             if best.is_none_or(|(b, _)| w > b) {
                                 best = Some((w, mask));
                             }
@@ -425,7 +456,7 @@ fn score(
                     }
                 }
             };
-            total += idf * f64::from(weight);
+            total += idf * weight;
             matched |= mask;
         }
         hits.push(Scored {

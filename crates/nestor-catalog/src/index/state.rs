@@ -200,6 +200,11 @@ impl State {
             .iter()
             .flat_map(|(k, v)| tokens(k).chain(tokens(v)))
             .collect();
+        let docs = &self.docs;
+        let key_of = |other: DocId| match docs.get(other as usize) {
+            Some(Some(d)) => (d.component.spec.name.as_str(), &d.version),
+            _ => unreachable!("document {other} is in the postings but not in the index"),
+        };
         let text = self.text.add(
             id,
             [
@@ -210,6 +215,8 @@ impl State {
                 tokens(&s.category).collect(),
                 tokens(&s.description).collect(),
             ],
+            (s.name.as_str(), &version),
+            key_of,
         );
         let published = c.published_at.unix_timestamp_nanos();
         self.by_published
@@ -248,7 +255,13 @@ impl State {
         for d in &c.spec.dependencies {
             remove_from(&mut self.dependents, &d.name, id);
         }
-        self.text.remove(id, &doc.text);
+        let docs = &self.docs;
+        let key_of = |other: DocId| match docs.get(other as usize) {
+            Some(Some(d)) => (d.component.spec.name.as_str(), &d.version),
+            _ => unreachable!("document {other} is in the postings but not in the index"),
+        };
+        self.text
+            .remove(id, &doc.text, (c.spec.name.as_str(), &doc.version), key_of);
         self.by_published
             .remove(&(doc.published, c.spec.name.clone(), doc.version.clone()));
         self.all.remove(id);

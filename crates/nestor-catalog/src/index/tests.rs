@@ -346,7 +346,7 @@ fn walk(index: &CatalogIndex, q: &IndexQuery) -> (Vec<Hit>, u64) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn the_index_answers_what_a_scan_answers(all in catalog(), rq in query()) {
@@ -388,7 +388,10 @@ proptest! {
                     < (b.component.published_at, &b.component.spec.name, semver(b)),
                 Sort::PublishedAtDesc => (a.component.published_at, &a.component.spec.name, semver(a))
                     > (b.component.published_at, &b.component.spec.name, semver(b)),
-                Sort::Relevance => a.score >= b.score,
+                Sort::Relevance => a.score > b.score
+                    || (a.score == b.score
+                        && (a.component.spec.name.as_str(), std::cmp::Reverse(semver(a)))
+                            < (b.component.spec.name.as_str(), std::cmp::Reverse(semver(b)))),
             };
             prop_assert!(ordered, "{:?} then {:?} in {:?} order", key(&a.component), key(&b.component), sort);
         }

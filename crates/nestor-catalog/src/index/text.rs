@@ -206,8 +206,16 @@ impl TextIndex {
         self.terms.len()
     }
 
-    /// Tokenizes a document's fields and adds it to the postings.
-    pub(crate) fn add(&mut self, doc: u32, fields: [Vec<String>; 6]) -> DocText {
+    /// Tokenizes a document's fields and adds it to the postings. `key` is the document's
+    /// (name, version) and `key_of` gives another document's: a term's weight order breaks ties
+    /// by name, then version newest first, the order results are ranked in.
+    pub(crate) fn add<'k>(
+        &mut self,
+        doc: u32,
+        fields: [Vec<String>; 6],
+        key: DocKey<'k>,
+        key_of: impl Fn(u32) -> DocKey<'k>,
+    ) -> DocText {
         let mut text = DocText::default();
         for (slot, words) in text.fields.iter_mut().zip(fields) {
             *slot = words
@@ -220,7 +228,7 @@ impl TextIndex {
             self.postings[term as usize].insert(doc);
             if let Some((w, _)) = text.weight(term, ALL_FIELDS) {
                 let list = &mut self.by_weight[term as usize];
-                let at = list.partition_point(|e| heavier(*e, (w, doc)));
+                let at = list.partition_point(|e| before(*e, key_of(e.1), (w, doc), key));
                 list.insert(at, (w, doc));
             }
         }
@@ -232,13 +240,21 @@ impl TextIndex {
         &self.by_weight[term as usize]
     }
 
-    /// Takes a document out of the postings (its terms stay in the dictionary).
-    pub(crate) fn remove(&mut self, doc: u32, text: &DocText) {
+    /// Takes a document out of the postings (its terms stay in the dictionary); `key` and
+    /// `key_of` as for [`TextIndex::add`].
+    pub(crate) fn remove<'k>(
+        &mut self,
+        doc: u32,
+        text: &DocText,
+        key: DocKey<'k>,
+        key_of: impl Fn(u32) -> DocKey<'k>,
+    ) {
         for term in text.distinct_terms() {
             self.postings[term as usize].remove(doc);
             if let Some((w, _)) = text.weight(term, ALL_FIELDS) {
                 let list = &mut self.by_weight[term as usize];
-                let at = list.partition_point(|e| heavier(*e, (w, doc)));
+                let at =
+                    list.partition_point(|e| e.1 != doc && before(*e, key_of(e.1), (w, doc), key));
                 if list.get(at) == Some(&(w, doc)) {
                     list.remove(at);
                 } else if let Some(i) = list.iter().position(|e| e.1 == doc) {
@@ -296,9 +312,15 @@ impl TextIndex {
     }
 }
 
-/// The weight order: heavier first, then by document.
-fn heavier(a: (f32, u32), b: (f32, u32)) -> bool {
-    b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)) == std::cmp::Ordering::Less
+/// A document's place among equals: its name, then its version.
+pub(crate) type DocKey<'k> = (&'k str, &'k semver::Version);
+
+/// The weight order: heavier first, then by name, then version newest first.
+fn before(a: (f32, u32), a_key: DocKey<'_>, b: (f32, u32), b_key: DocKey<'_>) -> bool {
+    b.0.total_cmp(&a.0)
+        .then_with(|| a_key.0.cmp(b_key.0))
+        .then_with(|| b_key.1.cmp(a_key.1))
+        == std::cmp::Ordering::Less
 }
 
 /// Every string made by deleting one character of `word`.
@@ -351,6 +373,18 @@ pub(crate) fn idf(df: u64, n: u64) -> f64 {
 mod tests {
     use super::*;
 
+    fn v1() -> &'static semver::Version {
+        static V: std::sync::LazyLock<semver::Version> =
+            std::sync::LazyLock::new(|| semver::Version::new(1, 0, 0));
+        &V
+    }
+
+    /// Documents named by their number, all at 1.0.0.
+    fn key(doc: u32) -> DocKey<'static> {
+        const NAMES: [&str; 4] = ["d0", "d1", "d2", "d3"];
+        (NAMES[doc as usize], v1())
+    }
+
     #[test]
     fn tokens_are_lowercase_words() {
         let t: Vec<String> = tokens("AWS RDS-Postgres 15, Ünïcode").collect();
@@ -381,6 +415,8 @@ mod tests {
                 vec![],
                 words("managed postgresql database"),
             ],
+            key(0),
+            key,
         );
         let names = |ids: Vec<TermId>| -> Vec<String> {
             ids.into_iter()
@@ -401,7 +437,12 @@ mod tests {
     fn name_matches_outweigh_description_matches() {
         let mut index = TextIndex::default();
         let words = |s: &str| tokens(s).collect::<Vec<_>>();
-        let in_name = index.add(0, [words("redis"), vec![], vec![], vec![], vec![], vec![]]);
+        let in_name = index.add(
+            0,
+            [words("redis"), vec![], vec![], vec![], vec![], vec![]],
+            key(0),
+            key,
+        );
         let in_description = index.add(
             1,
             [
@@ -412,6 +453,8 @@ mod tests {
                 vec![],
                 words("a redis cache"),
             ],
+            key(1),
+            key,
         );
         let redis = index.id("redis").expect("indexed");
         let (a, mask_a) = in_name.weight(redis, ALL_FIELDS).expect("holds redis");
@@ -419,7 +462,45 @@ mod tests {
             .weight(redis, ALL_FIELDS)
             .expect("holds redis");
         assert!(a > b);
+        let order: Vec<u32> = index.by_weight(redis).iter().map(|e| e.1).collect();
+        assert_eq!(order, [0, 1], "the heavier first");
         assert_eq!(mask_a, Field::Name.bit());
         assert_eq!(mask_b, Field::Description.bit());
+    }
+}
+
+#[cfg(test)]
+mod order_tests {
+    use super::*;
+
+    #[test]
+    fn equal_weights_are_ordered_by_name() {
+        let v = semver::Version::new(1, 0, 0);
+        let names = ["c", "a", "d", "b"];
+        let key_of = |d: u32| (names[d as usize], &v);
+        let mut index = TextIndex::default();
+        let words = |s: &str| tokens(s).collect::<Vec<_>>();
+        for d in 0..4u32 {
+            index.add(
+                d,
+                [
+                    vec![],
+                    vec![],
+                    vec![],
+                    vec![],
+                    vec![],
+                    words("same words here"),
+                ],
+                key_of(d),
+                key_of,
+            );
+        }
+        let same = index.id("same").expect("indexed");
+        let order: Vec<&str> = index
+            .by_weight(same)
+            .iter()
+            .map(|e| names[e.1 as usize])
+            .collect();
+        assert_eq!(order, ["a", "b", "c", "d"]);
     }
 }
