@@ -287,33 +287,15 @@ fn unknown_field_errors(
     errors
 }
 
-const KNOWN_FIELDS: &[&str] = &[
-    "name",
-    "version",
-    "description",
-    "provider",
-    "category",
-    "resource_type",
-    "deployment_engines",
-    "dependencies",
-    "required_inputs",
-    "optional_inputs",
-    "outputs",
-    "maturity",
-    "support_level",
-    "resource_limits",
-    "git_repository",
-    "git_commit",
-    "git_path",
-    "labels",
-    "annotations",
+/// Field names inside a definition's values (inputs, dependencies, limits, acknowledgements),
+/// known besides the top-level ones ([`ComponentSpec::FIELDS`]).
+const NESTED_FIELDS: &[&str] = &[
     "type",
     "default",
     "allowed_values",
     "version_req",
     "cpu",
     "memory",
-    "acknowledged_breaking_changes",
     "rule",
     "path",
     "reason",
@@ -321,8 +303,9 @@ const KNOWN_FIELDS: &[&str] = &[
 
 /// The known field closest to `field` by edit distance, if it is close enough to be a typo.
 fn suggest(field: &str) -> Option<&'static str> {
-    KNOWN_FIELDS
+    crate::ComponentSpec::FIELDS
         .iter()
+        .chain(NESTED_FIELDS)
         .map(|k| (edit_distance(field, k), *k))
         .filter(|(d, k)| *d <= 2.max(k.len() / 4))
         .min()

@@ -89,6 +89,50 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl SqliteStore {
+    /// Up to `limit` versions after `(name, version)` (all from the start without), ordered by
+    /// name then version string, read in one transaction so that the revision is the rows'.
+    async fn versions_after(
+        &self,
+        op: &'static str,
+        after: Option<(String, String)>,
+        limit: i64,
+    ) -> StoreResult<Snapshot<Vec<Component>>> {
+        self.read(op, move |conn| {
+            conn.execute_batch("BEGIN DEFERRED").map_err(db_err(op))?;
+            let result = (|| {
+                let revision = revision(conn)?;
+                let first = after.is_none();
+                let (name, version) = after.unwrap_or_default();
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT name, version, body FROM versions \
+                         WHERE ?1 = 0 OR (name, version) > (?2, ?3) \
+                         ORDER BY name, version LIMIT ?4",
+                    )
+                    .map_err(db_err(op))?;
+                let rows = stmt
+                    .query_map(params![!first, name, version, limit], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                        ))
+                    })
+                    .map_err(db_err(op))?;
+                let value = rows
+                    .map(|row| {
+                        let (name, version, body) = row.map_err(db_err(op))?;
+                        decode_component(&body, format!("{name}@{version}"))
+                    })
+                    .collect::<StoreResult<Vec<_>>>()?;
+                Ok(Snapshot { value, revision })
+            })();
+            let _ = conn.execute_batch("COMMIT");
+            result
+        })
+        .await
+    }
+
     /// Opens (creating it and its directory if needed) the database at `path` and applies any
     /// pending migration.
     pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
@@ -424,39 +468,7 @@ impl ComponentReader for SqliteStore {
     }
 
     async fn list_all(&self) -> StoreResult<Snapshot<Vec<Component>>> {
-        self.read("list all", |conn| {
-            // One read transaction: in WAL mode it sees a single commit, so the revision and the
-            // rows agree.
-            conn.execute_batch("BEGIN DEFERRED")
-                .map_err(db_err("list all"))?;
-            let result = (|| {
-                let revision = revision(conn)?;
-                let mut stmt = conn
-                    .prepare_cached(
-                        "SELECT name, version, body FROM versions ORDER BY name, version",
-                    )
-                    .map_err(db_err("list all"))?;
-                let rows = stmt
-                    .query_map([], |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                        ))
-                    })
-                    .map_err(db_err("list all"))?;
-                let value = rows
-                    .map(|row| {
-                        let (name, version, body) = row.map_err(db_err("list all"))?;
-                        decode_component(&body, format!("{name}@{version}"))
-                    })
-                    .collect::<StoreResult<Vec<_>>>()?;
-                Ok(Snapshot { value, revision })
-            })();
-            let _ = conn.execute_batch("COMMIT");
-            result
-        })
-        .await
+        self.versions_after("list all", None, i64::MAX).await
     }
 
     fn pages_cheaply(&self) -> bool {
@@ -469,42 +481,7 @@ impl ComponentReader for SqliteStore {
         limit: usize,
     ) -> StoreResult<Snapshot<Vec<Component>>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.read("list page", move |conn| {
-            // One read transaction, like list_all: the revision is that of the rows.
-            conn.execute_batch("BEGIN DEFERRED")
-                .map_err(db_err("list page"))?;
-            let result = (|| {
-                let revision = revision(conn)?;
-                let (name, version) = after.unwrap_or_default();
-                let mut stmt = conn
-                    .prepare_cached(
-                        "SELECT name, version, body FROM versions \
-                         WHERE ?1 = 0 OR (name, version) > (?2, ?3) \
-                         ORDER BY name, version LIMIT ?4",
-                    )
-                    .map_err(db_err("list page"))?;
-                let first = name.is_empty();
-                let rows = stmt
-                    .query_map(params![!first, name, version, limit], |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                        ))
-                    })
-                    .map_err(db_err("list page"))?;
-                let value = rows
-                    .map(|row| {
-                        let (name, version, body) = row.map_err(db_err("list page"))?;
-                        decode_component(&body, format!("{name}@{version}"))
-                    })
-                    .collect::<StoreResult<Vec<_>>>()?;
-                Ok(Snapshot { value, revision })
-            })();
-            let _ = conn.execute_batch("COMMIT");
-            result
-        })
-        .await
+        self.versions_after("list page", after, limit).await
     }
 
     async fn name_owner(&self, name: &str) -> StoreResult<Option<String>> {

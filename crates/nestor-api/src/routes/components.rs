@@ -116,12 +116,17 @@ fn projection(fields: &Option<String>) -> Result<Option<Vec<String>>, ApiError> 
     }
     let mut out = vec!["name".to_owned(), "version".to_owned()];
     for f in comma_list(fields) {
-        if !Component::FIELDS.contains(&f) {
+        if !Component::is_field(f) {
             return Err(ApiError::invalid_parameter(
                 "fields",
                 format!(
                     "{f:?} is not a component field; use any of {}",
-                    Component::FIELDS.join(", ")
+                    ComponentSpec::FIELDS
+                        .iter()
+                        .chain(&Component::SERVER_FIELDS)
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ));
         }
