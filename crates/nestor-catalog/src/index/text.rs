@@ -92,11 +92,8 @@ const MAX_FIELD_TOKENS: usize = 4096;
 /// Words this long or longer also match with one typo.
 pub(crate) const FUZZY_MIN_CHARS: usize = 5;
 
-/// The lowercase words of `text`: runs of letters and digits.
-///
-/// ```ignore
-/// assert_eq!(tokens("AWS RDS-Postgres 15"), ["aws", "rds", "postgres", "15"]);
-/// ```
+/// The lowercase words of `text`: runs of letters and digits (`AWS RDS-Postgres 15` is `aws`,
+/// `rds`, `postgres`, `15`; the unit test below checks it).
 pub(crate) fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
