@@ -7,7 +7,7 @@ use nestor_model::{
     Actor, ChangeEvent, Component, ComponentSpec, DependencyList, EventType, Finding, PatchRequest,
     PublishOutcome, ResolvedDependency, Revision, Severity, VersionList, parse_version,
 };
-use nestor_storage::{CatalogStore, StoreError, pick_latest};
+use nestor_storage::{CatalogStore, NameCondition, StoreError, pick_latest};
 use nestor_validation::{Validator, actual_bump, required_bump};
 use semver::{Version, VersionReq};
 use time::OffsetDateTime;
@@ -270,12 +270,23 @@ impl Catalog {
         privileged: bool,
         writer: Actor,
     ) -> Result<PublishResult, CatalogError> {
-        if !privileged {
-            self.check_api_owner(&spec.name, origin, "publish its versions")
-                .await?;
-        }
         let content_hash = spec.content_hash();
         for _ in 0..MAX_WRITE_ATTEMPTS {
+            // Who may write depends on who owns the name: checked on every attempt, and a new
+            // name is inserted only if it is still new (another writer may create it first).
+            let owners = self.store.name_owners(&spec.name).await?;
+            if !privileged {
+                self.check_api_owner(
+                    &spec.name,
+                    owners.as_deref(),
+                    origin,
+                    "publish its versions",
+                )?;
+            }
+            let name_condition = match owners {
+                None => NameCondition::New,
+                Some(_) => NameCondition::Any,
+            };
             let snapshot = self.snapshot_for(&[&spec], pending, Some(origin)).await?;
             let candidate = crate::validation::Candidate {
                 spec: &spec,
@@ -315,7 +326,7 @@ impl Catalog {
                         changed_by: Some(writer.clone()),
                     };
                     self.store
-                        .insert_version(component, &origin.owner())
+                        .insert_version_if(component, &origin.owner(), name_condition)
                         .await
                         .map(|ev| (PublishOutcome::Created, ev))
                 }
@@ -376,8 +387,13 @@ impl Catalog {
                         warnings,
                     });
                 }
-                // Lost a race with another writer of the same version: read again and decide again.
-                Err(StoreError::AlreadyExists { .. } | StoreError::Concurrent { .. }) => continue,
+                // Lost a race with another writer of the same version or name: read again and
+                // decide again.
+                Err(
+                    StoreError::AlreadyExists { .. }
+                    | StoreError::Concurrent { .. }
+                    | StoreError::NameTaken { .. },
+                ) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
@@ -438,8 +454,8 @@ impl Catalog {
             let origin = Origin::Api {
                 identity: actor.to_owned(),
             };
-            self.check_api_owner(name, &origin, "change its versions")
-                .await?;
+            let owners = self.store.name_owners(name).await?;
+            self.check_api_owner(name, owners.as_deref(), &origin, "change its versions")?;
         }
         let writer = Actor::Api {
             token: actor.to_owned(),

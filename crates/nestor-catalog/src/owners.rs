@@ -65,16 +65,19 @@ impl Catalog {
     /// Refuses a write by `origin` through the API to `name` unless the name is new, is not the
     /// API's (a source's name is refused elsewhere, as a name conflict or a 403), or `origin`
     /// is among its owners. `action` says what was refused. Administrators skip this check.
-    pub(crate) async fn check_api_owner(
+    ///
+    /// `owners` are the name's owners as just read from the store (`None`: a new name).
+    pub(crate) fn check_api_owner(
         &self,
         name: &str,
+        owners: Option<&[String]>,
         origin: &Origin,
         action: &'static str,
     ) -> Result<(), CatalogError> {
         if !matches!(origin, Origin::Api { .. }) {
             return Ok(());
         }
-        let Some(owners) = self.store.name_owners(name).await? else {
+        let Some(owners) = owners else {
             return Ok(());
         };
         if owning_source(&owners).is_some() || owners.contains(&origin.owner()) {
@@ -82,7 +85,7 @@ impl Catalog {
         }
         Err(CatalogError::NotOwner {
             name: name.to_owned(),
-            owners: token_names(&owners),
+            owners: token_names(owners),
             action,
         })
     }

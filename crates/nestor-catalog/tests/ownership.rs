@@ -210,3 +210,46 @@ async fn source_names_have_no_api_owners() {
         Err(CatalogError::NameConflict { .. })
     ));
 }
+
+/// Publishers racing to create the same brand-new name: exactly one creates it and owns it;
+/// every other, whether a token or a source, is refused as not an owner (403) or as a name
+/// conflict (409), and none of their versions lands. Each publish checks ownership on a name
+/// it saw as new; the store creates a name only if it is still new at the write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_publishers_of_a_new_name_cannot_both_land() {
+    for round in 0..20 {
+        let catalog = Arc::new(Catalog::new(
+            Arc::new(MemoryStore::new()),
+            Validator::full(),
+            None,
+        ));
+        let name = format!("fresh{round}");
+        let mut tasks = Vec::new();
+        for i in 0..6u32 {
+            let (catalog, name) = (catalog.clone(), name.clone());
+            tasks.push(tokio::spawn(async move {
+                let spec = minimal(&name, &format!("{i}.0.0")).build();
+                let result = if i == 0 {
+                    let git = Origin::Source {
+                        id: "platform".into(),
+                    };
+                    catalog.publish(spec, &git).await
+                } else {
+                    catalog.publish_as(spec, &format!("token{i}"), false).await
+                };
+                (i, result)
+            }));
+        }
+        let mut landed = Vec::new();
+        for t in tasks {
+            match t.await.unwrap() {
+                (i, Ok(_)) => landed.push(i),
+                (_, Err(CatalogError::NotOwner { .. } | CatalogError::NameConflict { .. })) => {}
+                (i, Err(other)) => panic!("publisher {i}: unexpected {other:?}"),
+            }
+        }
+        assert_eq!(landed.len(), 1, "round {round}: {landed:?} all landed");
+        let versions = catalog.versions(&name).await.unwrap();
+        assert_eq!(versions.items.len(), 1, "round {round}");
+    }
+}

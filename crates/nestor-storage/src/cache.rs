@@ -31,8 +31,8 @@ use opentelemetry::{
 use semver::Version;
 
 use crate::{
-    CatalogStore, ChangeFeed, ComponentReader, ComponentWriter, LatestPage, LatestQuery, Pruned,
-    Retention, Snapshot, StoreResult, SyncStore,
+    CatalogStore, ChangeFeed, ComponentReader, ComponentWriter, LatestPage, LatestQuery,
+    NameCondition, Pruned, Retention, Snapshot, StoreResult, SyncStore,
 };
 
 /// The versions of one name and its owner, as read at one revision.
@@ -298,12 +298,17 @@ impl ComponentReader for CachedStore {
 
 #[async_trait]
 impl ComponentWriter for CachedStore {
-    async fn insert_version(&self, component: Component, owner: &str) -> StoreResult<ChangeEvent> {
+    async fn insert_version_if(
+        &self,
+        component: Component,
+        owner: &str,
+        condition: NameCondition,
+    ) -> StoreResult<ChangeEvent> {
         let name = component.spec.name.clone();
         let result = self
             .timed(
                 "insert_version",
-                self.inner.insert_version(component, owner),
+                self.inner.insert_version_if(component, owner, condition),
             )
             .await;
         self.invalidate(&name);

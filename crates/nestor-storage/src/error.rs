@@ -17,6 +17,15 @@ pub enum StoreError {
         /// Version.
         version: String,
     },
+    /// `insert_version_if` with [`NameCondition::New`] on a name that another writer created
+    /// since the caller checked: the checks that allowed the write must be made again.
+    #[error("{name} was created concurrently (owned by {owner})")]
+    NameTaken {
+        /// Component name.
+        name: String,
+        /// Its owner now.
+        owner: String,
+    },
     /// `update_version` on a version that does not exist.
     #[error("{name}@{version} does not exist")]
     NotFound {

@@ -10,8 +10,8 @@ use std::sync::RwLock;
 use time::OffsetDateTime;
 
 use crate::{
-    CatalogStore, ChangeFeed, ComponentReader, ComponentWriter, LatestPage, LatestQuery, Pruned,
-    Retention, Snapshot, StoreError, StoreResult, SyncStore, pick_latest,
+    CatalogStore, ChangeFeed, ComponentReader, ComponentWriter, LatestPage, LatestQuery,
+    NameCondition, Pruned, Retention, Snapshot, StoreError, StoreResult, SyncStore, pick_latest,
 };
 
 #[derive(Default)]
@@ -217,7 +217,12 @@ impl ComponentReader for MemoryStore {
 
 #[async_trait]
 impl ComponentWriter for MemoryStore {
-    async fn insert_version(&self, component: Component, owner: &str) -> StoreResult<ChangeEvent> {
+    async fn insert_version_if(
+        &self,
+        component: Component,
+        owner: &str,
+        condition: NameCondition,
+    ) -> StoreResult<ChangeEvent> {
         let version = parse(&component)?;
         let mut state = self.write();
         let name = component.spec.name.clone();
@@ -226,6 +231,12 @@ impl ComponentWriter for MemoryStore {
             return Err(StoreError::AlreadyExists {
                 name,
                 version: component.spec.version,
+            });
+        }
+        if let (NameCondition::New, Some(e)) = (condition, entry) {
+            return Err(StoreError::NameTaken {
+                owner: e.owner.clone(),
+                name,
             });
         }
         let event = append(&mut state, component, EventType::Published);

@@ -19,8 +19,9 @@ use semver::Version;
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 use crate::{
-    CatalogStore, ChangeFeed, ComponentReader, ComponentWriter, LatestPage, LatestQuery, Pruned,
-    Retention, Snapshot, StoreError, StoreResult, SyncStore, pick_latest, sort_newest_first,
+    CatalogStore, ChangeFeed, ComponentReader, ComponentWriter, LatestPage, LatestQuery,
+    NameCondition, Pruned, Retention, Snapshot, StoreError, StoreResult, SyncStore, pick_latest,
+    sort_newest_first,
 };
 
 /// Schema migrations, in order; the index + 1 is the schema version.
@@ -519,10 +520,11 @@ fn read_owners(conn: &Connection, name: &str) -> StoreResult<Option<Vec<String>>
 
 #[async_trait]
 impl ComponentWriter for SqliteStore {
-    async fn insert_version(
+    async fn insert_version_if(
         &self,
         mut component: Component,
         owner: &str,
+        condition: NameCondition,
     ) -> StoreResult<ChangeEvent> {
         let owner = owner.to_owned();
         self.write("insert version", move |tx| {
@@ -534,6 +536,15 @@ impl ComponentWriter for SqliteStore {
                 .is_some();
             if exists {
                 return Err(StoreError::AlreadyExists { name, version });
+            }
+            if condition == NameCondition::New {
+                let taken: Option<String> = tx
+                    .query_row("SELECT owner FROM components WHERE name = ?1", params![name], |r| r.get(0))
+                    .optional()
+                    .map_err(db_err("insert version"))?;
+                if let Some(owner) = taken {
+                    return Err(StoreError::NameTaken { name, owner });
+                }
             }
             let event = append_event(tx, &mut component, EventType::Published)?;
             let at = event.occurred_at.format(&Rfc3339).unwrap_or_default();

@@ -155,6 +155,15 @@ pub struct Pruned {
     pub retained_after: Revision,
 }
 
+/// What [`ComponentWriter::insert_version_if`] requires of the version's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameCondition {
+    /// Nothing: the name may be new or exist.
+    Any,
+    /// The name must not exist yet (this is its first version).
+    New,
+}
+
 /// Writes components. Every successful write bumps the catalog revision by one and appends the
 /// returned event, atomically.
 #[async_trait]
@@ -163,7 +172,23 @@ pub trait ComponentWriter: Send + Sync {
     /// version of a name records `owner` as the name's owner.
     ///
     /// Fails with [`crate::StoreError::AlreadyExists`] if the version exists.
-    async fn insert_version(&self, component: Component, owner: &str) -> StoreResult<ChangeEvent>;
+    async fn insert_version(&self, component: Component, owner: &str) -> StoreResult<ChangeEvent> {
+        self.insert_version_if(component, owner, NameCondition::Any)
+            .await
+    }
+
+    /// [`ComponentWriter::insert_version`], provided the name is as `condition` says, checked
+    /// atomically with the write. Who may add versions to a name depends on who owns it, so a
+    /// writer that checked ownership on a name being new inserts with [`NameCondition::New`]:
+    /// of two writers racing to create a name, the second fails with
+    /// [`crate::StoreError::NameTaken`] and checks again, instead of landing in a name it does
+    /// not own.
+    async fn insert_version_if(
+        &self,
+        component: Component,
+        owner: &str,
+        condition: NameCondition,
+    ) -> StoreResult<ChangeEvent>;
 
     /// Replaces a version's record, provided its stored revision is still `expected`.
     ///

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use nestor_model::{Actor, Component, ComponentFilter, EventType, Revision};
 use nestor_storage::{
-    CachedStore, CatalogStore, LatestQuery, MemoryStore, SqliteStore, StoreError,
+    CachedStore, CatalogStore, LatestQuery, MemoryStore, NameCondition, SqliteStore, StoreError,
 };
 use nestor_testkit::{minimal, published};
 use semver::Version;
@@ -251,6 +251,71 @@ async fn duplicate_insert_is_rejected_and_changes_nothing(f: Fixture) {
     assert!(matches!(err, StoreError::AlreadyExists { .. }), "{err}");
     assert_eq!(s.current_revision().await.unwrap(), Revision(1));
     assert_eq!(s.events_since(Revision(0), 10).await.unwrap().len(), 1);
+}
+
+async fn a_new_name_is_created_once_among_racing_writers(f: Fixture) {
+    let s = f.store;
+    // Sequentially: the second "first version" finds the name taken, changes nothing, and an
+    // unconditional insert (an owner adding a version) still works.
+    s.insert_version_if(comp("pg", "1.0.0"), "api:a", NameCondition::New)
+        .await
+        .unwrap();
+    let err = s
+        .insert_version_if(comp("pg", "2.0.0"), "api:b", NameCondition::New)
+        .await
+        .unwrap_err();
+    match err {
+        StoreError::NameTaken { name, owner } => {
+            assert_eq!((name, owner), ("pg".into(), "api:a".into()))
+        }
+        other => panic!("expected NameTaken, got {other}"),
+    }
+    assert_eq!(s.current_revision().await.unwrap(), Revision(1));
+    assert_eq!(
+        s.name_owners("pg").await.unwrap(),
+        Some(vec!["api:a".to_owned()])
+    );
+    s.insert_version_if(comp("pg", "1.1.0"), "api:a", NameCondition::Any)
+        .await
+        .unwrap();
+
+    // Concurrently: of eight writers each creating the same new name with its own version,
+    // exactly one lands; the rest are told the name was taken, by the winner.
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let owner = format!("api:w{i}");
+            s.insert_version_if(
+                comp("fresh", &format!("{i}.0.0")),
+                &owner,
+                NameCondition::New,
+            )
+            .await
+            .map(|_| owner)
+        }));
+    }
+    let mut winners = Vec::new();
+    let mut losers = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(owner) => winners.push(owner),
+            Err(StoreError::NameTaken { owner, .. }) => losers.push(owner),
+            Err(other) => panic!("expected NameTaken, got {other}"),
+        }
+    }
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one writer creates the name: {winners:?}"
+    );
+    assert_eq!(losers.len(), 7);
+    assert!(
+        losers.iter().all(|o| *o == winners[0]),
+        "{losers:?} vs {winners:?}"
+    );
+    assert_eq!(s.list_versions("fresh").await.unwrap().value.len(), 1);
+    assert_eq!(s.name_owners("fresh").await.unwrap(), Some(winners));
 }
 
 async fn versions_are_newest_first_in_semver_order(f: Fixture) {
@@ -725,6 +790,7 @@ macro_rules! contract {
             #[tokio::test] async fn name_owners_change_only_as_read_and_outlive_version_writes() { super::name_owners_change_only_as_read_and_outlive_version_writes($fixture).await }
             #[tokio::test] async fn writers_are_kept_on_versions_and_events() { super::writers_are_kept_on_versions_and_events($fixture).await }
             #[tokio::test] async fn duplicate_insert_is_rejected_and_changes_nothing() { super::duplicate_insert_is_rejected_and_changes_nothing($fixture).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn a_new_name_is_created_once_among_racing_writers() { super::a_new_name_is_created_once_among_racing_writers($fixture).await }
             #[tokio::test] async fn versions_are_newest_first_in_semver_order() { super::versions_are_newest_first_in_semver_order($fixture).await }
             #[tokio::test] async fn latest_skips_prereleases_and_yanked() { super::latest_skips_prereleases_and_yanked($fixture).await }
             #[tokio::test] async fn updates_are_conditional_on_the_revision() { super::updates_are_conditional_on_the_revision($fixture).await }

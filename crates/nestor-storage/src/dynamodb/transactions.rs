@@ -16,7 +16,7 @@ use super::{
     error::{build_error, sdk_error},
     item::{self, Item, json, n, s, values},
 };
-use crate::{ComponentWriter, StoreError, StoreResult};
+use crate::{ComponentWriter, NameCondition, StoreError, StoreResult};
 
 /// Why a write transaction did not commit.
 enum Cancelled {
@@ -230,7 +230,12 @@ impl DynamoStore {
 
 #[async_trait]
 impl ComponentWriter for DynamoStore {
-    async fn insert_version(&self, component: Component, owner: &str) -> StoreResult<ChangeEvent> {
+    async fn insert_version_if(
+        &self,
+        component: Component,
+        owner: &str,
+        condition: NameCondition,
+    ) -> StoreResult<ChangeEvent> {
         const OP: &str = "insert version";
         component.semver().map_err(|e| StoreError::Backend {
             operation: OP,
@@ -246,6 +251,15 @@ impl ComponentWriter for DynamoStore {
                 .is_some_and(|e| e.versions.contains_key(&version))
             {
                 return Err(StoreError::AlreadyExists { name, version });
+            }
+            // Atomic with the write: the name item's put below is conditional on the item as
+            // read here (absent for a new name), so a name created in between cancels it and
+            // the next attempt sees the name.
+            if let (NameCondition::New, Some(e)) = (condition, &entry) {
+                return Err(StoreError::NameTaken {
+                    name,
+                    owner: e.owner.clone(),
+                });
             }
             let next = current.next();
             let mut stored = component.clone();
