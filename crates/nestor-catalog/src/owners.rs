@@ -80,7 +80,7 @@ impl Catalog {
         let Some(owners) = owners else {
             return Ok(());
         };
-        if owning_source(&owners).is_some() || owners.contains(&origin.owner()) {
+        if owning_source(owners).is_some() || owners.contains(&origin.owner()) {
             return Ok(());
         }
         Err(CatalogError::NotOwner {
