@@ -255,8 +255,22 @@ async fn a_label_filtered_stream_hears_when_a_version_stops_matching() {
 /// catalog for a snapshot).
 #[tokio::test]
 async fn a_cursor_holds_at_most_a_page_ahead_of_its_reader() {
-    use nestor_catalog::FEED_PAGE;
     let (c, _) = catalog();
+    cursor_holds_at_most_a_page(c).await;
+}
+
+/// The same on DynamoDB, whose snapshot pages are read from its names partition (it read the
+/// whole catalog for each snapshot).
+#[tokio::test]
+async fn a_cursor_holds_at_most_a_page_ahead_of_its_reader_on_dynamodb() {
+    let Some(store) = nestor_testkit::dynamodb::fresh_store().await else {
+        return;
+    };
+    cursor_holds_at_most_a_page(Catalog::new(Arc::new(store), Validator::full(), None)).await;
+}
+
+async fn cursor_holds_at_most_a_page(c: Catalog) {
+    use nestor_catalog::FEED_PAGE;
     for i in 0..100 {
         c.publish(spec(&format!("c{i:03}"), "1.0.0"), &tester())
             .await
@@ -289,6 +303,20 @@ async fn a_cursor_holds_at_most_a_page_ahead_of_its_reader() {
 #[tokio::test]
 async fn a_snapshot_read_in_pages_during_writes_is_the_state_at_its_bookmark() {
     let (c, store) = catalog();
+    snapshot_in_pages_during_writes(c, store).await;
+}
+
+#[tokio::test]
+async fn a_snapshot_read_in_pages_during_writes_is_the_state_at_its_bookmark_on_dynamodb() {
+    let Some(store) = nestor_testkit::dynamodb::fresh_store().await else {
+        return;
+    };
+    let store = Arc::new(store);
+    let c = Catalog::new(store.clone(), Validator::full(), None);
+    snapshot_in_pages_during_writes(c, store).await;
+}
+
+async fn snapshot_in_pages_during_writes(c: Catalog, store: Arc<dyn nestor_storage::CatalogStore>) {
     for i in 0..40 {
         c.publish(spec(&format!("m{i:03}"), "1.0.0"), &tester())
             .await

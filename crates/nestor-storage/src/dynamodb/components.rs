@@ -356,6 +356,61 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// The keys of the next `limit` versions after `after`, in (name, version) order, from the
+    /// `NAMES` partition; and whether they reach the end of the catalog.
+    async fn page_keys(
+        &self,
+        after: Option<&(String, String)>,
+        limit: usize,
+    ) -> StoreResult<(Vec<(String, String)>, bool)> {
+        let table = &self.inner.catalog;
+        let mut keys = Vec::with_capacity(limit);
+        let mut start = None;
+        loop {
+            let mut query = self
+                .client()
+                .query()
+                .table_name(table)
+                .consistent_read(true)
+                .limit(limit.clamp(25, 500) as i32)
+                .expression_attribute_names("#pk", "pk")
+                .expression_attribute_values(":pk", s(NAMES))
+                .set_exclusive_start_key(start);
+            query = match after {
+                // The name of the last key may have more versions: start at it.
+                Some((name, _)) => query
+                    .key_condition_expression("#pk = :pk AND #sk >= :from")
+                    .expression_attribute_names("#sk", "sk")
+                    .expression_attribute_values(":from", s(name)),
+                None => query.key_condition_expression("#pk = :pk"),
+            };
+            let out = query
+                .send()
+                .await
+                .map_err(|e| sdk_error("list page", table, e))?;
+            for i in out.items() {
+                let name = Record::new(i, "catalog NAMES item").str("sk")?.to_owned();
+                let entry = NameEntry::decode(i, &name)?;
+                for version in entry.versions.into_keys() {
+                    let key = (name.clone(), version);
+                    if after.is_some_and(|a| &key <= a) {
+                        continue;
+                    }
+                    keys.push(key);
+                    if keys.len() == limit {
+                        return Ok((keys, false));
+                    }
+                }
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok((keys, true));
+            }
+        }
+    }
+}
+
 fn decode_version(item: &Item) -> StoreResult<Component> {
     let what = match (item.get("pk"), item.get("sk")) {
         (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) => format!("catalog {pk}/{sk}"),
@@ -437,6 +492,60 @@ impl ComponentReader for DynamoStore {
 
     async fn name_owners(&self, name: &str) -> StoreResult<Option<Vec<String>>> {
         self.read_name_owners(name).await
+    }
+
+    /// A page is read from the `NAMES` partition (names in key order, each with its versions)
+    /// and the page's version items, then rolled forward to one revision like
+    /// [`ComponentReader::list_all`]: a handful of requests whatever the catalog's size, so a
+    /// stalled snapshot stream holds one page, never the catalog.
+    async fn list_page(
+        &self,
+        after: Option<(String, String)>,
+        limit: usize,
+    ) -> StoreResult<Snapshot<Vec<Component>>> {
+        const OP: &str = "list page";
+        let limit = limit.max(1);
+        for attempt in 0..self.inner.write_attempts {
+            let r0 = self.counter(OP).await?;
+            let (keys, complete) = self.page_keys(after.as_ref(), limit).await?;
+            let fetched = self.batch_get_versions(&keys).await?;
+            // A version the names list but whose item is not there yet: its commit is still
+            // landing; read again.
+            if keys.iter().any(|k| !fetched.contains_key(k)) {
+                tokio::time::sleep(backoff(attempt)).await;
+                continue;
+            }
+            let last = (!complete).then(|| keys.last().cloned()).flatten();
+            let in_page = |c: &Component| {
+                let key = (&c.spec.name, &c.spec.version);
+                after.as_ref().is_none_or(|(n, v)| key > (n, v))
+                    && last.as_ref().is_none_or(|(n, v)| key <= (n, v))
+            };
+            if let Some(mut snap) = self
+                .roll_forward(OP, r0, fetched.into_values().collect(), in_page)
+                .await?
+            {
+                snap.value.sort_by(|a, b| {
+                    (&a.spec.name, &a.spec.version).cmp(&(&b.spec.name, &b.spec.version))
+                });
+                // Rolling forward may add versions created during the read inside the page's
+                // range; the page stays at most `limit` long, and the next starts after it.
+                snap.value.truncate(limit);
+                return Ok(snap);
+            }
+            tokio::time::sleep(backoff(attempt)).await;
+        }
+        Err(StoreError::Unavailable {
+            operation: OP,
+            message: format!(
+                "{}: no consistent page while the log moves",
+                self.inner.catalog
+            ),
+        })
+    }
+
+    fn pages_cheaply(&self) -> bool {
+        true
     }
 
     async fn list_all(&self) -> StoreResult<Snapshot<Vec<Component>>> {
