@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 use futures_util::{Stream, StreamExt};
 use nestor_catalog::{Catalog, FeedItem, FeedRequest};
 use nestor_model::{ComponentFilter, ComponentSpec, Input, ResetReason, Revision, ValueType};
-use nestor_storage::{ChangeFeed, ComponentReader, ComponentWriter, MemoryStore, Retention};
+use nestor_storage::{ChangeFeed, ComponentWriter, MemoryStore, Retention};
 use nestor_testkit::{input, minimal, tester};
 use nestor_validation::Validator;
 
