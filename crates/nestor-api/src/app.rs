@@ -41,6 +41,30 @@ pub struct ApiConfig {
     /// against, if it does), whose status changes are `engine.status` events on the change
     /// feed. `None`: the list is empty and registration answers 404.
     pub engines: Option<Arc<nestor_engines::Registry>>,
+    /// The Terraform/OpenTofu module registry (docs/terraform.md); `None` turns it off.
+    pub terraform: Option<TerraformConfig>,
+}
+
+/// The Terraform/OpenTofu module registry: which components are modules, and their addresses
+/// `<namespace>/<name>/<provider>`.
+#[derive(Debug, Clone)]
+pub struct TerraformConfig {
+    /// The namespace of modules from sources without one of their own.
+    pub namespace: String,
+    /// Namespaces of particular sources, by source id.
+    pub source_namespaces: std::collections::BTreeMap<String, String>,
+    /// The deployment engines that make a component a module.
+    pub engines: Vec<String>,
+}
+
+impl Default for TerraformConfig {
+    fn default() -> Self {
+        TerraformConfig {
+            namespace: "nestor".into(),
+            source_namespaces: Default::default(),
+            engines: vec!["terraform".into(), "opentofu".into()],
+        }
+    }
 }
 
 impl Default for ApiConfig {
@@ -54,6 +78,7 @@ impl Default for ApiConfig {
             shutdown: CancellationToken::new(),
             auth: AuthConfig::default(),
             cors_origins: Vec::new(),
+            terraform: Some(TerraformConfig::default()),
             startup: Startup::default(),
             engines: None,
         }

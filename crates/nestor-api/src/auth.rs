@@ -243,6 +243,8 @@ pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
         || path == "/version"
         || path == "/metrics"
         || path == "/api/v1/openapi.json"
+        // Terraform's service discovery says where the registry is, nothing of the catalog.
+        || path == "/.well-known/terraform.json"
         || path == "/api/v1/docs"
         || path.starts_with("/api/v1/docs/")
         // The page's stylesheet and script, and its sign-in form.

@@ -35,12 +35,14 @@ pub mod openapi;
 mod router;
 mod routes;
 mod server;
+mod tls;
 mod web;
 
-pub use app::{ApiConfig, AppState, Startup};
+pub use app::{ApiConfig, AppState, Startup, TerraformConfig};
 pub use auth::{AuthConfig, RateLimit, Scope, Token};
 pub use error::ApiError;
 pub use events::EventsConfig;
 pub use router::{UNDOCUMENTED_ROUTES, openapi, openapi_for, router, router_with_sync};
 pub use server::{CONNECTION_BUFFER_BYTES, ServeOptions, serve, serve_with};
+pub use tls::{Tls, TlsError};
 pub use tokio_util::sync::CancellationToken;

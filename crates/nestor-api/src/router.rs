@@ -38,6 +38,7 @@ use crate::{
         (name = "engines", description = "Deployment engines: registry, health and self-registration"),
         (name = "operations", description = "Health, readiness, metrics and build information"),
         (name = "documentation", description = "This document and its browsable UI"),
+        (name = "terraform", description = "The Terraform/OpenTofu module registry protocol (docs/terraform.md)"),
     ),
     components(schemas(Problem, ErrorCode))
 )]

@@ -21,12 +21,15 @@ pub struct ServeOptions {
     /// accept: a connection silent (or trickling) for longer is closed, whichever path would
     /// have served it.
     pub header_timeout: Duration,
+    /// Terminate TLS on every connection (HTTP/1.1 over TLS); `None` serves plain HTTP.
+    pub tls: Option<crate::Tls>,
 }
 
 impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
             header_timeout: Duration::from_secs(30),
+            tls: None,
         }
     }
 }
@@ -50,8 +53,6 @@ pub async fn serve_with(
     options: ServeOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioIo, TokioTimer};
-
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -72,6 +73,28 @@ pub async fn serve_with(
         // One deadline for the first request head, from the accept, whichever path serves it:
         // waiting to tell the paths apart must not add to hyper's own timeout.
         let deadline = std::time::Instant::now() + options.header_timeout;
+        if let Some(tls) = &options.tls {
+            let acceptor = tls.acceptor().clone();
+            tokio::spawn(async move {
+                // The handshake counts against the first request's deadline.
+                let stream = match tokio::time::timeout_at(deadline.into(), acceptor.accept(stream))
+                    .await
+                {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "connection closed: no TLS handshake within the header timeout");
+                        return;
+                    }
+                };
+                // Over TLS every request, event streams included, goes through hyper.
+                serve_http(stream, router, watcher, deadline, peer).await;
+            });
+            continue;
+        }
         let fut = async move {
             // Event streams skip hyper's connection machinery (see `events::raw`): with 10,000
             // subscribers its two 8 KiB buffers per connection were most of the memory.
@@ -88,22 +111,37 @@ pub async fn serve_with(
                 }
                 raw::FirstBytes::Other => {}
             }
-            let left = deadline
-                .saturating_duration_since(std::time::Instant::now())
-                .max(Duration::from_millis(1));
-            let service = hyper_util::service::TowerToHyperService::new(router);
-            let connection = hyper::server::conn::http1::Builder::new()
-                .max_buf_size(CONNECTION_BUFFER_BYTES)
-                .timer(TokioTimer::new())
-                .header_read_timeout(left)
-                .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = Box::pin(watcher.watch(connection)).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
+            Box::pin(serve_http(stream, router, watcher, deadline, peer)).await;
         };
         tokio::spawn(fut);
     }
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// Serves one connection's requests with hyper, its first request head due by `deadline`.
+async fn serve_http<S>(
+    stream: S,
+    router: Router,
+    watcher: hyper_util::server::graceful::Watcher,
+    deadline: std::time::Instant,
+    peer: std::net::SocketAddr,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use hyper_util::rt::{TokioIo, TokioTimer};
+
+    let left = deadline
+        .saturating_duration_since(std::time::Instant::now())
+        .max(Duration::from_millis(1));
+    let service = hyper_util::service::TowerToHyperService::new(router);
+    let connection = hyper::server::conn::http1::Builder::new()
+        .max_buf_size(CONNECTION_BUFFER_BYTES)
+        .timer(TokioTimer::new())
+        .header_read_timeout(left)
+        .serve_connection(TokioIo::new(stream), service);
+    if let Err(e) = watcher.watch(connection).await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
 }

@@ -25,6 +25,7 @@ async fn server() -> std::net::SocketAddr {
     let addr = listener.local_addr().unwrap();
     let options = ServeOptions {
         header_timeout: HEADER_TIMEOUT,
+        ..Default::default()
     };
     tokio::spawn(nestor_api::serve_with(
         listener,

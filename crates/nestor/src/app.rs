@@ -507,6 +507,18 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         cors_origins: config.http.cors_origins.clone(),
         startup: nestor_api::Startup::default(),
         engines: Some(engines),
+        terraform: config
+            .terraform
+            .enabled
+            .then(|| nestor_api::TerraformConfig {
+                namespace: config.terraform.namespace.clone(),
+                source_namespaces: config
+                    .sources
+                    .iter()
+                    .filter_map(|s| Some((s.id.clone(), s.terraform_namespace.clone()?)))
+                    .collect(),
+                engines: config.terraform.engines.clone(),
+            }),
     };
     // Listen first, then load the sources: liveness (`/health`) answers at once, readiness
     // (`/health/ready`) says 503 with the reason until every source has had its first sync.
@@ -521,8 +533,20 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let router = nestor_api::router_with_sync(catalog.clone(), Some(sync.clone()), api);
     let listener = listen(addr, config.http.listen_backlog)
         .with_context(|| format!("cannot listen on {addr}"))?;
+    let tls = match &config.http.tls {
+        Some(t) => {
+            let tls = nestor_api::Tls::from_files(&t.cert_file, &t.key_file)
+                .context("http.tls: cannot serve HTTPS")?;
+            let every = parse_duration(&t.reload_interval)?;
+            tasks.spawn(tls.clone().watch(every, background.child_token()));
+            Some(tls)
+        }
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let serve_options = nestor_api::ServeOptions {
         header_timeout: parse_duration(&config.http.header_timeout)?,
+        tls,
     };
     let local = listener.local_addr()?;
     let mut server = tokio::spawn(nestor_api::serve_with(
@@ -557,7 +581,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     if !ids.is_empty() {
         tracing::info!(
-            "nestor {} listening on http://{local}; loading {} source(s) before it is ready",
+            "nestor {} listening on {scheme}://{local}; loading {} source(s) before it is ready",
             env!("CARGO_PKG_VERSION"),
             ids.len()
         );
@@ -582,7 +606,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         startup.done();
     }
     tracing::info!(
-        "nestor {} serving on http://{local}",
+        "nestor {} serving on {scheme}://{local}",
         env!("CARGO_PKG_VERSION")
     );
     server

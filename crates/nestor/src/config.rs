@@ -22,6 +22,7 @@ const ENV_KEYS: &[&str] = &[
     "http",
     "events",
     "log",
+    "terraform",
 ];
 
 /// The whole configuration.
@@ -52,6 +53,49 @@ pub struct Config {
     pub log: LogConfig,
     /// The semver gate's policy.
     pub semver_gate: SemverGateConfig,
+    /// The Terraform/OpenTofu module registry.
+    pub terraform: TerraformConfig,
+}
+
+/// `terraform:`, the module registry protocol (docs/terraform.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TerraformConfig {
+    /// Serve `/.well-known/terraform.json` and `/v1/modules/…` (on by default).
+    pub enabled: bool,
+    /// The namespace of modules, `<host>/<namespace>/<name>/<provider>`, for sources without
+    /// a `terraform_namespace` of their own.
+    pub namespace: String,
+    /// The deployment engines that make a component a module.
+    pub engines: Vec<String>,
+}
+
+impl Default for TerraformConfig {
+    fn default() -> Self {
+        let api = nestor_api::TerraformConfig::default();
+        TerraformConfig {
+            enabled: true,
+            namespace: api.namespace,
+            engines: api.engines,
+        }
+    }
+}
+
+/// A Terraform module registry namespace, as the protocol allows it.
+fn check_namespace(key: &str, namespace: &str) -> anyhow::Result<()> {
+    let ok = !namespace.is_empty()
+        && namespace.len() <= 64
+        && namespace
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && namespace.as_bytes()[0].is_ascii_alphanumeric()
+        && namespace.as_bytes()[namespace.len() - 1].is_ascii_alphanumeric();
+    if !ok {
+        bail!(
+            "{key}: {namespace:?} is not a registry namespace (1 to 64 letters, digits, '-' or '_', starting and ending with a letter or digit)"
+        );
+    }
+    Ok(())
 }
 
 /// `semver_gate:`, what the breaking-change gate requires.
@@ -111,6 +155,7 @@ impl Default for Config {
             sync: SyncConfig::default(),
             log: LogConfig::default(),
             semver_gate: SemverGateConfig::default(),
+            terraform: TerraformConfig::default(),
         }
     }
 }
@@ -217,6 +262,10 @@ pub struct SourceConfig {
     /// the rules. Off by default.
     #[serde(default)]
     pub allow_acknowledged_breaking: bool,
+    /// The Terraform module registry namespace of this source's modules (default:
+    /// `terraform.namespace`).
+    #[serde(default)]
+    pub terraform_namespace: Option<String>,
 }
 
 fn default_paths() -> Vec<String> {
@@ -361,6 +410,25 @@ pub struct HttpConfig {
     pub listen_backlog: u32,
     /// Origins allowed to call the API from a browser (CORS); `["*"]` allows any.
     pub cors_origins: Vec<String>,
+    /// Serve HTTPS instead of HTTP, with this certificate and key (reloaded when they change).
+    pub tls: Option<TlsConfig>,
+}
+
+/// `http.tls:`, TLS terminated by `nestor serve` itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The certificate chain, PEM, leaf first.
+    pub cert_file: PathBuf,
+    /// Its private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+    /// How often the two files are checked for a renewal (`10s`).
+    #[serde(default = "default_tls_reload")]
+    pub reload_interval: String,
+}
+
+fn default_tls_reload() -> String {
+    "10s".into()
 }
 
 impl Default for HttpConfig {
@@ -372,6 +440,7 @@ impl Default for HttpConfig {
             header_timeout: "30s".into(),
             listen_backlog: 4096,
             cors_origins: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -551,6 +620,16 @@ impl Config {
             if let Some(p) = &s.poll_interval {
                 parse_duration(p).with_context(|| format!("sources[{}].poll_interval", s.id))?;
             }
+            if let Some(ns) = &s.terraform_namespace {
+                check_namespace(&format!("sources[{}].terraform_namespace", s.id), ns)?;
+            }
+        }
+        check_namespace("terraform.namespace", &self.terraform.namespace)?;
+        if self.terraform.engines.is_empty() {
+            bail!("terraform.engines: name at least one engine (e.g. terraform, opentofu)");
+        }
+        if let Some(tls) = &self.http.tls {
+            parse_duration(&tls.reload_interval).context("http.tls.reload_interval")?;
         }
         Ok(())
     }

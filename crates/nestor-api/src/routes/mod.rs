@@ -5,6 +5,7 @@ pub(crate) mod engines;
 mod ops;
 mod owners;
 pub(crate) mod sync;
+mod terraform;
 mod validate;
 mod webhooks;
 
@@ -43,4 +44,7 @@ pub(crate) fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(crate::metrics::metrics_endpoint))
         .routes(routes!(ops::openapi_document))
         .routes(routes!(crate::docs::index))
+        .routes(routes!(terraform::discovery))
+        .routes(routes!(terraform::versions))
+        .routes(routes!(terraform::download))
 }

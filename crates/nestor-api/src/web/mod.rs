@@ -54,6 +54,9 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
 /// Whether a path is one of the pages' (rather than the API's).
 pub(crate) fn is_page(path: &str) -> bool {
     !path.starts_with("/api/")
+        // The Terraform module registry: a protocol for Terraform, not pages.
+        && !path.starts_with("/v1/")
+        && !path.starts_with("/.well-known/")
         && !path.starts_with("/health")
         && path != "/metrics"
         && path != "/version"
