@@ -170,8 +170,15 @@ fn otlp_tracer() -> Option<opentelemetry_sdk::trace::SdkTracerProvider> {
 
 fn init_logging(config: &Config) -> Tracing {
     use opentelemetry::trace::TracerProvider as _;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
+    // rustls warns about what clients send in a handshake (an IP address as SNI, as wrk and
+    // others do): one line per connection that a client controls. Its errors still show;
+    // `RUST_LOG` or an explicit `rustls=` directive in `log.level` overrides this.
+    let level = if config.log.level.contains("rustls") {
+        config.log.level.clone()
+    } else {
+        format!("{},rustls=error", config.log.level)
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&level));
     let provider = otlp_tracer();
     let otel = provider
         .as_ref()
