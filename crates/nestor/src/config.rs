@@ -864,6 +864,45 @@ mod tests {
     }
 
     #[test]
+    fn terraform_namespaces_and_tls() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.yaml");
+        let load = |yaml: &str| {
+            std::fs::write(&p, yaml).unwrap();
+            Config::load(Some(&p))
+        };
+        let c = load(
+            "terraform:\n  namespace: platform\nsources:\n  - id: net\n    url: ./n\n    terraform_namespace: net-team\n\
+             http:\n  tls:\n    cert_file: /tls/crt.pem\n    key_file: /tls/key.pem\n",
+        )
+        .unwrap();
+        assert_eq!(c.terraform.namespace, "platform");
+        assert!(c.terraform.enabled);
+        assert_eq!(
+            c.sources[0].terraform_namespace.as_deref(),
+            Some("net-team")
+        );
+        let tls = c.http.tls.unwrap();
+        assert_eq!(tls.reload_interval, "10s");
+        for (yaml, key) in [
+            ("terraform:\n  namespace: \"a/b\"\n", "terraform.namespace"),
+            ("terraform:\n  namespace: \"-x\"\n", "terraform.namespace"),
+            ("terraform:\n  engines: []\n", "terraform.engines"),
+            (
+                "sources:\n  - id: s\n    url: ./s\n    terraform_namespace: \"\"\n",
+                "sources[s].terraform_namespace",
+            ),
+            (
+                "http:\n  tls:\n    cert_file: a\n    key_file: b\n    reload_interval: soon\n",
+                "http.tls.reload_interval",
+            ),
+        ] {
+            let err = format!("{:#}", load(yaml).unwrap_err());
+            assert!(err.contains(key), "{yaml}: {err}");
+        }
+    }
+
+    #[test]
     fn unknown_keys_are_errors_that_name_the_key() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.yaml");
