@@ -546,7 +546,9 @@ impl DefinitionSite<'_> {
         locate_field(self.lines, path).map_or(self.line, |at| self.line + at - 1)
     }
 
-    fn finding(&self, rule: &str, path: String, message: String) -> Finding {
+    /// An error finding at the field `path` of the definition (its document's first line when
+    /// `path` is empty or not in the document).
+    pub fn finding(&self, rule: &str, path: String, message: String) -> Finding {
         let line = if path.is_empty() {
             self.line
         } else {

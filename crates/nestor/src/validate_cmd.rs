@@ -146,6 +146,7 @@ pub async fn run(paths: &[PathBuf], format: Format, against: Against<'_>) -> any
                     file: Some(file),
                     line: Some(*line),
                     unknown_fields,
+                    findings: &[],
                 })
                 .collect();
             catalog
