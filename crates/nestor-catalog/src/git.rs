@@ -489,6 +489,41 @@ impl GitSource {
             .map(str::to_owned)
             .collect();
         paths.extend(retry.iter().filter(|p| self.globs.is_match(p)).cloned());
+        // A Terraform module that changed is checked again against the definitions beside it
+        // (their default module directory): a .tf-only commit that makes them drift is
+        // reported, not left for the next change of the definition.
+        let module_dirs: BTreeSet<String> = diff
+            .deltas()
+            .flat_map(|d| [d.new_file().path(), d.old_file().path()])
+            .flatten()
+            .filter_map(|p| p.to_str())
+            .filter(|p| p.rsplit('/').next().is_some_and(is_module_file))
+            .map(|p| p.rsplit_once('/').map_or("", |(dir, _)| dir).to_owned())
+            .collect();
+        for dir in module_dirs {
+            let tree = if dir.is_empty() {
+                Some(new.clone())
+            } else {
+                new.get_path(std::path::Path::new(&dir))
+                    .ok()
+                    .filter(|e| e.kind() == Some(ObjectType::Tree))
+                    .and_then(|e| repo.find_tree(e.id()).ok())
+            };
+            for entry in tree.iter().flat_map(|t| t.iter()) {
+                if entry.kind() != Some(ObjectType::Blob) {
+                    continue;
+                }
+                let Ok(name) = entry.name() else { continue };
+                let path = if dir.is_empty() {
+                    name.to_owned()
+                } else {
+                    format!("{dir}/{name}")
+                };
+                if self.globs.is_match(&path) {
+                    paths.insert(path);
+                }
+            }
+        }
         Ok(paths)
     }
 

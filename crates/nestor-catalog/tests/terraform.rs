@@ -6,7 +6,7 @@ use std::{path::Path, sync::Arc};
 
 use git2::Repository;
 use nestor_catalog::{
-    Catalog, CatalogError, FileOutcome, GitSource, MAX_MODULE_FILE_BYTES, SyncReport,
+    Catalog, CatalogError, FileOutcome, GitSource, MAX_MODULE_FILE_BYTES, SyncOptions, SyncReport,
 };
 use nestor_model::{ComponentSpec, Finding, InterfaceSource, ValueType};
 use nestor_storage::MemoryStore;
@@ -213,10 +213,54 @@ variable "ipv6" {
         "nothing published"
     );
 
-    // The module fixed to agree: the next sync reads the changed .tf files' definitions too.
+    // The module fixed to agree, the definition untouched: an incremental sync reads the
+    // definitions beside the changed .tf files again.
+    let drift_commit = report.revision.clone().unwrap();
     module(&f, "modules/vpc", VARIABLES);
-    let report = f.sync("fixed").await;
-    assert_eq!((report.created, report.failed), (1, 0), "{report:#?}");
+    commit_all(&f.repo, "fixed", true);
+    let report = f
+        .catalog
+        .sync_with(
+            &f.source,
+            SyncOptions {
+                since: Some(&drift_commit),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(report.incremental);
+    assert_eq!(
+        (report.files, report.created, report.failed),
+        (1, 1, 0),
+        "{report:#?}"
+    );
+
+    // And a .tf-only commit that makes it drift is reported at once.
+    let fixed_commit = report.revision.clone().unwrap();
+    f.write(
+        "modules/vpc/extra.tf",
+        "variable \"ipv6\" {\n  type = bool\n}\n",
+    );
+    commit_all(&f.repo, "a new variable", true);
+    let report = f
+        .catalog
+        .sync_with(
+            &f.source,
+            SyncOptions {
+                since: Some(&fixed_commit),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let outcome = failed(&report, "modules/vpc/component.yaml");
+    assert!(
+        with_rule(outcome, "MODULE_INPUT_UNDECLARED")[0]
+            .message
+            .contains("modules/vpc/extra.tf:1"),
+        "{outcome:#?}"
+    );
 }
 
 #[tokio::test]
