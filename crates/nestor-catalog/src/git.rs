@@ -25,7 +25,7 @@ use git2::{
     RemoteCallbacks, Repository, TreeWalkMode, TreeWalkResult,
 };
 use globset::GlobSet;
-use nestor_validation::terraform::{ModuleFile, ModuleRead};
+use nestor_validation::terraform::{ModuleFile, ModuleRead, is_module_file};
 
 use crate::{
     CatalogError,
@@ -170,16 +170,6 @@ pub const MAX_MODULE_FILES: usize = 64;
 pub const MAX_MODULE_FILE_BYTES: u64 = 1024 * 1024;
 /// The `*.tf` files of one module directory together may not be larger than this.
 pub const MAX_MODULE_BYTES: u64 = 4 * 1024 * 1024;
-
-/// Whether Terraform reads the file `name` of a module directory as configuration: `*.tf`,
-/// except hidden files and override files (`override.tf`, `*_override.tf`), which Terraform
-/// merges into other blocks and Nestor does not apply.
-fn is_module_file(name: &str) -> bool {
-    name.ends_with(".tf")
-        && !name.starts_with('.')
-        && name != "override.tf"
-        && !name.ends_with("_override.tf")
-}
 
 fn git_error(id: &str, what: &str, e: git2::Error) -> CatalogError {
     CatalogError::Source {

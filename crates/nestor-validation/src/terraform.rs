@@ -68,6 +68,23 @@ const MAX_TYPE_DEPTH: usize = 8;
 /// Literal defaults nested deeper than this are not read (kept as no default).
 const MAX_VALUE_DEPTH: usize = 32;
 
+/// Whether Terraform reads the file `name` of a module directory as configuration and Nestor
+/// reads it as part of the module: `*.tf`, except hidden files and override files
+/// (`override.tf`, `*_override.tf`), which Terraform merges into other blocks and Nestor does
+/// not apply. (`*.tf.json` is not read.)
+///
+/// ```
+/// use nestor_validation::terraform::is_module_file;
+/// assert!(is_module_file("variables.tf"));
+/// assert!(!is_module_file("dev_override.tf") && !is_module_file(".x.tf") && !is_module_file("a.tf.json"));
+/// ```
+pub fn is_module_file(name: &str) -> bool {
+    name.ends_with(".tf")
+        && !name.starts_with('.')
+        && name != "override.tf"
+        && !name.ends_with("_override.tf")
+}
+
 /// One `*.tf` file of a module, as read at a commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModuleFile {
