@@ -817,3 +817,49 @@ async fn one_unknown_field_does_not_hide_the_other_findings() {
     );
     s.stop().await;
 }
+
+/// `interface: from_module` reads a Terraform module at a synced commit: the API has none, so
+/// a publish is 422 saying so, and a dry run is invalid for the same reason.
+#[tokio::test]
+async fn from_module_through_the_api_is_422() {
+    let s = TestServer::memory().await;
+    let yaml = "name: vpc\nversion: 1.0.0\ndescription: VPC\nprovider: aws\ncategory: network\nresource_type: aws_vpc\ndeployment_engines: [terraform]\ninterface: from_module\n";
+    let (status, _, body) = s
+        .send(Method::POST, "/api/v1/components", "application/yaml", yaml)
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["code"], "invalid_definition");
+    let finding = body["details"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "MODULE_INTERFACE_UNAVAILABLE")
+        .unwrap_or_else(|| panic!("{body}"));
+    assert!(
+        finding["message"]
+            .as_str()
+            .unwrap()
+            .contains("published through the API has no module"),
+        "{finding}"
+    );
+    let (status, _, body) = s
+        .send(Method::POST, "/api/v1/validate", "application/yaml", yaml)
+        .await;
+    assert_eq!(
+        (status, body["valid"].as_bool()),
+        (200, Some(false)),
+        "{body}"
+    );
+    // module_path is part of a definition like any field, and of its interface.
+    let with_path = yaml.replace("interface: from_module\n", "module_path: modules/vpc\n");
+    let (status, _, body) = s
+        .send(
+            Method::POST,
+            "/api/v1/components",
+            "application/yaml",
+            with_path,
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["component"]["module_path"], "modules/vpc", "{body}");
+}

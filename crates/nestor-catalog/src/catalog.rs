@@ -293,6 +293,7 @@ impl Catalog {
                 file: None,
                 line: None,
                 unknown_fields: &[],
+                findings: &[],
             };
             let report = self.validate_in(&candidate, &snapshot, Some(origin));
             let version = match parse_version_param(&spec.version) {

@@ -14,7 +14,10 @@
 //! private key for ssh (else the ssh agent). libgit2 checks TLS certificates against the
 //! system's roots and ssh host keys against `~/.ssh/known_hosts`.
 
-use std::{collections::BTreeSet, path::PathBuf};
+use std::{
+    collections::{BTreeSet, HashMap},
+    path::PathBuf,
+};
 
 use async_trait::async_trait;
 use git2::{
@@ -22,6 +25,7 @@ use git2::{
     RemoteCallbacks, Repository, TreeWalkMode, TreeWalkResult,
 };
 use globset::GlobSet;
+use nestor_validation::terraform::{ModuleFile, ModuleRead, is_module_file};
 
 use crate::{
     CatalogError,
@@ -158,6 +162,14 @@ impl GitCredentials {
 
 /// Git file mode of a symbolic link.
 const MODE_LINK: i32 = 0o120000;
+
+/// At most this many `*.tf` files are read per Terraform module directory (a module with more
+/// is unreadable); real modules have a handful.
+pub const MAX_MODULE_FILES: usize = 64;
+/// A `*.tf` file larger than this is not read (its size comes from the object's header).
+pub const MAX_MODULE_FILE_BYTES: u64 = 1024 * 1024;
+/// The `*.tf` files of one module directory together may not be larger than this.
+pub const MAX_MODULE_BYTES: u64 = 4 * 1024 * 1024;
 
 fn git_error(id: &str, what: &str, e: git2::Error) -> CatalogError {
     CatalogError::Source {
@@ -338,6 +350,117 @@ impl GitSource {
             files,
         })
     }
+    /// Reads the `*.tf` files of the module directories `dirs` at `revision` (blocking).
+    fn read_modules(
+        &self,
+        revision: &str,
+        dirs: &[String],
+    ) -> Result<HashMap<String, ModuleRead>, CatalogError> {
+        let repo = self.open_cache()?;
+        let reading = |e| git_error(&self.id, &format!("reading commit {revision}"), e);
+        let oid = git2::Oid::from_str(revision).map_err(reading)?;
+        let tree = repo
+            .find_commit(oid)
+            .and_then(|c| c.tree())
+            .map_err(reading)?;
+        let odb = repo.odb().map_err(reading)?;
+        Ok(dirs
+            .iter()
+            .map(|dir| (dir.clone(), self.read_module(&repo, &odb, &tree, dir)))
+            .collect())
+    }
+
+    /// One module directory: what [`read_modules`](Self::read_modules) says of it. Sizes are
+    /// read from object headers, so an oversized file is refused without being inflated; links
+    /// are not followed.
+    fn read_module(
+        &self,
+        repo: &Repository,
+        odb: &git2::Odb<'_>,
+        root: &git2::Tree<'_>,
+        dir: &str,
+    ) -> ModuleRead {
+        let shown = if dir.is_empty() { "." } else { dir };
+        if !dir.is_empty()
+            && let Some(reason) = unsafe_path(dir)
+        {
+            return ModuleRead::Unreadable(reason);
+        }
+        let tree = if dir.is_empty() {
+            root.clone()
+        } else {
+            match root.get_path(std::path::Path::new(dir)) {
+                Ok(entry) if entry.kind() == Some(ObjectType::Tree) => {
+                    match repo.find_tree(entry.id()) {
+                        Ok(tree) => tree,
+                        Err(e) => {
+                            return ModuleRead::Unreadable(format!(
+                                "reading `{shown}`: {}",
+                                e.message()
+                            ));
+                        }
+                    }
+                }
+                Ok(_) => {
+                    return ModuleRead::Unreadable(format!(
+                        "`{shown}` is not a directory at the synced commit"
+                    ));
+                }
+                Err(_) => {
+                    return ModuleRead::Unreadable(format!(
+                        "there is no directory `{shown}` at the synced commit"
+                    ));
+                }
+            }
+        };
+        let entries: Vec<git2::TreeEntry<'_>> = tree
+            .iter()
+            .filter(|e| e.name().is_ok_and(is_module_file))
+            .collect();
+        if entries.len() > MAX_MODULE_FILES {
+            return ModuleRead::Unreadable(format!(
+                "`{shown}` has {} .tf files; at most {MAX_MODULE_FILES} are read per module",
+                entries.len()
+            ));
+        }
+        let mut total = 0u64;
+        let mut files = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let name = entry.name().unwrap_or_default();
+            let path = if dir.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{dir}/{name}")
+            };
+            let content = if entry.filemode() == MODE_LINK {
+                Err("symbolic link not followed".to_owned())
+            } else if entry.kind() != Some(ObjectType::Blob) {
+                Err("not a file".to_owned())
+            } else {
+                match odb.read_header(entry.id()) {
+                    Err(e) => Err(format!("cannot read: {}", e.message())),
+                    Ok((size, _)) if size as u64 > MAX_MODULE_FILE_BYTES => Err(format!(
+                        "file is {size} bytes; .tf files are read up to {MAX_MODULE_FILE_BYTES}"
+                    )),
+                    Ok((size, _)) if total + size as u64 > MAX_MODULE_BYTES => Err(format!(
+                        "the module's .tf files are over {MAX_MODULE_BYTES} bytes together"
+                    )),
+                    Ok((size, _)) => {
+                        total += size as u64;
+                        match repo.find_blob(entry.id()) {
+                            Err(e) => Err(format!("cannot read: {}", e.message())),
+                            Ok(blob) if blob.is_binary() => Err("binary file".to_owned()),
+                            Ok(blob) => String::from_utf8(blob.content().to_vec())
+                                .map_err(|e| format!("not UTF-8: {e}")),
+                        }
+                    }
+                }
+            };
+            files.push(ModuleFile { path, content });
+        }
+        ModuleRead::Files(files)
+    }
+
     /// The matching paths that differ between `old` and `new`, plus the `retry` paths.
     fn changed_paths(
         &self,
@@ -356,6 +479,41 @@ impl GitSource {
             .map(str::to_owned)
             .collect();
         paths.extend(retry.iter().filter(|p| self.globs.is_match(p)).cloned());
+        // A Terraform module that changed is checked again against the definitions beside it
+        // (their default module directory): a .tf-only commit that makes them drift is
+        // reported, not left for the next change of the definition.
+        let module_dirs: BTreeSet<String> = diff
+            .deltas()
+            .flat_map(|d| [d.new_file().path(), d.old_file().path()])
+            .flatten()
+            .filter_map(|p| p.to_str())
+            .filter(|p| p.rsplit('/').next().is_some_and(is_module_file))
+            .map(|p| p.rsplit_once('/').map_or("", |(dir, _)| dir).to_owned())
+            .collect();
+        for dir in module_dirs {
+            let tree = if dir.is_empty() {
+                Some(new.clone())
+            } else {
+                new.get_path(std::path::Path::new(&dir))
+                    .ok()
+                    .filter(|e| e.kind() == Some(ObjectType::Tree))
+                    .and_then(|e| repo.find_tree(e.id()).ok())
+            };
+            for entry in tree.iter().flat_map(|t| t.iter()) {
+                if entry.kind() != Some(ObjectType::Blob) {
+                    continue;
+                }
+                let Ok(name) = entry.name() else { continue };
+                let path = if dir.is_empty() {
+                    name.to_owned()
+                } else {
+                    format!("{dir}/{name}")
+                };
+                if self.globs.is_match(&path) {
+                    paths.insert(path);
+                }
+            }
+        }
         Ok(paths)
     }
 
@@ -460,6 +618,17 @@ impl DefinitionSource for GitSource {
             self.branch,
             self.patterns.join(",")
         )
+    }
+
+    async fn module_files(
+        &self,
+        revision: &str,
+        dirs: &[String],
+    ) -> Result<Option<HashMap<String, ModuleRead>>, CatalogError> {
+        let (revision, dirs) = (revision.to_owned(), dirs.to_vec());
+        self.blocking(move |this| this.read_modules(&revision, &dirs))
+            .await
+            .map(Some)
     }
 }
 

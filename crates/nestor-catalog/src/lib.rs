@@ -44,7 +44,10 @@ pub use catalog::{Catalog, Origin, PublishResult};
 pub use diff::{FieldDiff, interface_diff};
 pub use error::CatalogError;
 pub use feed::{FEED_PAGE, FeedCursor, FeedItem, FeedRequest, SharedEvent};
-pub use git::{GitCredentials, GitSource, set_git_timeouts};
+pub use git::{
+    GitCredentials, GitSource, MAX_MODULE_BYTES, MAX_MODULE_FILE_BYTES, MAX_MODULE_FILES,
+    set_git_timeouts,
+};
 pub use index::{
     CatalogIndex, DependentHit, DependentsPage, DependentsQuery, Facet, FacetKey, Hit, IndexError,
     IndexPage, IndexQuery, IndexStatus, MAX_DEPENDENTS, MAX_DEPENDENTS_DEPTH, MAX_QUERY_BYTES,

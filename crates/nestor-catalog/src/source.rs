@@ -9,13 +9,18 @@
 //! [`DirectorySource`] reads a plain folder (the quick start's example catalog). Git sources
 //! implement the same trait.
 
-use std::path::{Path, PathBuf};
+use std::{
+    collections::{BTreeSet, HashMap},
+    path::{Path, PathBuf},
+};
 
 use async_trait::async_trait;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use nestor_model::{
-    ComponentSpec, Finding, PublishOutcome, Severity, SourceFormat, parse_definitions,
+    ComponentSpec, Finding, InterfaceSource, PublishOutcome, Severity, SourceFormat,
+    parse_definitions,
 };
+use nestor_validation::terraform::{DefinitionSite, LoadedModule, ModuleRead, apply_module};
 use serde::Serialize;
 
 use crate::{Candidate, Catalog, CatalogError, Origin};
@@ -76,6 +81,19 @@ pub trait DefinitionSource: Send + Sync {
     /// after it changes reads everything, since files outside the old globs never were.
     fn fingerprint(&self) -> String {
         String::new()
+    }
+
+    /// The Terraform module directories `dirs` (repository-relative, `""` for the root) at
+    /// `revision`: each one's `*.tf` files, read with the protections of definition files (no
+    /// links followed, sizes checked before reading) and caps on their number and total size.
+    /// `None` from a source that cannot read modules (a plain folder has no commits).
+    async fn module_files(
+        &self,
+        revision: &str,
+        dirs: &[String],
+    ) -> Result<Option<HashMap<String, ModuleRead>>, CatalogError> {
+        let _ = (revision, dirs);
+        Ok(None)
     }
 }
 
@@ -281,6 +299,7 @@ pub struct SyncReport {
 /// errors kept beside it (same index in the second list; empty for every other document), so
 /// that its other findings are reported in the same run.
 fn parse_snapshot(snapshot: SourceSnapshot) -> ParsedSnapshot {
+    let mut texts = HashMap::new();
     let mut parsed = Vec::new();
     let mut unknown = Vec::new();
     let mut unreadable = Vec::new();
@@ -330,16 +349,128 @@ fn parse_snapshot(snapshot: SourceSnapshot) -> ParsedSnapshot {
             }
         }
     }
-    (parsed, unknown, unreadable)
+    // The texts of files with Terraform definitions, to locate fields in module findings.
+    let wanted: BTreeSet<&str> = parsed
+        .iter()
+        .filter(|(spec, _, _)| spec.is_terraform())
+        .map(|(_, path, _)| path.as_str())
+        .collect();
+    for file in snapshot.files {
+        if wanted.contains(file.path.as_str())
+            && let Ok(text) = file.content
+        {
+            texts.insert(file.path, text);
+        }
+    }
+    (parsed, unknown, unreadable, texts)
 }
 
 /// [`parse_snapshot`]'s result: the readable definitions (file and line), the unknown-field
-/// errors of each, and the outcomes of the documents that could not be read.
+/// errors of each, the outcomes of the documents that could not be read, and the texts of the
+/// files with Terraform definitions.
 type ParsedSnapshot = (
     Vec<(ComponentSpec, String, u32)>,
     Vec<Vec<nestor_model::DefinitionError>>,
     Vec<FileOutcome>,
+    HashMap<String, String>,
 );
+
+/// The lines of the YAML document that starts at `line` (1-based) of `text`, up to its end
+/// marker: what [`DefinitionSite`] locates fields in.
+fn document_lines(text: &str, line: u32) -> Vec<&str> {
+    let marker = |l: &str| {
+        l == "---"
+            || l.starts_with("--- ")
+            || l.starts_with("---\t")
+            || l == "..."
+            || l.starts_with("... ")
+    };
+    text.lines()
+        .skip((line as usize).saturating_sub(1))
+        .enumerate()
+        .take_while(|(i, l)| *i == 0 || !marker(l))
+        .map(|(_, l)| l)
+        .collect()
+}
+
+/// The Terraform stage of a sync (docs/validation.md, "Terraform modules"): each definition
+/// deployed with terraform or opentofu and synced from git is checked against its module at
+/// the synced commit (its declared interface), or has its interface filled in from the module
+/// (`interface: from_module`). Returns the definitions (derived interfaces filled in) and the
+/// findings of each, in order.
+async fn apply_modules(
+    source: &dyn DefinitionSource,
+    revision: Option<String>,
+    parsed: Vec<(ComponentSpec, String, u32)>,
+    texts: HashMap<String, String>,
+) -> Result<(Vec<(ComponentSpec, String, u32)>, Vec<Vec<Finding>>), CatalogError> {
+    let dirs: BTreeSet<String> = parsed
+        .iter()
+        .filter(|(spec, _, _)| spec.is_terraform())
+        .filter_map(|(spec, _, _)| spec.module_dir())
+        .collect();
+    let reads = match &revision {
+        Some(revision) if !dirs.is_empty() => {
+            let dirs: Vec<String> = dirs.into_iter().collect();
+            source.module_files(revision, &dirs).await?
+        }
+        _ => None,
+    };
+    // Parsing HCL is CPU work: off the async workers.
+    let source_id = source.id().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let modules: HashMap<&str, LoadedModule> = reads
+            .iter()
+            .flatten()
+            .map(|(dir, read)| (dir.as_str(), LoadedModule::load(read)))
+            .collect();
+        let mut parsed = parsed;
+        let findings = parsed
+            .iter_mut()
+            .map(|(spec, path, line)| {
+                if !spec.is_terraform() {
+                    return Vec::new();
+                }
+                let lines = texts
+                    .get(path.as_str())
+                    .map(|t| document_lines(t, *line))
+                    .unwrap_or_default();
+                let site = DefinitionSite {
+                    file: path,
+                    line: *line,
+                    lines: &lines,
+                };
+                match spec.module_dir() {
+                    Some(dir) => match modules.get(dir.as_str()) {
+                        Some(module) => apply_module(spec, module, &dir, &site),
+                        None if spec.interface == InterfaceSource::FromModule => {
+                            vec![site.finding(
+                                nestor_validation::rule_ids::MODULE_INTERFACE_UNAVAILABLE,
+                                "interface".into(),
+                                "`interface: from_module` needs the Terraform module, and this source cannot read modules".into(),
+                            )]
+                        }
+                        None => Vec::new(),
+                    },
+                    // A module_path that is not a safe path: MODULE_PATH_INVALID says so.
+                    None if spec.module_path.is_some() && spec.git_commit.is_some() => Vec::new(),
+                    None if spec.interface == InterfaceSource::FromModule => vec![site.finding(
+                        nestor_validation::rule_ids::MODULE_INTERFACE_UNAVAILABLE,
+                        "interface".into(),
+                        "`interface: from_module` derives the inputs and outputs from the Terraform module at the synced commit: it needs a git source, and this one is a plain folder".into(),
+                    )],
+                    None => Vec::new(),
+                }
+            })
+            .collect();
+        (parsed, findings)
+    })
+    .await
+    .map_err(|e| CatalogError::Source {
+        source_id,
+        message: format!("checking the Terraform modules failed: {e}"),
+    })
+}
 
 fn failure(
     path: &str,
@@ -473,7 +604,7 @@ impl Catalog {
         // (a hostile file can make it seconds): off the async workers, so that requests and
         // health probes are answered meanwhile.
         let source_id = source.id().to_owned();
-        let (parsed, unknown, unreadable) =
+        let (parsed, unknown, unreadable, texts) =
             tokio::task::spawn_blocking(move || parse_snapshot(snapshot))
                 .await
                 .map_err(|e| CatalogError::Source {
@@ -481,15 +612,21 @@ impl Catalog {
                     message: format!("parsing the definitions failed: {e}"),
                 })?;
         report.outcomes.extend(unreadable);
+        let (parsed, module_findings) =
+            apply_modules(source, report.revision.clone(), parsed, texts).await?;
         let candidates: Vec<Candidate<'_>> = parsed
             .iter()
             .zip(&unknown)
-            .map(|((spec, path, line), unknown_fields)| Candidate {
-                spec,
-                file: Some(path),
-                line: Some(*line),
-                unknown_fields,
-            })
+            .zip(&module_findings)
+            .map(
+                |(((spec, path, line), unknown_fields), findings)| Candidate {
+                    spec,
+                    file: Some(path),
+                    line: Some(*line),
+                    unknown_fields,
+                    findings,
+                },
+            )
             .collect();
         let verdicts = self.validate_batch(&candidates, Some(&origin)).await?;
         let mut valid: Vec<usize> = Vec::new();

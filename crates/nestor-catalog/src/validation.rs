@@ -46,6 +46,47 @@ pub struct Candidate<'a> {
     /// counts as a batch member others may depend on, but the rules still run on it so that
     /// every finding is reported at once.
     pub unknown_fields: &'a [nestor_model::DefinitionError],
+    /// Findings made before the rules ran, with their own positions: a git sync's check of the
+    /// definition against its Terraform module (`MODULE_*`). An error among them makes the
+    /// candidate invalid, like an unknown field; the rules still run.
+    pub findings: &'a [Finding],
+}
+
+impl Candidate<'_> {
+    /// Whether the candidate is invalid whatever the rules say.
+    fn invalid_before_rules(&self) -> bool {
+        !self.unknown_fields.is_empty()
+            || self.findings.iter().any(|f| f.severity == Severity::Error)
+    }
+}
+
+/// `report` with the findings made before the rules ran first (errors first overall).
+fn with_findings(mut report: ValidationReport, findings: &[Finding]) -> ValidationReport {
+    if findings.is_empty() {
+        return report;
+    }
+    let mut all = findings.to_vec();
+    all.append(&mut report.findings);
+    all.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    report.valid = report.valid && !findings.iter().any(|f| f.severity == Severity::Error);
+    report.findings = all;
+    report
+}
+
+/// `interface: from_module` reads the Terraform module at the commit a git sync reads: a
+/// definition published through the API has no module to read it from.
+fn refuse_from_module_without_module(candidate: &Candidate<'_>, report: &mut ValidationReport) {
+    if candidate.spec.interface == nestor_model::InterfaceSource::FromModule {
+        report.findings.push(Finding {
+            rule: nestor_validation::rule_ids::MODULE_INTERFACE_UNAVAILABLE.into(),
+            severity: Severity::Error,
+            path: "interface".into(),
+            message: "`interface: from_module` derives the inputs and outputs from the Terraform module at the commit a git sync reads; a definition published through the API has no module: declare the interface (`interface: declared`), or publish it from a git source".into(),
+            file: candidate.file.map(str::to_owned),
+            line: candidate.line,
+        });
+        report.valid = false;
+    }
 }
 
 /// Provenance (`git_repository`, `git_commit`, `git_path`) is what a sync stamps on the
@@ -207,6 +248,7 @@ impl Catalog {
         };
         if matches!(origin, Some(Origin::Api { .. })) {
             refuse_claimed_provenance(candidate, &mut report);
+            refuse_from_module_without_module(candidate, &mut report);
         }
         self.verdicts.insert(key, Arc::new(report.clone()));
         report
@@ -226,6 +268,7 @@ impl Catalog {
             file,
             line,
             unknown_fields: &[],
+            findings: &[],
         };
         let report = self.validate_in(&candidate, &snapshot, origin);
         crate::metrics::findings(&[&report]);
@@ -241,11 +284,11 @@ impl Catalog {
         origin: Option<&Origin>,
     ) -> Result<Vec<ValidationReport>, CatalogError> {
         let specs: Vec<&ComponentSpec> = candidates.iter().map(|c| c.spec).collect();
-        // A document with unknown fields is invalid from the start: no other member may count
-        // on it.
+        // A document with unknown fields (or a module it drifted from) is invalid from the
+        // start: no other member may count on it.
         let mut alive: Vec<bool> = candidates
             .iter()
-            .map(|c| c.unknown_fields.is_empty())
+            .map(|c| !c.invalid_before_rules())
             .collect();
         // Each round removes at least one member or stops, so it ends.
         for _ in 0..=candidates.len() {
@@ -259,7 +302,7 @@ impl Catalog {
             let reports: Vec<ValidationReport> = candidates
                 .iter()
                 .map(|c| {
-                    let report = self.validate_in(c, &snapshot, origin);
+                    let report = with_findings(self.validate_in(c, &snapshot, origin), c.findings);
                     if c.unknown_fields.is_empty() {
                         report
                     } else {

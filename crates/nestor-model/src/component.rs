@@ -96,6 +96,40 @@ impl SupportLevel {
     }
 }
 
+/// Where a definition's inputs and outputs come from (`interface:` in a definition).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InterfaceSource {
+    /// Written in the definition (`required_inputs`, `optional_inputs`, `outputs`); for a
+    /// Terraform module synced from git, checked against the module's `variable` and `output`
+    /// blocks.
+    #[default]
+    Declared,
+    /// Read from the Terraform module at the synced commit: the definition lists no inputs or
+    /// outputs, and the sync fills them in from the module's `*.tf` files. Only a git source
+    /// can publish such a definition.
+    FromModule,
+}
+
+impl InterfaceSource {
+    /// The name used in definitions.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InterfaceSource::Declared => "declared",
+            InterfaceSource::FromModule => "from_module",
+        }
+    }
+
+    /// Whether this is the default, [`InterfaceSource::Declared`].
+    pub fn is_declared(&self) -> bool {
+        *self == InterfaceSource::Declared
+    }
+}
+
+/// Deployment engines whose components are Terraform modules (the `interface` and
+/// `module_path` fields concern them).
+pub const TERRAFORM_ENGINES: [&str; 2] = ["terraform", "opentofu"];
+
 /// An input a component takes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Input {
@@ -215,6 +249,16 @@ pub struct ComponentSpec {
     /// it may publish acknowledgements; they are part of the version's immutable record.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acknowledged_breaking_changes: Vec<AcknowledgedChange>,
+    /// The Terraform module's directory in the git repository (repository-relative, `/`
+    /// separators, no `..` or `.git`); default: the directory of the definition file. Part of
+    /// the interface: it says what a version deploys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "modules/vpc")]
+    pub module_path: Option<String>,
+    /// Where the inputs and outputs come from: `declared` (the default) or `from_module` (read
+    /// from the Terraform module at the synced commit; git sources only).
+    #[serde(default, skip_serializing_if = "InterfaceSource::is_declared")]
+    pub interface: InterfaceSource,
 }
 
 /// A breaking change a version acknowledges (the audited escape hatch for real histories that
@@ -233,7 +277,7 @@ pub struct AcknowledgedChange {
 
 impl ComponentSpec {
     /// The top-level keys of a definition.
-    pub const FIELDS: [&'static str; 20] = [
+    pub const FIELDS: [&'static str; 22] = [
         "name",
         "version",
         "description",
@@ -254,7 +298,59 @@ impl ComponentSpec {
         "labels",
         "annotations",
         "acknowledged_breaking_changes",
+        "module_path",
+        "interface",
     ];
+
+    /// The directory of the Terraform module of a version synced from git, in its repository:
+    /// `module_path` when set, else the directory of the definition file (`git_path`); `""` is
+    /// the repository's root. `None` for a version not synced from git (no `git_commit` or
+    /// `git_path`), or whose `module_path` is not a safe relative path (see
+    /// [`module_path_problem`]).
+    ///
+    /// With `git_repository` and `git_commit` it locates the module exactly:
+    /// `git::<repository>//<dir>?ref=<commit>`.
+    ///
+    /// ```
+    /// use nestor_model::ComponentSpec;
+    /// let mut spec = ComponentSpec {
+    ///     git_commit: Some("0a1b".into()),
+    ///     git_path: Some("modules/vpc/component.yaml".into()),
+    ///     ..Default::default()
+    /// };
+    /// assert_eq!(spec.module_dir().as_deref(), Some("modules/vpc"));
+    /// spec.module_path = Some("terraform/vpc/".into());
+    /// assert_eq!(spec.module_dir().as_deref(), Some("terraform/vpc"));
+    /// spec.git_path = Some("vpc.yaml".into());
+    /// spec.module_path = None;
+    /// assert_eq!(spec.module_dir().as_deref(), Some(""));
+    /// spec.git_commit = None;
+    /// assert_eq!(spec.module_dir(), None);
+    /// ```
+    pub fn module_dir(&self) -> Option<String> {
+        self.git_commit.as_ref()?;
+        let git_path = self.git_path.as_deref()?;
+        match &self.module_path {
+            Some(path) => {
+                if module_path_problem(path).is_some() {
+                    return None;
+                }
+                Some(normalize_module_path(path))
+            }
+            None => Some(
+                git_path
+                    .rsplit_once('/')
+                    .map_or(String::new(), |(dir, _)| dir.to_owned()),
+            ),
+        }
+    }
+
+    /// Whether a deployment engine of this definition is Terraform or OpenTofu.
+    pub fn is_terraform(&self) -> bool {
+        self.deployment_engines
+            .iter()
+            .any(|e| TERRAFORM_ENGINES.contains(&e.as_str()))
+    }
 
     /// The part of the definition that is immutable once published.
     pub fn interface(&self) -> CanonicalInterface<'_> {
@@ -289,7 +385,65 @@ impl ComponentSpec {
             && self.resource_limits == other.resource_limits
             && self.labels == other.labels
             && self.annotations == other.annotations
+            && self.interface == other.interface
             && descriptions(self) == descriptions(other)
+    }
+}
+
+/// Longest `module_path`, in bytes.
+pub const MAX_MODULE_PATH: usize = 1024;
+
+/// Why `path` is not an acceptable `module_path`, if it is not: it must be relative to the
+/// repository's root, with `/` separators, and stay inside the repository and out of `.git`.
+/// `""`, `.` and `./` name the root; a trailing `/` is allowed.
+///
+/// ```
+/// use nestor_model::module_path_problem;
+/// assert_eq!(module_path_problem("modules/vpc"), None);
+/// assert_eq!(module_path_problem("./modules/vpc/"), None);
+/// assert!(module_path_problem("/etc").is_some());
+/// assert!(module_path_problem("modules/../../x").is_some());
+/// assert!(module_path_problem(".git/hooks").is_some());
+/// ```
+pub fn module_path_problem(path: &str) -> Option<&'static str> {
+    if path.len() > MAX_MODULE_PATH {
+        return Some("is longer than 1024 bytes");
+    }
+    if path.starts_with('/') || path.contains(':') || path.contains('\\') {
+        return Some("must be a path relative to the repository's root, with `/` separators");
+    }
+    if path.chars().any(char::is_control) {
+        return Some("must not contain control characters");
+    }
+    let normalized = normalize_module_path(path);
+    if normalized.is_empty() {
+        return None;
+    }
+    for component in normalized.split('/') {
+        if component.is_empty() {
+            return Some("must not contain an empty component (`//`)");
+        }
+        if component == "." || component == ".." {
+            return Some("must not contain `.` or `..` components: it stays inside the repository");
+        }
+        if component.eq_ignore_ascii_case(".git") {
+            return Some("must not reach into `.git`");
+        }
+    }
+    None
+}
+
+/// `module_path` without a leading `./` and a trailing `/`; `.` is the root, `""`.
+fn normalize_module_path(path: &str) -> String {
+    let mut p = path;
+    while let Some(rest) = p.strip_prefix("./") {
+        p = rest;
+    }
+    let p = p.trim_end_matches('/');
+    if p == "." {
+        String::new()
+    } else {
+        p.to_owned()
     }
 }
 
@@ -424,6 +578,7 @@ mod tests {
             "git_path": "p", "labels": {"team": "core"}, "annotations": {"a": "b"},
             "content_hash": "sha256:00", "published_at": "2026-01-01T00:00:00Z", "revision": 1,
             "deprecated": {"message": "m"}, "yanked": true,
+            "module_path": "modules/vpc", "interface": "from_module",
         });
         let c: Component = serde_json::from_value(json).expect("a component");
         let out = serde_json::to_value(&c).expect("encodes");

@@ -52,6 +52,10 @@ pub struct CanonicalInterface<'a> {
     /// absent from the JSON when there are none, so that other versions' hashes are unchanged).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub acknowledged_breaking_changes: Vec<&'a crate::AcknowledgedChange>,
+    /// The Terraform module's directory, when the definition names one: it says what the
+    /// version deploys (absent when unset, so that other versions' hashes are unchanged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub module_path: Option<&'a str>,
 }
 
 impl<'a> CanonicalInterface<'a> {
@@ -99,6 +103,7 @@ impl<'a> CanonicalInterface<'a> {
             optional_inputs: inputs(&spec.optional_inputs),
             outputs,
             acknowledged_breaking_changes: acknowledged,
+            module_path: spec.module_path.as_deref(),
         }
     }
 
@@ -188,5 +193,18 @@ mod tests {
         c.outputs[0].value_type = ValueType::Integer;
         assert_ne!(a.content_hash(), c.content_hash());
         assert!(a.content_hash().starts_with("sha256:") && a.content_hash().len() == 71);
+        let mut d = spec();
+        d.module_path = Some("modules/vpc".into());
+        assert_ne!(a.content_hash(), d.content_hash());
+    }
+
+    #[test]
+    fn unset_new_fields_leave_the_hash_as_it_was() {
+        // A fixed hash of a definition without module_path or interface: published versions
+        // keep theirs when fields are added to the interface.
+        let mut e = spec();
+        e.interface = crate::InterfaceSource::FromModule;
+        assert_eq!(spec().content_hash(), e.content_hash());
+        assert!(!spec().interface().canonical_json().contains("module_path"));
     }
 }

@@ -1,4 +1,5 @@
-//! The types of inputs and outputs: `string, number, integer, boolean, object, list(T), map(T)`.
+//! The types of inputs and outputs: `string, number, integer, boolean, object, any, list(T),
+//! map(T)`.
 //!
 //! Written as strings in definitions (`type: list(map(string))`) and parsed into a tree so that
 //! defaults and allowed values can be checked, and so that validation can compare types
@@ -33,6 +34,9 @@ pub enum ValueType {
     Boolean,
     /// A free-form object (map with values of any type).
     Object,
+    /// Any value at all: Terraform's `any`, and the type of a Terraform output (outputs
+    /// declare none). Every type widens to it.
+    Any,
     /// A list whose items have the inner type.
     List(Box<ValueType>),
     /// A string-keyed map whose values have the inner type.
@@ -42,7 +46,7 @@ pub enum ValueType {
 /// Why a type expression does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown type {input:?}: {reason} (expected string, number, integer, boolean, object, list(T) or map(T))"
+    "unknown type {input:?}: {reason} (expected string, number, integer, boolean, object, any, list(T) or map(T))"
 )]
 pub struct TypeParseError {
     input: String,
@@ -60,6 +64,7 @@ impl ValueType {
             }
             (ValueType::Boolean, Value::Bool(_)) => true,
             (ValueType::Object, Value::Object(_)) => true,
+            (ValueType::Any, _) => true,
             (ValueType::List(inner), Value::Array(items)) => items.iter().all(|i| inner.accepts(i)),
             (ValueType::Map(inner), Value::Object(m)) => m.values().all(|v| inner.accepts(v)),
             _ => false,
@@ -72,6 +77,8 @@ impl ValueType {
         match (self, wider) {
             (ValueType::Integer, ValueType::Number) => true,
             (ValueType::Map(_), ValueType::Object) => true,
+            (ValueType::Any, ValueType::Any) => false,
+            (_, ValueType::Any) => true,
             (ValueType::List(a), ValueType::List(b)) | (ValueType::Map(a), ValueType::Map(b)) => {
                 a.is_widened_to(b)
             }
@@ -90,6 +97,7 @@ impl ValueType {
             "integer" => ValueType::Integer,
             "boolean" => ValueType::Boolean,
             "object" => ValueType::Object,
+            "any" => ValueType::Any,
             _ => {
                 let (ctor, rest) = s.split_once('(').ok_or("not a known type")?;
                 let inner = rest
@@ -137,6 +145,7 @@ impl fmt::Display for ValueType {
             ValueType::Integer => f.write_str("integer"),
             ValueType::Boolean => f.write_str("boolean"),
             ValueType::Object => f.write_str("object"),
+            ValueType::Any => f.write_str("any"),
             ValueType::List(t) => write!(f, "list({t})"),
             ValueType::Map(t) => write!(f, "map({t})"),
         }
@@ -156,7 +165,9 @@ mod tests {
             "integer",
             "boolean",
             "object",
+            "any",
             "list(string)",
+            "map(any)",
             "map(list(integer))",
         ] {
             assert_eq!(s.parse::<ValueType>().unwrap().to_string(), s);
@@ -201,5 +212,23 @@ mod tests {
         assert!(t("list(integer)").is_widened_to(&t("list(number)")));
         assert!(!t("number").is_widened_to(&t("integer")));
         assert!(!t("string").is_widened_to(&t("string")));
+        assert!(t("string").is_widened_to(&t("any")));
+        assert!(t("list(string)").is_widened_to(&t("list(any)")));
+        assert!(!t("any").is_widened_to(&t("any")));
+        assert!(!t("any").is_widened_to(&t("string")));
+    }
+
+    #[test]
+    fn any_accepts_every_value() {
+        let any = "any".parse::<ValueType>().unwrap();
+        for v in [
+            json!(null),
+            json!(1),
+            json!("s"),
+            json!([1, "a"]),
+            json!({"a": [true]}),
+        ] {
+            assert!(any.accepts(&v), "{v}");
+        }
     }
 }

@@ -20,7 +20,9 @@
 //! - `bump.rs`: version arithmetic (Cargo's 0.x convention);
 //! - `policy.rs`: [`GatePolicy`], the gate's configuration (changed defaults, who may
 //!   acknowledge breaking changes);
-//! - `snapshot.rs`: [`CatalogSnapshot`], the catalog state a validation is given.
+//! - `snapshot.rs`: [`CatalogSnapshot`], the catalog state a validation is given;
+//! - `terraform.rs`: [`terraform`], Terraform modules read with an HCL parser: the drift check
+//!   of declared interfaces and `interface: from_module`.
 
 #![warn(missing_docs)]
 
@@ -31,6 +33,7 @@ mod policy;
 mod rule;
 mod rules;
 mod snapshot;
+pub mod terraform;
 mod validator;
 
 pub use bump::{actual_bump, next_version};
@@ -40,4 +43,5 @@ pub use policy::GatePolicy;
 pub use rule::{Comparison, Context, Findings, Rule};
 pub use rules::{WellFormed, rule_ids};
 pub use snapshot::{CatalogSnapshot, KnownVersion};
+pub use terraform::module_rule_ids;
 pub use validator::{Validator, report_for_unreadable, report_with_unknown_fields};

@@ -58,6 +58,12 @@ pub mod rule_ids {
     pub const ACKNOWLEDGEMENT_INVALID: &str = "ACKNOWLEDGEMENT_INVALID";
     /// A dependency is listed twice.
     pub const DEPENDENCY_DUPLICATE: &str = "DEPENDENCY_DUPLICATE";
+    /// `module_path` is absolute, leaves the repository (`..`), reaches into `.git`, or is
+    /// otherwise not a plain repository-relative directory.
+    pub const MODULE_PATH_INVALID: &str = "MODULE_PATH_INVALID";
+    /// `interface: from_module` where no module can be read: not a Terraform or OpenTofu
+    /// component, published through the API, or from a source without commits.
+    pub const MODULE_INTERFACE_UNAVAILABLE: &str = "MODULE_INTERFACE_UNAVAILABLE";
 }
 
 use rule_ids::*;
@@ -128,6 +134,34 @@ impl Rule for WellFormed {
         check_maps(spec, f);
         check_acknowledgements(spec, f);
         check_text_safety(spec, f);
+        check_module(spec, f);
+    }
+}
+
+/// `module_path` is a safe repository-relative directory; `interface: from_module` is for
+/// Terraform (or OpenTofu) components.
+fn check_module(spec: &ComponentSpec, f: &mut Findings) {
+    if let Some(path) = &spec.module_path
+        && let Some(problem) = nestor_model::module_path_problem(path)
+    {
+        f.error(
+            MODULE_PATH_INVALID,
+            "module_path",
+            format!(
+                "module_path {:?} {problem}",
+                printable(&path.chars().take(128).collect::<String>())
+            ),
+        );
+    }
+    if spec.interface == nestor_model::InterfaceSource::FromModule && !spec.is_terraform() {
+        f.error(
+            MODULE_INTERFACE_UNAVAILABLE,
+            "interface",
+            format!(
+                "`interface: from_module` reads a Terraform module: it needs {} among deployment_engines",
+                nestor_model::TERRAFORM_ENGINES.join(" or ")
+            ),
+        );
     }
 }
 

@@ -558,3 +558,41 @@ fn acknowledged_breaking_changes_are_well_formed() {
         )]
     );
 }
+
+#[test]
+fn module_path_and_interface() {
+    let engines = "deployment_engines: [terraform, pulumi]";
+    for ok in ["modules/vpc", "./modules/vpc/", ".", "\"\""] {
+        let yaml = with(engines, &format!("{engines}\nmodule_path: {ok}"));
+        assert_eq!(validate(&yaml), vec![], "{ok}");
+    }
+    for bad in [
+        "../vpc",
+        "modules/../../vpc",
+        "/etc",
+        "modules//vpc",
+        "modules/.git",
+        "modules/.GIT/x",
+        "'C:\\modules'",
+    ] {
+        let yaml = with(engines, &format!("{engines}\nmodule_path: {bad}"));
+        assert_eq!(
+            validate(&yaml),
+            vec![("MODULE_PATH_INVALID".to_owned(), "module_path".to_owned())],
+            "{bad}"
+        );
+    }
+    let from_module = with(engines, &format!("{engines}\ninterface: from_module"));
+    assert_eq!(validate(&from_module), vec![]);
+    let not_terraform = with(
+        engines,
+        "deployment_engines: [pulumi]\ninterface: from_module",
+    );
+    assert_eq!(
+        validate(&not_terraform),
+        vec![(
+            "MODULE_INTERFACE_UNAVAILABLE".to_owned(),
+            "interface".to_owned()
+        )]
+    );
+}

@@ -12,7 +12,12 @@ use nestor_model::{
     ComponentSpec, DefinitionError, Finding, Severity, SourceFormat, ValidationReport,
     parse_definitions,
 };
-use nestor_validation::{report_for_unreadable, report_with_unknown_fields};
+use nestor_validation::{
+    report_for_unreadable, report_with_unknown_fields,
+    terraform::{
+        DefinitionSite, LoadedModule, ModuleFile, ModuleRead, apply_module, is_module_file,
+    },
+};
 use serde::Serialize;
 
 /// Output format.
@@ -135,18 +140,29 @@ pub async fn run(paths: &[PathBuf], format: Format, against: Against<'_>) -> any
         }
     }
 
+    // Terraform components are checked against their module in the work tree (or take their
+    // interface from it), as a sync checks them at the commit.
+    let module_findings: Vec<Vec<Finding>> = parsed
+        .iter_mut()
+        .map(|(spec, file, line)| check_module_on_disk(spec, file, *line, &texts))
+        .collect();
+
     let offline = matches!(against, Against::Local(_, None));
     let verdicts: Vec<ValidationReport> = match against {
         Against::Local(catalog, _) => {
             let candidates: Vec<Candidate<'_>> = parsed
                 .iter()
                 .zip(&unknown)
-                .map(|((spec, file, line), unknown_fields)| Candidate {
-                    spec,
-                    file: Some(file),
-                    line: Some(*line),
-                    unknown_fields,
-                })
+                .zip(&module_findings)
+                .map(
+                    |(((spec, file, line), unknown_fields), findings)| Candidate {
+                        spec,
+                        file: Some(file),
+                        line: Some(*line),
+                        unknown_fields,
+                        findings,
+                    },
+                )
                 .collect();
             catalog
                 .validate_batch(&candidates, Some(&local_origin()))
@@ -154,13 +170,21 @@ pub async fn run(paths: &[PathBuf], format: Format, against: Against<'_>) -> any
         }
         Against::Server(client, source) => {
             let mut out = Vec::with_capacity(parsed.len());
-            for ((spec, file, line), unknown_fields) in parsed.iter().zip(&unknown) {
+            for (((spec, file, line), unknown_fields), module_findings) in
+                parsed.iter().zip(&unknown).zip(&module_findings)
+            {
                 let mut r = client.validate_as(spec, source).await.with_context(|| {
                     format!("validating {file}:{line} on {}", client.base_url())
                 })?;
                 for f in &mut r.findings {
                     f.file = Some(file.clone());
                     f.line.get_or_insert(*line);
+                }
+                if !module_findings.is_empty() {
+                    let mut all = module_findings.clone();
+                    all.append(&mut r.findings);
+                    r.valid = r.valid && !all.iter().any(|f| f.severity == Severity::Error);
+                    r.findings = all;
                 }
                 if !unknown_fields.is_empty() {
                     r = report_with_unknown_fields(unknown_fields, r, Some(file), Some(*line));
@@ -283,6 +307,125 @@ fn locate_findings(report: &mut ValidationReport, text: &str, starts: &[u32], li
             f.line = Some(line + at - 1);
         }
     }
+}
+
+/// The repository root above `file`: the nearest directory holding `.git`.
+fn repository_root(file: &Path) -> Option<PathBuf> {
+    let start = file.parent()?.canonicalize().ok()?;
+    start
+        .ancestors()
+        .find(|dir| dir.join(".git").exists())
+        .map(Path::to_path_buf)
+}
+
+/// Reads a module directory of the work tree as a git sync reads it at a commit: `*.tf` files
+/// only, links not followed, sizes checked before reading, the same caps.
+fn read_module_dir(dir: &Path) -> ModuleRead {
+    let shown = dir.display();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return ModuleRead::Unreadable(format!("there is no directory `{shown}`"));
+        }
+        Err(e) => return ModuleRead::Unreadable(format!("reading `{shown}`: {e}")),
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| is_module_file(n))
+        .collect();
+    names.sort();
+    if names.len() > nestor_catalog::MAX_MODULE_FILES {
+        return ModuleRead::Unreadable(format!(
+            "`{shown}` has {} .tf files; at most {} are read per module",
+            names.len(),
+            nestor_catalog::MAX_MODULE_FILES
+        ));
+    }
+    let mut total = 0u64;
+    let files = names
+        .into_iter()
+        .map(|name| {
+            let path = dir.join(&name);
+            let content = match std::fs::symlink_metadata(&path) {
+                Err(e) => Err(format!("cannot stat: {e}")),
+                Ok(m) if m.file_type().is_symlink() => Err("symbolic link not followed".to_owned()),
+                Ok(m) if !m.is_file() => Err("not a file".to_owned()),
+                Ok(m) if m.len() > nestor_catalog::MAX_MODULE_FILE_BYTES => Err(format!(
+                    "file is {} bytes; .tf files are read up to {}",
+                    m.len(),
+                    nestor_catalog::MAX_MODULE_FILE_BYTES
+                )),
+                Ok(m) if total + m.len() > nestor_catalog::MAX_MODULE_BYTES => Err(format!(
+                    "the module's .tf files are over {} bytes together",
+                    nestor_catalog::MAX_MODULE_BYTES
+                )),
+                Ok(m) => {
+                    total += m.len();
+                    std::fs::read(&path)
+                        .map_err(|e| format!("cannot read: {e}"))
+                        .and_then(|b| String::from_utf8(b).map_err(|e| format!("not UTF-8: {e}")))
+                }
+            };
+            ModuleFile {
+                path: path.display().to_string(),
+                content,
+            }
+        })
+        .collect();
+    ModuleRead::Files(files)
+}
+
+/// The module check of one definition in the work tree (docs/validation.md, "Terraform
+/// modules"): its `module_path` is resolved against the git checkout's root, else the module is
+/// the definition file's directory.
+fn check_module_on_disk(
+    spec: &mut ComponentSpec,
+    file: &str,
+    line: u32,
+    texts: &HashMap<String, (String, Vec<u32>)>,
+) -> Vec<Finding> {
+    if !spec.is_terraform() {
+        return Vec::new();
+    }
+    let lines: Vec<&str> = texts
+        .get(file)
+        .map(|(text, starts)| {
+            let end = starts.iter().copied().find(|&s| s > line);
+            text.lines()
+                .skip((line as usize).saturating_sub(1))
+                .take(end.map_or(usize::MAX, |e| (e - line) as usize))
+                .collect()
+        })
+        .unwrap_or_default();
+    let site = DefinitionSite {
+        file,
+        line,
+        lines: &lines,
+    };
+    let path = Path::new(file);
+    let dir = match &spec.module_path {
+        // MODULE_PATH_INVALID says what is wrong with it.
+        Some(p) if nestor_model::module_path_problem(p).is_some() => return Vec::new(),
+        Some(p) => match repository_root(path) {
+            Some(root) => root.join(p.trim_start_matches("./")),
+            None => {
+                return vec![site.finding(
+                    nestor_validation::module_rule_ids::MODULE_UNREADABLE,
+                    "module_path".into(),
+                    "module_path is relative to the repository's root: run `nestor validate` inside a git checkout".into(),
+                )];
+            }
+        },
+        None => path.parent().map(Path::to_path_buf).unwrap_or_default(),
+    };
+    let shown = dir.display().to_string();
+    let module = LoadedModule::load(&read_module_dir(if shown.is_empty() {
+        Path::new(".")
+    } else {
+        &dir
+    }));
+    apply_module(spec, &module, &shown, &site)
 }
 
 /// The origin offline validation publishes as, both for `--catalog` and the files checked, so

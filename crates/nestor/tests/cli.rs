@@ -688,3 +688,44 @@ fn validate_prints_the_readme_sample() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(stdout.lines().collect::<Vec<_>>(), sample, "{stdout}");
 }
+
+#[test]
+fn validate_checks_terraform_modules_in_the_work_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = "name: vpc\nversion: 1.0.0\ndescription: d\nprovider: aws\ncategory: c\nresource_type: t\n\
+                deployment_engines: [terraform]\n";
+    std::fs::create_dir_all(dir.path().join("modules/vpc")).unwrap();
+    std::fs::write(
+        dir.path().join("modules/vpc/variables.tf"),
+        "variable \"cidr\" {\n  type = string\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("modules/vpc/component.yaml"),
+        format!("{head}optional_inputs:\n  - name: cidr\n    type: string\n"),
+    )
+    .unwrap();
+    let out = nestor().arg("validate").arg(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let definition = dir.path().join("modules/vpc/component.yaml");
+    let variables = dir.path().join("modules/vpc/variables.tf");
+    assert!(
+        stdout.contains(&format!(
+            "{}:9: error[MODULE_INPUT_REQUIRED] optional_inputs[0]: input `cidr` is listed as optional, but `variable \"cidr\"` at {}:1 has no default",
+            definition.display(),
+            variables.display()
+        )),
+        "{stdout}"
+    );
+
+    // interface: from_module takes the interface from the module in the work tree.
+    std::fs::write(&definition, format!("{head}interface: from_module\n")).unwrap();
+    let out = nestor()
+        .args(["validate", "--format", "json"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+}
