@@ -62,7 +62,7 @@ impl Default for TerraformConfig {
         TerraformConfig {
             namespace: "nestor".into(),
             source_namespaces: Default::default(),
-            engines: vec!["terraform".into(), "opentofu".into()],
+            engines: nestor_model::TERRAFORM_ENGINES.map(String::from).to_vec(),
         }
     }
 }

@@ -72,6 +72,16 @@ async fn server_and_catalog(auth: AuthConfig) -> (TestServer, Arc<Catalog>) {
         synced("chart", "1.0.0", "h100", "charts/chart.yaml", &["helm"]),
     )
     .await;
+    // A definition kept apart from its module's code: `module_path` says where the code is.
+    let mut apart = synced(
+        "subnets",
+        "1.0.0",
+        "s100",
+        "catalog/subnets.yaml",
+        &["terraform"],
+    );
+    apart.module_path = Some("modules/network/subnets".into());
+    publish(&c, "platform", apart).await;
     c.publish(minimal("db", "1.0.0").build(), &nestor_testkit::tester())
         .await
         .unwrap();
@@ -150,6 +160,12 @@ async fn download_points_at_the_exact_commit_and_directory() {
             "{version} (a yanked version is still downloadable by its exact address)"
         );
     }
+    let res = get(&s, "/v1/modules/platform/subnets/aws/1.0.0/download", None).await;
+    assert_eq!(
+        res.headers()["x-terraform-get"].to_str().unwrap(),
+        format!("git::{REPO}//modules/network/subnets?ref=s100"),
+        "module_path, not the definition's directory"
+    );
     // A definition at the repository's root: no subdirectory.
     let res = get(&s, "/v1/modules/net/edge/aws/0.3.0/download", None).await;
     assert_eq!(res.status().as_u16(), 204);

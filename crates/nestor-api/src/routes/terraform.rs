@@ -290,25 +290,16 @@ impl TerraformConfig {
 }
 
 /// `git::<repository>//<directory>?ref=<commit>` for a version synced from git: the module is
-/// the directory of its definition file (or its `module_path`), at the commit synced.
+/// its `module_path`, or else the directory of its definition file, at the commit synced.
 pub(crate) fn download_location(c: &Component) -> Option<String> {
     let repository = c.spec.git_repository.as_deref()?;
     let commit = c.spec.git_commit.as_deref()?;
-    let dir = module_dir(c)?;
+    let dir = c.spec.module_dir()?;
     let url = getter_url(repository);
     Some(if dir.is_empty() {
         format!("git::{url}?ref={commit}")
     } else {
         format!("git::{url}//{dir}?ref={commit}")
-    })
-}
-
-/// The module's directory in the repository: the directory of the definition file.
-fn module_dir(c: &Component) -> Option<String> {
-    let path = c.spec.git_path.as_deref()?;
-    Some(match path.rsplit_once('/') {
-        Some((dir, _)) => dir.to_owned(),
-        None => String::new(),
     })
 }
 
