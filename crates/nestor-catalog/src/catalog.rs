@@ -111,6 +111,8 @@ pub struct Catalog {
     pub(crate) index: Arc<crate::CatalogIndex>,
     /// The highest revision broadcast so far (by a local write or by [`Catalog::follow_log`]).
     pub(crate) broadcast_revision: Arc<std::sync::atomic::AtomicU64>,
+    /// Store reads of change feeds in flight at once (`feed::FEED_READERS`).
+    pub(crate) feed_reads: Arc<tokio::sync::Semaphore>,
 }
 
 fn parse_version_param(version: &str) -> Result<Version, CatalogError> {
@@ -140,6 +142,7 @@ impl Catalog {
             changes,
             index: Arc::new(crate::CatalogIndex::default()),
             broadcast_revision: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            feed_reads: Arc::new(tokio::sync::Semaphore::new(crate::feed::FEED_READERS)),
         }
     }
 

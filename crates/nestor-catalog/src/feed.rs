@@ -47,6 +47,12 @@ use crate::{Catalog, CatalogError};
 /// 2,500 small reads of the log).
 pub const FEED_PAGE: usize = 4;
 
+/// How many feeds of one catalog read the store at the same time. Streams that start together
+/// (a reconnect storm after a restart, a burst of stalled readers) take turns for their pages
+/// instead of opening as many store requests at once: on DynamoDB each concurrent request is a
+/// pooled HTTPS connection, kept (with its buffers) long after the burst.
+pub const FEED_READERS: usize = 32;
+
 /// A change event as every subscriber shares it: one allocation however many streams carry it,
 /// and a slot for its encoding on the wire, made once by whichever stream needs it first. The
 /// catalog knows no wire format: the transport (the API's event stream) supplies the encoder.
@@ -138,6 +144,8 @@ enum Phase {
 
 struct Feed {
     store: Arc<dyn CatalogStore>,
+    /// Permits to read the store, shared by every feed of the catalog ([`FEED_READERS`]).
+    reads: Arc<tokio::sync::Semaphore>,
     rx: broadcast::Receiver<Arc<SharedEvent>>,
     /// The highest revision the catalog has broadcast.
     broadcast_revision: Arc<std::sync::atomic::AtomicU64>,
@@ -232,6 +240,7 @@ impl Catalog {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut feed = Feed {
             store: self.store.clone(),
+            reads: self.feed_reads.clone(),
             rx,
             broadcast_revision: self.broadcast_revision.clone(),
             request,
@@ -284,8 +293,13 @@ impl Feed {
     }
 
     async fn start(&mut self) -> Result<(), CatalogError> {
-        let current = self.store.current_revision().await?;
-        let retained = self.store.retained_after().await?;
+        let (current, retained) = {
+            let _permit = self.reads.acquire().await;
+            (
+                self.store.current_revision().await?,
+                self.store.retained_after().await?,
+            )
+        };
         match self.request.since {
             Some(since) if since > current => {
                 self.reset(ResetReason::Ahead, since, retained, current)
@@ -336,6 +350,7 @@ impl Feed {
     /// Reads the next page of whatever comes before live changes: the snapshot, the changes
     /// that settle it, or the log.
     async fn read_ahead(&mut self) -> Result<(), CatalogError> {
+        let _permit = self.reads.clone().acquire_owned().await;
         match &self.phase {
             Phase::Snapshot { .. } => self.snapshot_page().await,
             Phase::Settle { .. } => self.settle_page().await,

@@ -43,7 +43,7 @@ mod validation;
 pub use catalog::{Catalog, Origin, PublishResult};
 pub use diff::{FieldDiff, interface_diff};
 pub use error::CatalogError;
-pub use feed::{FEED_PAGE, FeedCursor, FeedItem, FeedRequest, SharedEvent};
+pub use feed::{FEED_PAGE, FEED_READERS, FeedCursor, FeedItem, FeedRequest, SharedEvent};
 pub use git::{
     GitCredentials, GitSource, MAX_MODULE_BYTES, MAX_MODULE_FILE_BYTES, MAX_MODULE_FILES,
     set_git_timeouts,
