@@ -47,7 +47,7 @@ pub use feed::{FEED_PAGE, FeedCursor, FeedItem, FeedRequest, SharedEvent};
 pub use git::{GitCredentials, GitSource, set_git_timeouts};
 pub use index::{
     CatalogIndex, DependentHit, DependentsPage, DependentsQuery, Facet, FacetKey, Hit, IndexError,
-    IndexPage, IndexQuery, IndexStatus, MAX_DEPENDENTS, MAX_DEPENDENTS_DEPTH, MAX_QUERY_BYTES,
+    IndexPage, IndexQuery, IndexStatus, MAX_DEPENDENTS, MAX_DEPENDENTS_DEPTH, MAX_QUERY_CHARS,
     MAX_QUERY_CLAUSES, QuerySyntaxError, Sort, TextQuery,
 };
 pub use redact::{redact_url, redact_urls_in};
