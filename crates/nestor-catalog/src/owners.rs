@@ -116,8 +116,24 @@ impl Catalog {
         actor: &str,
         privileged: bool,
     ) -> Result<OwnerList, CatalogError> {
+        self.add_owners_checked(name, names, actor, privileged, |_| Ok(()))
+            .await
+    }
+
+    /// [`Catalog::add_owners`], with `check` judging the names once the name is known to exist
+    /// and the actor may change its owners (the server's: are they configured tokens?), so
+    /// that an unknown name is 404 and a refused actor 403 whatever the body names.
+    pub async fn add_owners_checked(
+        &self,
+        name: &str,
+        names: &[String],
+        actor: &str,
+        privileged: bool,
+        check: impl Fn(&[String]) -> Result<(), CatalogError>,
+    ) -> Result<OwnerList, CatalogError> {
         check_names(names)?;
         self.change_owners(name, actor, privileged, |current| {
+            check(names)?;
             let mut next = current.to_vec();
             for n in names {
                 let owner = api_owner(n);

@@ -13,6 +13,7 @@ pub struct ComponentPage {
     /// The components of this page: each one's latest version (every version with
     /// `all_versions=true`), in the order asked for (name by default). With `fields=`, each
     /// item has only the fields asked for, and `name` and `version`.
+    #[schema(schema_with = component_items)]
     pub items: Vec<Component>,
     /// Pass as `cursor` to get the next page; absent on the last page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -154,6 +155,7 @@ pub struct SearchHit {
     pub matched: Vec<String>,
     /// The matching version (each component's latest unless `all_versions=true`). With
     /// `fields=`, only the fields asked for, and `name` and `version`.
+    #[schema(schema_with = component_or_fields)]
     pub component: Component,
 }
 
@@ -467,6 +469,50 @@ pub struct OwnersRequest {
     /// Token names to add or remove (at least one).
     #[schema(schema_with = owners_schema)]
     pub owners: Vec<String>,
+}
+
+/// A whole component, or (with `fields=`) only some of its fields, `name` and `version` always.
+fn component_or_fields() -> utoipa::openapi::Schema {
+    use utoipa::openapi::{
+        ObjectBuilder, Ref,
+        schema::{AnyOfBuilder, Type},
+    };
+    utoipa::openapi::Schema::AnyOf(
+        AnyOfBuilder::new()
+            .item(Ref::from_schema_name("Component"))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .title(Some("ComponentFields"))
+                    .description(Some(
+                        "With `fields=`: the fields asked for, and `name` and `version` (each \
+                         as in `Component`)",
+                    ))
+                    .property("name", crate::limits::name())
+                    .required("name")
+                    .property("version", crate::limits::version())
+                    .required("version")
+                    .property_names(Some(
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .enum_values(Some(
+                                crate::ComponentSpec::FIELDS
+                                    .iter()
+                                    .chain(&crate::Component::SERVER_FIELDS)
+                                    .copied(),
+                            )),
+                    )),
+            )
+            .build(),
+    )
+}
+
+fn component_items() -> utoipa::openapi::Schema {
+    utoipa::openapi::Schema::Array(
+        utoipa::openapi::ArrayBuilder::new()
+            .items(utoipa::openapi::RefOr::T(component_or_fields()))
+            .build(),
+    )
 }
 
 fn owners_schema() -> utoipa::openapi::Schema {

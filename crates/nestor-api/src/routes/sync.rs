@@ -133,7 +133,8 @@ pub(crate) struct RunParams {
     /// Only this source's runs.
     source: Option<String>,
     /// Only runs with a smaller id (the next page: the last id of this one).
-    before: Option<u64>,
+    #[param(minimum = 0)]
+    before: Option<i64>,
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
@@ -156,9 +157,18 @@ pub(crate) async fn sync_runs(
     Params(p): Params<RunParams>,
 ) -> Result<Json<SyncRunList>, ApiError> {
     let limit = crate::routes::components::page_limit(p.limit)?;
+    let before = match p.before {
+        None => None,
+        Some(n) => Some(u64::try_from(n).map_err(|_| {
+            ApiError::invalid_parameter(
+                "before",
+                format!("{n}: {}", nestor_model::limits::between(0, i64::MAX)),
+            )
+        })?),
+    };
     let items = state
         .catalog
-        .sync_runs(p.source.as_deref(), p.before, limit)
+        .sync_runs(p.source.as_deref(), before, limit)
         .await?;
     Ok(Json(SyncRunList { items }))
 }
