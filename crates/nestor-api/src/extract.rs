@@ -64,6 +64,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Filtered<T> {
         refuse_empty_values(query)?;
         let pairs: Vec<(String, String)> = serde_html_form::from_str(query)
             .map_err(|e| ApiError::invalid_parameter("query", e))?;
+        nestor_model::check_repeats(pairs.iter().map(|(k, _)| k.as_str()))
+            .map_err(|e| ApiError::invalid_parameter(&e.parameter, e.message))?;
         let mut filter = ComponentFilter::default();
         let mut rest = Vec::new();
         for (key, value) in pairs {
@@ -83,45 +85,103 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Filtered<T> {
 }
 
 /// The filter parameters as the OpenAPI document shows them (parsed by [`Filtered`], through
-/// `ComponentFilter::set`; never deserialized from this type).
+/// `ComponentFilter::set`; never deserialized from this type). Their schemas are built from the
+/// bounds the parser enforces.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub(crate) struct FilterParams {
-    /// Only these components (repeatable, or comma-separated; any of them).
-    #[param(pattern = r"^[a-z][a-z0-9-]{0,127}(,[a-z][a-z0-9-]{0,127})*$")]
+    /// Only these components (repeatable up to 64 times, each value up to 64 comma-separated
+    /// names; any of them).
+    #[param(schema_with = filter_names)]
     name: Vec<String>,
     /// Providers, comma-separated (any of them), e.g. `aws` or `aws,gcp`.
-    #[param(pattern = r"^[^,]+(,[^,]+)*$", max_length = 16448)]
+    #[param(schema_with = filter_alternatives)]
     provider: Option<String>,
     /// Categories, comma-separated (any of them), e.g. `database`.
-    #[param(pattern = r"^[^,]+(,[^,]+)*$", max_length = 16448)]
+    #[param(schema_with = filter_alternatives)]
     category: Option<String>,
     /// Resource types, comma-separated (any of them).
-    #[param(pattern = r"^[^,]+(,[^,]+)*$", max_length = 16448)]
+    #[param(schema_with = filter_alternatives)]
     resource_type: Option<String>,
     /// Deployable with any of these engines, comma-separated.
-    #[param(pattern = r"^[^,]+(,[^,]+)*$", max_length = 16448)]
+    #[param(schema_with = filter_alternatives)]
     engine: Option<String>,
     /// Maturities, comma-separated (any of them).
-    #[param(pattern = r"^(alpha|beta|stable|deprecated)(,(alpha|beta|stable|deprecated))*$")]
+    #[param(schema_with = filter_maturities)]
     maturity: Option<String>,
     /// Support levels, comma-separated (any of them).
-    #[param(pattern = r"^(community|supported)(,(community|supported))*$")]
+    #[param(schema_with = filter_support_levels)]
     support_level: Option<String>,
     /// `key` (the label is set) or `key:value` (set to this value); repeat for several (all
-    /// must hold).
-    #[param(pattern = r"^[^:]", max_length = 256)]
+    /// must hold; up to 64).
+    #[param(schema_with = filter_labels)]
     label: Vec<String>,
     /// Negated label condition, written `label!=key` (the label is not set) or
-    /// `label!=key:value` (not set to this value); repeatable.
-    #[param(rename = "label!", pattern = r"^[^:]", max_length = 256)]
+    /// `label!=key:value` (not set to this value); repeatable (up to 64).
+    #[param(rename = "label!", schema_with = filter_labels)]
     label_not: Vec<String>,
     /// `true`: only deprecated versions; `false`: only versions that are not.
     deprecated: Option<bool>,
     /// `true`: only yanked versions; `false`: only versions that are not (a yanked version is
     /// never a component's latest).
     yanked: Option<bool>,
+}
+
+/// `^A(,A){0,63}$`: 1 to [`MAX_FILTER_VALUES`] comma-separated alternatives matching `one`.
+fn alternatives_pattern(one: &str) -> String {
+    format!(
+        "^{one}(,{one}){{0,{}}}$",
+        nestor_model::MAX_FILTER_VALUES - 1
+    )
+}
+
+fn string_with(pattern: String) -> utoipa::openapi::ObjectBuilder {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .min_length(Some(1))
+        .pattern(Some(pattern))
+}
+
+fn repeatable(items: utoipa::openapi::ObjectBuilder) -> utoipa::openapi::Schema {
+    utoipa::openapi::Schema::Array(
+        utoipa::openapi::ArrayBuilder::new()
+            .items(items)
+            .max_items(Some(nestor_model::MAX_FILTER_VALUES))
+            .build(),
+    )
+}
+
+fn filter_names() -> utoipa::openapi::Schema {
+    let name = nestor_model::limits::NAME_PATTERN
+        .trim_start_matches('^')
+        .trim_end_matches('$');
+    repeatable(string_with(alternatives_pattern(name)))
+}
+
+fn filter_alternatives() -> utoipa::openapi::Schema {
+    let one = format!("[^,]{{1,{}}}", nestor_model::MAX_FILTER_VALUE_CHARS);
+    utoipa::openapi::Schema::Object(string_with(alternatives_pattern(&one)).build())
+}
+
+fn one_of_words(words: impl IntoIterator<Item = &'static str>) -> String {
+    format!("({})", words.into_iter().collect::<Vec<_>>().join("|"))
+}
+
+fn filter_maturities() -> utoipa::openapi::Schema {
+    let one = one_of_words(nestor_model::Maturity::ALL.map(|m| m.as_str()));
+    utoipa::openapi::Schema::Object(string_with(alternatives_pattern(&one)).build())
+}
+
+fn filter_support_levels() -> utoipa::openapi::Schema {
+    let one = one_of_words(nestor_model::SupportLevel::ALL.map(|m| m.as_str()));
+    utoipa::openapi::Schema::Object(string_with(alternatives_pattern(&one)).build())
+}
+
+fn filter_labels() -> utoipa::openapi::Schema {
+    repeatable(
+        string_with("^[^:]".to_owned()).max_length(Some(nestor_model::MAX_FILTER_VALUE_CHARS)),
+    )
 }
 
 /// Path parameters.

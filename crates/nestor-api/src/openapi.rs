@@ -16,15 +16,25 @@
 //!   is on), 404 on those with path parameters, 429 on writes (the per-token rate limit, while
 //!   access control is on), 503 on store-backed ones
 //!   (`store_unavailable`), 500 on all. A response a handler documents itself is kept.
+//! * The shapes the server enforces, from the rules it checks them with
+//!   (`nestor_model::limits`): path parameters `name` and `version` and the versions of
+//!   `from`/`to` are component names and versions everywhere; no query parameter may be empty
+//!   (`minLength: 1`); the request body of a publish is a [`DEFINITION`] — a `ComponentSpec`
+//!   with every field the server requires, and nothing else (`additionalProperties: false`, no
+//!   git provenance) — in JSON and YAML alike; a validation takes any document (it answers 200
+//!   with the verdict on whatever it is given).
+//! * 431 on every operation: hyper answers it, without a body, to a request line and headers
+//!   larger than it reads.
 
 use axum::http::Method;
 use nestor_model::Problem;
 use utoipa::{
     PartialSchema,
     openapi::{
-        ContentBuilder, HeaderBuilder, OpenApi, Ref, RefOr, ResponseBuilder,
+        ContentBuilder, HeaderBuilder, ObjectBuilder, OpenApi, Ref, RefOr, ResponseBuilder, Schema,
         extensions::Extensions,
         path::Operation,
+        schema::{AdditionalProperties, SchemaType, Type},
         security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme},
     },
 };
@@ -37,6 +47,8 @@ pub const SECURITY_SCHEME: &str = "bearer";
 pub const REQUIRED_SCOPE_EXTENSION: &str = "x-required-scope";
 /// The content type of every error body.
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+/// The schema of a publish's body: a definition as the server accepts it.
+pub const DEFINITION: &str = "Definition";
 
 /// Tags of operations that read or write the store, and so may answer `store_unavailable`.
 const STORE_BACKED_TAGS: &[&str] = &["components", "validation", "events", "sync"];
@@ -173,6 +185,19 @@ pub(crate) fn finish(doc: &mut OpenApi, access: Access) {
             .insert(common.name.to_owned(), RefOr::T(problem_response(common)));
     }
 
+    add_definition(components);
+    components.responses.insert(
+        "HeadersTooLarge".to_owned(),
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(
+                    "The request line and headers are larger than the server reads (answered \
+                     by the HTTP layer, without a body)",
+                )
+                .build(),
+        ),
+    );
+
     for (path, item) in doc.paths.paths.iter_mut() {
         let concrete = concrete_path(path);
         let has_path_params = path.contains('{');
@@ -187,6 +212,24 @@ pub(crate) fn finish(doc: &mut OpenApi, access: Access) {
             (Method::TRACE, &mut item.trace),
         ] {
             if let Some(op) = op.as_mut() {
+                constrain_parameters(op);
+                if concrete == "/api/v1/components" && method == Method::POST {
+                    body_schema(op, RefOr::Ref(Ref::from_schema_name(DEFINITION)));
+                }
+                if concrete == "/api/v1/validate" {
+                    body_schema(
+                        op,
+                        RefOr::T(Schema::Object(
+                            ObjectBuilder::new()
+                                .schema_type(SchemaType::AnyValue)
+                                .description(Some(
+                                    "Any document: it is judged as a `Definition`, and every \
+                                     way it is not one is a finding of the verdict",
+                                ))
+                                .build(),
+                        )),
+                    );
+                }
                 finish_operation(
                     op,
                     required_scope(&method, &concrete),
@@ -279,6 +322,123 @@ fn finish_operation(
         add(&STORE_UNAVAILABLE);
     }
     add(&INTERNAL);
+    op.responses
+        .responses
+        .entry("431".to_owned())
+        .or_insert_with(|| RefOr::Ref(Ref::from_response_name("HeadersTooLarge")));
+}
+
+/// The `Definition` schema, from `ComponentSpec`'s: the fields the server requires, no
+/// provenance (only a git sync stamps it: `PROVENANCE_RESERVED`), nothing else at any depth.
+fn add_definition(components: &mut utoipa::openapi::Components) {
+    const REQUIRED: [&str; 7] = [
+        "name",
+        "version",
+        "description",
+        "provider",
+        "category",
+        "resource_type",
+        "deployment_engines",
+    ];
+    const PROVENANCE: [&str; 3] = ["git_repository", "git_commit", "git_path"];
+    let Some(RefOr::T(Schema::Object(spec))) = components.schemas.get("ComponentSpec") else {
+        return;
+    };
+    let mut definition = spec.clone();
+    definition.description = Some(
+        "A component definition as a publish takes it: every field the server requires, and \
+         nothing else."
+            .to_owned(),
+    );
+    for field in PROVENANCE {
+        definition.properties.remove(field);
+    }
+    definition.required = REQUIRED.iter().map(|f| (*f).to_owned()).collect();
+    definition.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+    components
+        .schemas
+        .insert(DEFINITION.to_owned(), RefOr::T(Schema::Object(definition)));
+    // The parts of a definition: unknown fields are refused at any depth.
+    for part in [
+        "Input",
+        "Output",
+        "Dependency",
+        "ResourceLimits",
+        "AcknowledgedChange",
+    ] {
+        if let Some(RefOr::T(Schema::Object(o))) = components.schemas.get_mut(part) {
+            o.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+        }
+    }
+    // An acknowledged change names one of the change rules.
+    if let Some(RefOr::T(Schema::Object(ack))) = components.schemas.get_mut("AcknowledgedChange")
+        && let Some(RefOr::T(Schema::Object(rule))) = ack.properties.get_mut("rule")
+    {
+        rule.enum_values = Some(
+            nestor_validation::CHANGE_RULES
+                .iter()
+                .map(|r| r.id.into())
+                .collect(),
+        );
+    }
+}
+
+/// Replaces the schema of every content type of `op`'s request body.
+fn body_schema(op: &mut Operation, schema: RefOr<Schema>) {
+    if let Some(RefOr::T(body)) = op.request_body.as_mut() {
+        for content in body.content.values_mut() {
+            let RefOr::T(content) = content else { continue };
+            content.schema = Some(schema.clone());
+        }
+    }
+}
+
+/// The shapes of parameters, as the server checks them: `name` and `version` in paths, and
+/// the versions `from` and `to`, follow the name and version rules; no query parameter may be
+/// empty (`?limit=` is refused, never taken as absent).
+fn constrain_parameters(op: &mut Operation) {
+    use utoipa::openapi::path::ParameterIn;
+    for param in op.parameters.iter_mut().flatten() {
+        let RefOr::T(param) = param else { continue };
+        let schema = match (&param.parameter_in, param.name.as_str()) {
+            (ParameterIn::Path, "name") => Some(nestor_model::limits::name_schema()),
+            (ParameterIn::Path, "version") | (ParameterIn::Query, "from" | "to") => {
+                Some(nestor_model::limits::version_schema())
+            }
+            _ => None,
+        };
+        if let Some(schema) = schema {
+            param.schema = Some(RefOr::T(schema));
+        }
+        if param.parameter_in == ParameterIn::Query
+            && let Some(RefOr::T(schema)) = param.schema.as_mut()
+        {
+            non_empty(schema);
+        }
+    }
+}
+
+fn non_empty(schema: &mut Schema) {
+    match schema {
+        Schema::Object(o)
+            if o.min_length.is_none()
+                && match &o.schema_type {
+                    SchemaType::Type(t) => *t == Type::String,
+                    SchemaType::Array(ts) => ts.contains(&Type::String),
+                    SchemaType::AnyValue => false,
+                } =>
+        {
+            o.min_length = Some(1);
+        }
+        Schema::Array(a) => {
+            if let utoipa::openapi::schema::ArrayItems::RefOrSchema(items) = &mut a.items
+                && let RefOr::T(items) = items.as_mut()
+            {
+                non_empty(items);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn problem_response(common: &Common) -> utoipa::openapi::Response {

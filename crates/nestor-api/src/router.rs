@@ -40,7 +40,18 @@ use crate::{
         (name = "documentation", description = "This document and its browsable UI"),
         (name = "terraform", description = "The Terraform/OpenTofu module registry protocol (docs/terraform.md)"),
     ),
-    components(schemas(Problem, ErrorCode))
+    // The parts of a definition, named by the schemas built from the validation rules
+    // (`nestor_model::limits`), which utoipa does not follow.
+    components(schemas(
+        Problem,
+        ErrorCode,
+        nestor_model::AcknowledgedChange,
+        nestor_model::Input,
+        nestor_model::Output,
+        nestor_model::Dependency,
+        nestor_model::ResourceLimits,
+        nestor_model::Deprecation,
+    ))
 )]
 struct ApiDoc;
 

@@ -489,7 +489,7 @@ async fn bad_registrations_and_lookups_are_problems() {
         b["detail"]
             .as_str()
             .unwrap()
-            .contains("is outside 1..=3600 seconds"),
+            .contains("must be between 1 and 3600 seconds"),
         "{b}"
     );
     let b = problem(

@@ -61,7 +61,7 @@ impl Origin {
 }
 
 /// Longest `deprecated.message` a patch may set (as a description).
-const PATCH_MAX_MESSAGE: usize = 8 * 1024;
+const PATCH_MAX_MESSAGE: usize = nestor_model::limits::MAX_TEXT;
 
 /// The well-formedness findings on the fields a patch sets (`patched`: their paths), as a 422:
 /// a patch is held to the limits a publish is (sizes, control characters).
@@ -496,11 +496,13 @@ impl Catalog {
             ));
         }
         if let Some(Some(d)) = &patch.deprecated
-            && (d.message.len() > PATCH_MAX_MESSAGE
-                || d.message.chars().any(|c| c.is_control() && c != '\n'))
+            && (nestor_model::limits::char_len(&d.message) > PATCH_MAX_MESSAGE
+                || d.message
+                    .chars()
+                    .any(|c| nestor_model::limits::unsafe_char(c, true)))
         {
             return Err(CatalogError::InvalidPatch(format!(
-                "deprecated.message must be at most {PATCH_MAX_MESSAGE} bytes of text without control characters"
+                "deprecated.message must be at most {PATCH_MAX_MESSAGE} characters of text without control characters"
             )));
         }
         // The fields the patch sets, as finding paths: the publish rules apply to them alike.
@@ -781,6 +783,21 @@ impl Catalog {
                 self.index.wait_built(crate::index::BUILD_WAIT).await;
             }
             crate::IndexStatus::Ready { .. } => {}
+        }
+        // A revision no write has made yet cannot be waited for: refused at once, instead of
+        // after the whole wait.
+        if let Some(r) = min_revision
+            && r > self.index.revision()
+        {
+            let current = self.store.current_revision().await?;
+            if r > current {
+                return Err(CatalogError::InvalidParameter {
+                    parameter: "min_revision",
+                    message: format!(
+                        "{r} is ahead of the catalog (at revision {current}); give a revision a write returned"
+                    ),
+                });
+            }
         }
         if let Some(r) = min_revision
             && !self.index.wait_for(r, wait).await

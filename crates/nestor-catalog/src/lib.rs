@@ -50,7 +50,7 @@ pub use git::{
 };
 pub use index::{
     CatalogIndex, DependentHit, DependentsPage, DependentsQuery, Facet, FacetKey, Hit, IndexError,
-    IndexPage, IndexQuery, IndexStatus, MAX_DEPENDENTS, MAX_DEPENDENTS_DEPTH, MAX_QUERY_BYTES,
+    IndexPage, IndexQuery, IndexStatus, MAX_DEPENDENTS, MAX_DEPENDENTS_DEPTH, MAX_QUERY_CHARS,
     MAX_QUERY_CLAUSES, QuerySyntaxError, Sort, TextQuery,
 };
 pub use redact::{redact_url, redact_urls_in};

@@ -5,15 +5,16 @@
 //! Owners are stored as the owner strings of [`Origin::owner`] (`api:<token>`); the API shows
 //! and takes token names.
 
-use nestor_model::OwnerList;
+use nestor_model::{
+    OwnerList,
+    limits::{MAX_LIST, MAX_OWNER_NAME, is_owner_name},
+};
 use nestor_storage::StoreError;
 
 use crate::{Catalog, CatalogError, Origin};
 
 /// How many times an owners change is retried when another change of the same list came first.
 const MAX_OWNER_ATTEMPTS: usize = 5;
-/// Longest token name an owners list takes.
-const MAX_OWNER_NAME: usize = 128;
 
 /// The stored owner string of token `name`.
 fn api_owner(name: &str) -> String {
@@ -45,15 +46,21 @@ fn check_names(names: &[String]) -> Result<(), CatalogError> {
             message: "name at least one token".into(),
         });
     }
+    if names.len() > MAX_LIST {
+        return Err(CatalogError::InvalidParameter {
+            parameter: "owners",
+            message: format!(
+                "{} token names; at most {MAX_LIST} are allowed",
+                names.len()
+            ),
+        });
+    }
     for n in names {
-        if n.is_empty()
-            || n.len() > MAX_OWNER_NAME
-            || n.chars().any(|c| c.is_control() || c.is_whitespace())
-        {
+        if !is_owner_name(n) {
             return Err(CatalogError::InvalidParameter {
                 parameter: "owners",
                 message: format!(
-                    "{n:?} is not a token name (1 to {MAX_OWNER_NAME} bytes, no spaces or control characters)"
+                    "{n:?} is not a token name (1 to {MAX_OWNER_NAME} characters, no spaces or control characters)"
                 ),
             });
         }
@@ -112,8 +119,24 @@ impl Catalog {
         actor: &str,
         privileged: bool,
     ) -> Result<OwnerList, CatalogError> {
+        self.add_owners_checked(name, names, actor, privileged, |_| Ok(()))
+            .await
+    }
+
+    /// [`Catalog::add_owners`], with `check` judging the names once the name is known to exist
+    /// and the actor may change its owners (the server's: are they configured tokens?), so
+    /// that an unknown name is 404 and a refused actor 403 whatever the body names.
+    pub async fn add_owners_checked(
+        &self,
+        name: &str,
+        names: &[String],
+        actor: &str,
+        privileged: bool,
+        check: impl Fn(&[String]) -> Result<(), CatalogError>,
+    ) -> Result<OwnerList, CatalogError> {
         check_names(names)?;
         self.change_owners(name, actor, privileged, |current| {
+            check(names)?;
             let mut next = current.to_vec();
             for n in names {
                 let owner = api_owner(n);

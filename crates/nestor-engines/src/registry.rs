@@ -12,6 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use nestor_model::limits::between;
 use serde::Deserialize;
 use time::OffsetDateTime;
 use tokio::sync::{Notify, broadcast};
@@ -84,10 +85,12 @@ impl HealthCheck {
             return Err((
                 "health_interval",
                 format!(
-                    "{} is outside {}..={}",
+                    "{} {}",
                     fmt_duration(self.interval),
-                    fmt_duration(settings.min_health_interval),
-                    fmt_duration(MAX_INTERVAL)
+                    between(
+                        fmt_duration(settings.min_health_interval),
+                        fmt_duration(MAX_INTERVAL)
+                    )
                 ),
             ));
         }
@@ -95,9 +98,9 @@ impl HealthCheck {
             return Err((
                 "health_timeout",
                 format!(
-                    "{} is outside 1ms..={}",
+                    "{} {}",
                     fmt_duration(self.timeout),
-                    fmt_duration(MAX_TIMEOUT)
+                    between("1ms", fmt_duration(MAX_TIMEOUT))
                 ),
             ));
         }
@@ -106,7 +109,7 @@ impl HealthCheck {
             ("healthy_threshold", self.healthy_threshold),
         ] {
             if !(1..=MAX_THRESHOLD).contains(&value) {
-                return Err((field, format!("{value} is outside 1..={MAX_THRESHOLD}")));
+                return Err((field, format!("{value} {}", between(1, MAX_THRESHOLD))));
             }
         }
         Ok(())
@@ -243,8 +246,10 @@ pub struct Registration {
     /// Seconds a probe may take (default 2, at most 60; needs `health_url`).
     pub health_timeout_seconds: Option<f64>,
     /// Consecutive failed probes that make it unhealthy (default 3, 1 to 100).
+    #[schema(minimum = 1, maximum = 100)]
     pub unhealthy_threshold: Option<u32>,
     /// Consecutive successful probes that make it healthy again (default 2, 1 to 100).
+    #[schema(minimum = 1, maximum = 100)]
     pub healthy_threshold: Option<u32>,
     /// The engine's own version, shown as given (at most 128 characters).
     pub version: Option<String>,
@@ -587,9 +592,8 @@ impl Registry {
                     return Err(invalid(
                         "ttl_seconds",
                         format!(
-                            "{v} is outside {}..={} seconds",
-                            s.min_ttl.as_secs_f64(),
-                            s.max_ttl.as_secs_f64()
+                            "{v} {} seconds",
+                            between(s.min_ttl.as_secs_f64(), s.max_ttl.as_secs_f64())
                         ),
                     ));
                 }

@@ -142,7 +142,7 @@ fn registrations_are_checked() {
         r.register("terraform", Registration::default()),
         Err(RegisterError::Configured { .. })
     ));
-    assert!(field("a", ttl(0.5)).starts_with("ttl_seconds: 0.5 is outside 1..=3600"));
+    assert!(field("a", ttl(0.5)).starts_with("ttl_seconds: 0.5 must be between 1 and 3600"));
     assert!(field("a", ttl(-1.0)).starts_with("ttl_seconds"));
     assert!(field("a", ttl(f64::NAN)).starts_with("ttl_seconds"));
     assert!(field("a", ttl(1e9)).starts_with("ttl_seconds"));
@@ -172,7 +172,7 @@ fn registrations_are_checked() {
                 ..url("http://h/x")
             }
         )
-        .starts_with("unhealthy_threshold: 0 is outside 1..=100")
+        .starts_with("unhealthy_threshold: 0 must be between 1 and 100")
     );
     assert!(
         field(

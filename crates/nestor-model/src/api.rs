@@ -13,6 +13,7 @@ pub struct ComponentPage {
     /// The components of this page: each one's latest version (every version with
     /// `all_versions=true`), in the order asked for (name by default). With `fields=`, each
     /// item has only the fields asked for, and `name` and `version`.
+    #[schema(schema_with = component_items)]
     pub items: Vec<Component>,
     /// Pass as `cursor` to get the next page; absent on the last page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -154,6 +155,7 @@ pub struct SearchHit {
     pub matched: Vec<String>,
     /// The matching version (each component's latest unless `all_versions=true`). With
     /// `fields=`, only the fields asked for, and `name` and `version`.
+    #[schema(schema_with = component_or_fields)]
     pub component: Component,
 }
 
@@ -349,34 +351,67 @@ pub struct PublishResponse {
     pub warnings: Vec<Finding>,
 }
 
-/// A change to the mutable fields of a published version. Absent fields are left as they are.
+/// A change to the mutable fields of a published version: at least one field. Absent fields
+/// are left as they are; only `deprecated` may be `null` (lifting the deprecation).
 ///
 /// ```
 /// let p: nestor_model::PatchRequest =
 ///     serde_json::from_str(r#"{"deprecated": null, "yanked": true}"#).unwrap();
 /// assert_eq!(p.deprecated, Some(None)); // lift the deprecation
 /// assert_eq!(p.yanked, Some(true));
+/// assert!(serde_json::from_str::<nestor_model::PatchRequest>(r#"{"description": null}"#).is_err());
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub struct PatchRequest {
     /// New description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(schema_with = crate::limits::description_schema)]
     pub description: Option<String>,
     /// New maturity.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Maturity)]
     pub maturity: Option<Maturity>,
     /// New support level.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = SupportLevel)]
     pub support_level: Option<SupportLevel>,
     /// New resource limits.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = ResourceLimits)]
     pub resource_limits: Option<ResourceLimits>,
     /// Replaces all labels.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(schema_with = crate::limits::labels_schema)]
     pub labels: Option<BTreeMap<String, String>>,
     /// Replaces all annotations.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(schema_with = crate::limits::annotations_schema)]
     pub annotations: Option<BTreeMap<String, String>>,
     /// `{"message": …}` deprecates; `null` lifts the deprecation; absent leaves it.
     #[serde(
@@ -387,8 +422,19 @@ pub struct PatchRequest {
     #[schema(value_type = Option<Deprecation>)]
     pub deprecated: Option<Option<Deprecation>>,
     /// Yank (`true`) or un-yank (`false`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = bool)]
     pub yanked: Option<bool>,
+}
+
+/// A field that, when present, has a value: `null` is refused (it would read as absent, a
+/// patch that silently changes nothing).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(de: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(de).map(Some)
 }
 
 impl PatchRequest {
@@ -421,7 +467,69 @@ pub struct OwnerList {
 #[serde(deny_unknown_fields)]
 pub struct OwnersRequest {
     /// Token names to add or remove (at least one).
+    #[schema(schema_with = owners_schema)]
     pub owners: Vec<String>,
+}
+
+/// A whole component, or (with `fields=`) only some of its fields, `name` and `version` always.
+fn component_or_fields() -> utoipa::openapi::Schema {
+    use utoipa::openapi::{
+        ObjectBuilder, Ref,
+        schema::{AnyOfBuilder, Type},
+    };
+    utoipa::openapi::Schema::AnyOf(
+        AnyOfBuilder::new()
+            .item(Ref::from_schema_name("Component"))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .title(Some("ComponentFields"))
+                    .description(Some(
+                        "With `fields=`: the fields asked for, and `name` and `version` (each \
+                         as in `Component`)",
+                    ))
+                    .property("name", crate::limits::name())
+                    .required("name")
+                    .property("version", crate::limits::version())
+                    .required("version")
+                    .property_names(Some(
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .enum_values(Some(
+                                crate::ComponentSpec::FIELDS
+                                    .iter()
+                                    .chain(&crate::Component::SERVER_FIELDS)
+                                    .copied(),
+                            )),
+                    )),
+            )
+            .build(),
+    )
+}
+
+fn component_items() -> utoipa::openapi::Schema {
+    utoipa::openapi::Schema::Array(
+        utoipa::openapi::ArrayBuilder::new()
+            .items(utoipa::openapi::RefOr::T(component_or_fields()))
+            .build(),
+    )
+}
+
+fn owners_schema() -> utoipa::openapi::Schema {
+    use utoipa::openapi::{ArrayBuilder, ObjectBuilder, schema::Type};
+    utoipa::openapi::Schema::Array(
+        ArrayBuilder::new()
+            .items(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some(crate::limits::MAX_OWNER_NAME))
+                    .pattern(Some(crate::limits::owner_name_pattern())),
+            )
+            .min_items(Some(1))
+            .max_items(Some(crate::limits::MAX_LIST))
+            .build(),
+    )
 }
 
 fn double_option<'de, D: Deserializer<'de>, T: Deserialize<'de>>(

@@ -134,6 +134,7 @@ pub const TERRAFORM_ENGINES: [&str; 2] = ["terraform", "opentofu"];
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Input {
     /// Input name, unique among the component's inputs.
+    #[schema(schema_with = crate::limits::field_name_schema)]
     pub name: String,
     /// Value type, e.g. `string` or `list(map(string))`.
     #[serde(rename = "type")]
@@ -141,12 +142,14 @@ pub struct Input {
     pub value_type: ValueType,
     /// What the input means.
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schema(schema_with = crate::limits::optional_description_schema)]
     pub description: String,
     /// Default value (optional inputs only); must be of `type`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<Value>,
-    /// If set, the only values accepted; each must be of `type`.
+    /// If set, the only values accepted (1 to 256, distinct); each must be of `type`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = allowed_values_schema)]
     pub allowed_values: Option<Vec<Value>>,
 }
 
@@ -154,6 +157,7 @@ pub struct Input {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Output {
     /// Output name, unique among the component's outputs.
+    #[schema(schema_with = crate::limits::field_name_schema)]
     pub name: String,
     /// Value type.
     #[serde(rename = "type")]
@@ -161,6 +165,7 @@ pub struct Output {
     pub value_type: ValueType,
     /// What the output means.
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schema(schema_with = crate::limits::optional_description_schema)]
     pub description: String,
 }
 
@@ -168,8 +173,10 @@ pub struct Output {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 pub struct Dependency {
     /// Name of the component depended on.
+    #[schema(schema_with = crate::limits::name_schema)]
     pub name: String,
     /// Cargo-style version requirement, e.g. `^1.2`.
+    #[schema(schema_with = crate::limits::version_req_schema)]
     pub version_req: String,
 }
 
@@ -178,9 +185,11 @@ pub struct Dependency {
 pub struct ResourceLimits {
     /// CPU, e.g. `500m`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::limits::quantity_schema)]
     pub cpu: Option<String>,
     /// Memory, e.g. `512Mi`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::limits::quantity_schema)]
     pub memory: Option<String>,
 }
 
@@ -188,37 +197,46 @@ pub struct ResourceLimits {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ComponentSpec {
     /// Global component name, `^[a-z][a-z0-9-]{0,62}$`.
-    #[schema(example = "aws-rds-postgres")]
+    #[schema(schema_with = crate::limits::name_schema)]
     pub name: String,
     /// Strict SemVer 2.0 version without build metadata.
-    #[schema(example = "1.2.0")]
+    #[schema(schema_with = crate::limits::version_schema)]
     pub version: String,
     /// What the component is.
     #[serde(default)]
+    #[schema(schema_with = crate::limits::description_schema)]
     pub description: String,
     /// Cloud or platform, e.g. `aws`, `gcp`, `azure`, `k8s`.
     #[serde(default)]
+    #[schema(schema_with = crate::limits::short_text_schema)]
     pub provider: String,
     /// Kind of infrastructure, e.g. `database`.
     #[serde(default)]
+    #[schema(schema_with = crate::limits::short_text_schema)]
     pub category: String,
     /// Underlying resource type, e.g. `aws_db_instance`.
     #[serde(default)]
+    #[schema(schema_with = crate::limits::short_text_schema)]
     pub resource_type: String,
     /// Deployment engines able to deploy it (`terraform`, `pulumi`, …).
     #[serde(default)]
+    #[schema(schema_with = crate::limits::engines_schema)]
     pub deployment_engines: Vec<String>,
     /// Direct dependencies.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(schema_with = dependencies_schema)]
     pub dependencies: Vec<Dependency>,
     /// Inputs that must be given (no default).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(schema_with = inputs_schema)]
     pub required_inputs: Vec<Input>,
     /// Inputs that may be given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(schema_with = inputs_schema)]
     pub optional_inputs: Vec<Input>,
     /// Values the component produces.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(schema_with = outputs_schema)]
     pub outputs: Vec<Output>,
     /// Readiness.
     #[serde(default)]
@@ -240,14 +258,17 @@ pub struct ComponentSpec {
     pub git_path: Option<String>,
     /// Free-form key/value labels, searchable and filterable.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(schema_with = crate::limits::labels_schema)]
     pub labels: BTreeMap<String, String>,
     /// Free-form key/value annotations.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(schema_with = crate::limits::annotations_schema)]
     pub annotations: BTreeMap<String, String>,
     /// Breaking changes this version makes on purpose and acknowledges: each turns the semver
     /// gate's error for that change into a warning. Only sources and tokens configured to allow
     /// it may publish acknowledgements; they are part of the version's immutable record.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(schema_with = acknowledgements_schema)]
     pub acknowledged_breaking_changes: Vec<AcknowledgedChange>,
     /// The Terraform module's directory in the git repository (repository-relative, `/`
     /// separators, no `..` or `.git`); default: the directory of the definition file. Part of
@@ -269,9 +290,10 @@ pub struct AcknowledgedChange {
     #[schema(example = "INPUT_TYPE_CHANGED")]
     pub rule: String,
     /// The path of the change, as the gate reports it, e.g. `inputs[port].type`.
-    #[schema(example = "inputs[port].type")]
+    #[schema(schema_with = crate::limits::change_path_schema)]
     pub path: String,
     /// Why the change is accepted (an upstream release mirrored as it is, …).
+    #[schema(schema_with = crate::limits::reason_schema)]
     pub reason: String,
 }
 
@@ -447,6 +469,39 @@ fn normalize_module_path(path: &str) -> String {
     }
 }
 
+fn list_of<T: utoipa::ToSchema>() -> utoipa::openapi::Schema {
+    crate::limits::list_of(utoipa::openapi::Ref::from_schema_name(T::name()))
+}
+
+fn dependencies_schema() -> utoipa::openapi::Schema {
+    list_of::<Dependency>()
+}
+
+fn inputs_schema() -> utoipa::openapi::Schema {
+    list_of::<Input>()
+}
+
+fn outputs_schema() -> utoipa::openapi::Schema {
+    list_of::<Output>()
+}
+
+fn acknowledgements_schema() -> utoipa::openapi::Schema {
+    list_of::<AcknowledgedChange>()
+}
+
+fn allowed_values_schema() -> utoipa::openapi::Schema {
+    use utoipa::openapi::{ArrayBuilder, schema::SchemaType, schema::Type};
+    utoipa::openapi::Schema::Array(
+        ArrayBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+            .items(utoipa::openapi::ObjectBuilder::new().schema_type(SchemaType::AnyValue))
+            .min_items(Some(1))
+            .max_items(Some(crate::limits::MAX_LIST))
+            .unique_items(true)
+            .build(),
+    )
+}
+
 fn descriptions(s: &ComponentSpec) -> Vec<(&str, &str)> {
     let mut d: Vec<(&str, &str)> = s
         .inputs()
@@ -463,8 +518,10 @@ fn descriptions(s: &ComponentSpec) -> Vec<(&str, &str)> {
 
 /// Why a version was deprecated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Deprecation {
     /// What to use instead, or why.
+    #[schema(schema_with = crate::limits::message_schema)]
     pub message: String,
 }
 

@@ -209,7 +209,9 @@ fn parse_yaml_document(chunk: &str, line_offset: u32) -> Parsed {
                 .map_or(message.as_str(), |(m, _)| m)
                 .to_owned();
             // Telling syntax from shape needs a second, schema-free parse; only on this error path.
-            let kind = if serde_yaml::from_str::<serde_yaml::Value>(chunk).is_ok() {
+            // `IgnoredAny` takes every scalar, so that a number too large for a JSON value (an
+            // integer beyond 64 bits) is a finding on its field, not a body that is not YAML.
+            let kind = if serde_yaml::from_str::<serde::de::IgnoredAny>(chunk).is_ok() {
                 DefinitionErrorKind::Schema
             } else {
                 DefinitionErrorKind::Syntax

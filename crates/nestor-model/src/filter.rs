@@ -111,12 +111,12 @@ pub const FILTER_PARAMETERS: [&str; 11] = [
     "yanked",
 ];
 
-/// At most this many alternatives in one comma-separated filter value, and label conditions in
-/// one filter.
+/// At most this many alternatives in one comma-separated filter value, and repeats of a
+/// repeatable filter parameter (`name`, `label`, `label!`).
 pub const MAX_FILTER_VALUES: usize = 64;
 
-/// The longest filter value (one alternative, or one label condition) in bytes.
-pub const MAX_FILTER_VALUE_BYTES: usize = 256;
+/// The longest filter value (one alternative, or one label condition) in characters.
+pub const MAX_FILTER_VALUE_CHARS: usize = 256;
 
 /// A query parameter of a filter that cannot be taken as it is.
 ///
@@ -258,9 +258,6 @@ impl ComponentFilter {
                         self.names.push(name.to_owned());
                     }
                 }
-                if self.names.len() > MAX_FILTER_VALUES {
-                    return Err(too_many(key));
-                }
             }
             "provider" => set_once(key, value, &mut self.provider, |v| Some(v.to_owned()))?,
             "category" => set_once(key, value, &mut self.category, |v| Some(v.to_owned()))?,
@@ -271,7 +268,7 @@ impl ComponentFilter {
             "maturity" => set_once(key, value, &mut self.maturity, Maturity::parse)?,
             "support_level" => set_once(key, value, &mut self.support_level, SupportLevel::parse)?,
             "label" | "label!" => {
-                if value.len() > MAX_FILTER_VALUE_BYTES {
+                if crate::limits::char_len(value) > MAX_FILTER_VALUE_CHARS {
                     return Err(too_long(key));
                 }
                 let negated = key == "label!";
@@ -288,9 +285,6 @@ impl ComponentFilter {
                     None => LabelFilter::Has(value.to_owned()),
                 };
                 self.labels.push(condition);
-                if self.labels.len() > MAX_FILTER_VALUES {
-                    return Err(too_many(key));
-                }
             }
             "deprecated" => once_bool(key, value, &mut self.deprecated)?,
             "yanked" => once_bool(key, value, &mut self.yanked)?,
@@ -303,6 +297,8 @@ impl ComponentFilter {
     pub fn from_query<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<ComponentFilter, FilterError> {
+        let pairs: Vec<(&str, &str)> = pairs.into_iter().collect();
+        check_repeats(pairs.iter().map(|(k, _)| *k))?;
         let mut filter = ComponentFilter::default();
         for (key, value) in pairs {
             if !filter.set(key, value)? {
@@ -319,6 +315,24 @@ impl ComponentFilter {
     }
 }
 
+/// The filter keys that may be repeated (`name`, `label`, `label!`) are given at most
+/// [`MAX_FILTER_VALUES`] times each; `keys` are a query's keys, in any order.
+pub fn check_repeats<'a>(keys: impl IntoIterator<Item = &'a str>) -> Result<(), FilterError> {
+    let mut counts = [0usize; 3];
+    for key in keys {
+        if let Some(i) = ["name", "label", "label!"].iter().position(|k| *k == key) {
+            counts[i] += 1;
+            if counts[i] > MAX_FILTER_VALUES {
+                return Err(FilterError::new(
+                    key,
+                    format!("given more than {MAX_FILTER_VALUES} times; narrow the query"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn too_many(key: &str) -> FilterError {
     FilterError::new(
         key,
@@ -329,7 +343,7 @@ fn too_many(key: &str) -> FilterError {
 fn too_long(key: &str) -> FilterError {
     FilterError::new(
         key,
-        format!("a value is longer than {MAX_FILTER_VALUE_BYTES} bytes"),
+        format!("a value is longer than {MAX_FILTER_VALUE_CHARS} characters"),
     )
 }
 
@@ -345,7 +359,10 @@ fn alternatives<'v>(key: &str, value: &'v str) -> Result<Vec<&'v str>, FilterErr
             format!("{value:?} has an empty alternative; separate values with single commas"),
         ));
     }
-    if parts.iter().any(|p| p.len() > MAX_FILTER_VALUE_BYTES) {
+    if parts
+        .iter()
+        .any(|p| crate::limits::char_len(p) > MAX_FILTER_VALUE_CHARS)
+    {
         return Err(too_long(key));
     }
     Ok(parts)

@@ -42,6 +42,7 @@ mod event;
 mod fast_yaml;
 mod filter;
 mod hash;
+pub mod limits;
 mod name;
 mod sync;
 mod value_type;
@@ -60,11 +61,11 @@ pub use event::{
     SNAPSHOT_EVENT, SnapshotItem,
 };
 pub use filter::{
-    ComponentFilter, FILTER_PARAMETERS, FilterError, LabelFilter, MAX_FILTER_VALUE_BYTES,
-    MAX_FILTER_VALUES,
+    ComponentFilter, FILTER_PARAMETERS, FilterError, LabelFilter, MAX_FILTER_VALUE_CHARS,
+    MAX_FILTER_VALUES, check_repeats,
 };
 pub use hash::CanonicalInterface;
-pub use name::{ComponentName, NameError};
+pub use name::{ComponentName, NameError, is_field_name};
 pub use sync::{SourceState, SyncFileError, SyncRun, SyncStatus, SyncTrigger};
 pub use value_type::{TypeParseError, ValueType};
 pub use version::{VersionError, parse_version};

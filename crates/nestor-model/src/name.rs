@@ -61,10 +61,23 @@ pub(crate) fn validate_name(s: &str) -> Result<(), NameError> {
     {
         return Err(NameError::BadChar(bad));
     }
-    if s.len() > 63 {
+    if s.len() > crate::limits::NAME_MAX {
         return Err(NameError::TooLong(s.len()));
     }
     Ok(())
+}
+
+/// Whether `name` is a valid input or output name ([`crate::limits::FIELD_NAME_PATTERN`]).
+///
+/// ```
+/// assert!(nestor_model::is_field_name("instance_class"));
+/// assert!(!nestor_model::is_field_name("instance-class"));
+/// ```
+pub fn is_field_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name.len() <= crate::limits::FIELD_NAME_MAX
 }
 
 impl TryFrom<String> for ComponentName {

@@ -14,6 +14,12 @@ pub enum VersionError {
         /// What the semver parser said.
         reason: String,
     },
+    /// Longer than [`crate::limits::VERSION_MAX`] characters.
+    #[error("the version is {len} characters; at most {max} are allowed", max = crate::limits::VERSION_MAX)]
+    TooLong {
+        /// Its length in characters.
+        len: usize,
+    },
     /// SemVer, but with build metadata.
     #[error(
         "{input:?} has build metadata (+{build}); build metadata does not order versions and is not allowed"
@@ -34,10 +40,25 @@ pub enum VersionError {
 /// assert!(nestor_model::parse_version("1.2.3+build.5").is_err());
 /// ```
 pub fn parse_version(s: &str) -> Result<Version, VersionError> {
+    let len = crate::limits::char_len(s);
+    if len > crate::limits::VERSION_MAX {
+        return Err(VersionError::TooLong { len });
+    }
     let v = Version::parse(s).map_err(|e| VersionError::Syntax {
         input: s.to_owned(),
         reason: e.to_string(),
     })?;
+    // 19 digits always fit in 64 bits; the schema's pattern says the same.
+    let digits = crate::limits::VERSION_NUMBER_DIGITS;
+    if [v.major, v.minor, v.patch]
+        .iter()
+        .any(|n| n.to_string().len() > digits)
+    {
+        return Err(VersionError::Syntax {
+            input: s.to_owned(),
+            reason: format!("major, minor and patch have at most {digits} digits"),
+        });
+    }
     if !v.build.is_empty() {
         return Err(VersionError::BuildMetadata {
             input: s.to_owned(),

@@ -68,25 +68,13 @@ pub mod rule_ids {
 
 use rule_ids::*;
 
-/// Bounds that keep a definition (and everything computed from it) small.
-const MAX_LIST: usize = 256;
-const MAX_TEXT: usize = 8 * 1024;
-const MAX_SHORT: usize = 256;
-const MAX_LABELS: usize = 64;
-/// Longest version string: pre-release and all (a 20 KB one could not even be read back
-/// through a URL).
-const MAX_VERSION: usize = 128;
-/// Longest label value: labels are short tags that queries filter on (`label=team:data`);
-/// prose belongs in annotations.
-const MAX_LABEL_VALUE: usize = 256;
-/// Longest `resource_limits` quantity (`500m`, `512Mi`).
-const MAX_QUANTITY: usize = 64;
-/// Longest label or annotation key.
-const MAX_KEY: usize = 128;
-/// Largest default value, as JSON.
-const MAX_DEFAULT: usize = 8 * 1024;
-/// Largest allowed value, as JSON: allowed values are choices (`db.t3.micro`), not documents.
-const MAX_ALLOWED_VALUE: usize = 1024;
+// Bounds that keep a definition (and everything computed from it) small: shared with the
+// OpenAPI document's schemas (`nestor_model::limits`). Text is measured in characters.
+use nestor_model::is_field_name as valid_field_name;
+use nestor_model::limits::{
+    MAX_ALLOWED_VALUE, MAX_DEFAULT, MAX_ENTRIES as MAX_LABELS, MAX_KEY, MAX_LABEL_VALUE, MAX_LIST,
+    MAX_QUANTITY, MAX_REASON, MAX_SHORT, MAX_TEXT, char_len, unsafe_char,
+};
 
 /// The size of `value` written as compact JSON, without building the text.
 fn json_len(value: &serde_json::Value) -> usize {
@@ -106,12 +94,25 @@ fn json_len(value: &serde_json::Value) -> usize {
     count.0
 }
 
+/// A value measured as compact JSON, in bytes.
 fn check_size(f: &mut Findings, path: impl Into<String>, what: &str, len: usize, max: usize) {
     if len > max {
         f.error(
             FIELD_TOO_LARGE,
             path,
             format!("{what} is {len} bytes; at most {max} are allowed"),
+        );
+    }
+}
+
+/// Text, measured in characters.
+fn check_len(f: &mut Findings, path: impl Into<String>, what: &str, text: &str, max: usize) {
+    let len = char_len(text);
+    if len > max {
+        f.error(
+            FIELD_TOO_LARGE,
+            path,
+            format!("{what} is {len} characters; at most {max} are allowed"),
         );
     }
 }
@@ -165,9 +166,6 @@ fn check_module(spec: &ComponentSpec, f: &mut Findings) {
     }
 }
 
-/// Longest reason of an acknowledged breaking change.
-const MAX_REASON: usize = 1024;
-
 fn check_acknowledgements(spec: &ComponentSpec, f: &mut Findings) {
     let acks = &spec.acknowledged_breaking_changes;
     if acks.len() > MAX_LIST {
@@ -200,18 +198,12 @@ fn check_acknowledgements(spec: &ComponentSpec, f: &mut Findings) {
                 "say why the breaking change is accepted",
             );
         }
-        check_size(
-            f,
-            format!("{path}.path"),
-            "the path",
-            a.path.len(),
-            MAX_SHORT,
-        );
-        check_size(
+        check_len(f, format!("{path}.path"), "the path", &a.path, MAX_SHORT);
+        check_len(
             f,
             format!("{path}.reason"),
             "the reason",
-            a.reason.len(),
+            &a.reason,
             MAX_REASON,
         );
     }
@@ -297,21 +289,6 @@ fn check_text_safety(spec: &ComponentSpec, f: &mut Findings) {
             check(format!("{path}.{}", printable(k)), v, multiline_values);
         }
     }
-    if spec.version.len() > MAX_VERSION {
-        f.error(
-            FIELD_TOO_LARGE,
-            "version",
-            format!(
-                "the version is {} bytes; at most {MAX_VERSION} are allowed",
-                spec.version.len()
-            ),
-        );
-    }
-}
-
-fn unsafe_char(c: char, multiline: bool) -> bool {
-    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-        || (c.is_control() && !(multiline && matches!(c, '\n' | '\t' | '\r')))
 }
 
 /// A key as it can be shown in a finding's path: control characters escaped.
@@ -342,6 +319,7 @@ fn check_identity(spec: &ComponentSpec, f: &mut Findings) {
             "version",
             format!("{e}; remove the +… suffix"),
         ),
+        Err(e @ VersionError::TooLong { .. }) => f.error(FIELD_TOO_LARGE, "version", e.to_string()),
         Err(e) => f.error(VERSION_INVALID, "version", e.to_string()),
     }
 }
@@ -359,15 +337,8 @@ fn check_required_text(spec: &ComponentSpec, f: &mut Findings) {
                 path,
                 format!("`{path}` is required and must not be empty"),
             );
-        } else if value.len() > max {
-            f.error(
-                FIELD_TOO_LARGE,
-                path,
-                format!(
-                    "`{path}` is {} bytes; at most {max} are allowed",
-                    value.len()
-                ),
-            );
+        } else {
+            check_len(f, path, &format!("`{path}`"), value, max);
         }
     }
 }
@@ -388,8 +359,8 @@ fn check_engines(spec: &ComponentSpec, ctx: &Context<'_>, f: &mut Findings) {
             f.error(FIELD_REQUIRED, path, "engine name must not be empty");
             continue;
         }
-        if engine.len() > MAX_SHORT {
-            check_size(f, path, "the engine name", engine.len(), MAX_SHORT);
+        if char_len(engine) > MAX_SHORT {
+            check_len(f, path, "the engine name", engine, MAX_SHORT);
             continue;
         }
         if !seen.insert(engine) {
@@ -454,18 +425,6 @@ fn check_list_len(f: &mut Findings, path: &str, len: usize) {
     }
 }
 
-/// Longest input or output name. Terraform variables are the model: terraform-aws-vpc has had
-/// a 65-character variable since 4.0.0, so 64 kept five real releases out; 128 leaves room
-/// without letting names become text.
-const MAX_FIELD_NAME: usize = 128;
-
-fn valid_field_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && name.len() <= MAX_FIELD_NAME
-}
-
 fn check_inputs(spec: &ComponentSpec, f: &mut Findings) {
     check_list_len(f, "required_inputs", spec.required_inputs.len());
     check_list_len(f, "optional_inputs", spec.optional_inputs.len());
@@ -486,8 +445,9 @@ fn check_inputs(spec: &ComponentSpec, f: &mut Findings) {
                     FIELD_NAME_INVALID,
                     format!("{path}.name"),
                     format!(
-                        "input name {:?} must match ^[a-z][a-z0-9_]{{0,127}}$",
-                        input.name
+                        "input name {:?} must match {}",
+                        input.name,
+                        nestor_model::limits::FIELD_NAME_PATTERN
                     ),
                 );
             }
@@ -500,11 +460,11 @@ fn check_inputs(spec: &ComponentSpec, f: &mut Findings) {
             } else {
                 seen.insert(&input.name, path.clone());
             }
-            check_size(
+            check_len(
                 f,
                 format!("{path}.description"),
                 "the description",
-                input.description.len(),
+                &input.description,
                 MAX_TEXT,
             );
             check_input_values(input, required, &path, f);
@@ -619,11 +579,11 @@ fn check_outputs(spec: &ComponentSpec, f: &mut Findings) {
     check_list_len(f, "outputs", spec.outputs.len());
     let mut seen: std::collections::HashMap<&str, usize> = Default::default();
     for (i, output) in spec.outputs.iter().enumerate() {
-        check_size(
+        check_len(
             f,
             format!("outputs[{i}].description"),
             "the description",
-            output.description.len(),
+            &output.description,
             MAX_TEXT,
         );
         let path = format!("outputs[{i}].name");
@@ -632,8 +592,9 @@ fn check_outputs(spec: &ComponentSpec, f: &mut Findings) {
                 FIELD_NAME_INVALID,
                 &path,
                 format!(
-                    "output name {:?} must match ^[a-z][a-z0-9_]{{0,127}}$",
-                    output.name
+                    "output name {:?} must match {}",
+                    output.name,
+                    nestor_model::limits::FIELD_NAME_PATTERN
                 ),
             );
         }
@@ -676,12 +637,12 @@ fn check_dependencies(spec: &ComponentSpec, f: &mut Findings) {
                 format!("dependency {:?} is listed more than once", dep.name),
             );
         }
-        if dep.version_req.len() > MAX_SHORT {
-            check_size(
+        if char_len(&dep.version_req) > MAX_SHORT {
+            check_len(
                 f,
                 format!("{path}.version_req"),
                 "the requirement",
-                dep.version_req.len(),
+                &dep.version_req,
                 MAX_SHORT,
             );
         } else if let Err(e) = VersionReq::parse(&dep.version_req) {
@@ -701,11 +662,11 @@ fn check_maps(spec: &ComponentSpec, f: &mut Findings) {
     if let Some(limits) = &spec.resource_limits {
         for (field, value) in [("cpu", &limits.cpu), ("memory", &limits.memory)] {
             if let Some(value) = value {
-                check_size(
+                check_len(
                     f,
                     format!("resource_limits.{field}"),
                     "the quantity",
-                    value.len(),
+                    value,
                     MAX_QUANTITY,
                 );
             }
@@ -725,27 +686,24 @@ fn check_maps(spec: &ComponentSpec, f: &mut Findings) {
             continue;
         }
         for (k, v) in map {
-            if k.is_empty() || k.len() > MAX_KEY {
+            let key_len = char_len(k);
+            if key_len == 0 || key_len > MAX_KEY {
                 f.error(
                     FIELD_TOO_LARGE,
                     path,
                     format!(
-                        "a key of {} bytes; keys must be 1 to {MAX_KEY} bytes",
-                        k.len()
+                        "a key of {key_len} characters; keys must be 1 to {MAX_KEY} characters"
                     ),
                 );
                 continue;
             }
-            if v.len() > max_value {
-                f.error(
-                    FIELD_TOO_LARGE,
-                    format!("{path}.{}", printable(k)),
-                    format!(
-                        "value is {} bytes; at most {max_value} are allowed",
-                        v.len()
-                    ),
-                );
-            }
+            check_len(
+                f,
+                format!("{path}.{}", printable(k)),
+                "the value",
+                v,
+                max_value,
+            );
         }
     }
 }

@@ -27,7 +27,7 @@ use crate::{
 };
 
 const DEFAULT_LIMIT: usize = 50;
-const MAX_LIMIT: usize = 500;
+pub(crate) const MAX_LIMIT: usize = 500;
 
 /// The parameters of lists and searches beside the filter.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -36,8 +36,9 @@ const MAX_LIMIT: usize = 500;
 pub(crate) struct QueryParams {
     /// Words to look for (required on `/api/v1/search`): words, `"phrases"`, `field:word`
     /// (name, description, labels, provider, category, resource_type); the last word also
-    /// matches as a prefix, words of 5+ letters with one typo. At most 16 words or phrases.
-    #[param(max_length = 1024)]
+    /// matches as a prefix, words of 5+ letters with one typo. At most 16 words or phrases and
+    /// 1024 characters; a syntax error is a 400 with its `details.position`.
+    #[param(schema_with = query_text)]
     q: Option<String>,
     /// Consider pre-releases when picking each component's latest version.
     include_prerelease: Option<bool>,
@@ -49,20 +50,17 @@ pub(crate) struct QueryParams {
     sort: Option<String>,
     /// Facets to count over the whole result, comma-separated: `provider`, `category`,
     /// `resource_type`, `engine`, `maturity`, `support_level`, `label:<key>`.
-    #[param(
-        pattern = r"^(provider|category|resource_type|engine|maturity|support_level|label:[^,]+)(,(provider|category|resource_type|engine|maturity|support_level|label:[^,]+))*$",
-        max_length = 1024
-    )]
+    #[param(schema_with = facet_list)]
     facets: Option<String>,
     /// Only these fields of each item, comma-separated (`name` and `version` are always
     /// included), e.g. `description,labels` for a light list page.
-    #[param(pattern = r"^[a-z_]+(,[a-z_]+)*$", max_length = 1024)]
+    #[param(schema_with = field_list)]
     fields: Option<String>,
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
     /// Opaque cursor from a previous page's `next_cursor` (same query).
-    #[param(max_length = 4096)]
+    #[param(schema_with = cursor_schema)]
     cursor: Option<String>,
     /// Wait (up to 5 s) until the catalog index has applied this revision — e.g. the revision
     /// of a publish made through another replica; 503 `index_unavailable` if it does not.
@@ -87,17 +85,62 @@ pub(crate) enum SortKey {
     Relevance,
 }
 
+fn query_text() -> utoipa::openapi::Schema {
+    utoipa::openapi::Schema::Object(
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(nestor_catalog::MAX_QUERY_CHARS))
+            .build(),
+    )
+}
+
+/// A comma-separated list of `one` (repeats allowed).
+fn comma_list_schema(one: &str) -> utoipa::openapi::Schema {
+    utoipa::openapi::Schema::Object(
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .pattern(Some(format!("^{one}(,{one})*$")))
+            .build(),
+    )
+}
+
+fn facet_list() -> utoipa::openapi::Schema {
+    comma_list_schema(&format!("({}|label:[^,]+)", FacetKey::FIELDS.join("|")))
+}
+
+fn field_list() -> utoipa::openapi::Schema {
+    let fields: Vec<&str> = ComponentSpec::FIELDS
+        .iter()
+        .chain(&Component::SERVER_FIELDS)
+        .copied()
+        .collect();
+    comma_list_schema(&format!("({})", fields.join("|")))
+}
+
+/// A cursor is base64url (its content only the server can judge).
+pub(crate) fn cursor_schema() -> utoipa::openapi::Schema {
+    utoipa::openapi::Schema::Object(
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .pattern(Some("^[A-Za-z0-9_-]+$"))
+            .build(),
+    )
+}
+
 /// How long `min_revision` may wait.
 const MIN_REVISION_WAIT: Duration = Duration::from_secs(5);
 
 /// A page size: absent is the default, else 1 to [`MAX_LIMIT`].
-fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+pub(crate) fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
     match limit {
         None => Ok(DEFAULT_LIMIT),
         Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
         Some(n) => Err(ApiError::invalid_parameter(
             "limit",
-            format!("{n} is not between 1 and {MAX_LIMIT}"),
+            format!("{n}: {}", nestor_model::limits::between(1, MAX_LIMIT)),
         )),
     }
 }
@@ -471,7 +514,7 @@ pub(crate) async fn dependencies(
 pub(crate) struct DependentsParams {
     /// A proposed version: splits the direct dependents into those whose requirement already
     /// admits it and those that would have to change (the blast radius of publishing it).
-    #[param(max_length = 128)]
+    #[param(schema_with = nestor_model::limits::version_schema)]
     version: Option<String>,
     /// Also the dependents of dependents, breadth first (each component once, at its smallest
     /// depth; at most depth 32 and 10,000 components).
@@ -482,7 +525,7 @@ pub(crate) struct DependentsParams {
     #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
     /// Opaque cursor from a previous page's `next_cursor` (same query).
-    #[param(max_length = 4096)]
+    #[param(schema_with = cursor_schema)]
     cursor: Option<String>,
     /// Wait (up to 5 s) until the catalog index has applied this revision.
     min_revision: Option<u64>,

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use axum::{Json, extract::State};
+use nestor_catalog::CatalogError;
 use nestor_model::{OwnerList, OwnersRequest, Problem};
 
 use crate::{
@@ -17,7 +18,8 @@ use crate::{
 
 /// With access control on, the tokens named must be configured ones: an owner nobody can act
 /// as is a typo, not a grant. With it off, everybody acts as `anonymous`, and any name goes.
-fn check_configured(state: &AppState, names: &[String]) -> Result<(), ApiError> {
+/// Checked once the name is known to exist and the caller may change its owners.
+fn check_configured(state: &AppState, names: &[String]) -> Result<(), CatalogError> {
     let tokens = &state.config.auth.tokens;
     if tokens.is_empty() {
         return Ok(());
@@ -30,13 +32,13 @@ fn check_configured(state: &AppState, names: &[String]) -> Result<(), ApiError> 
     if unknown.is_empty() {
         return Ok(());
     }
-    Err(ApiError::invalid_parameter(
-        "owners",
-        format!(
+    Err(CatalogError::InvalidParameter {
+        parameter: "owners",
+        message: format!(
             "no token is configured with the name {}",
             unknown.join(", ")
         ),
-    ))
+    })
 }
 
 /// Who owns a component name.
@@ -73,12 +75,13 @@ pub(crate) async fn add(
     JsonBody(body): JsonBody<OwnersRequest>,
 ) -> Result<Json<OwnerList>, ApiError> {
     check_name(&name)?;
-    check_configured(&state, &body.owners)?;
     let actor = Principal::acting(principal, &state.config.auth);
     Ok(Json(
         state
             .catalog
-            .add_owners(&name, &body.owners, &actor.name, actor.admin)
+            .add_owners_checked(&name, &body.owners, &actor.name, actor.admin, |names| {
+                check_configured(&state, names)
+            })
             .await?,
     ))
 }

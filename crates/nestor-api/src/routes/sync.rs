@@ -133,8 +133,10 @@ pub(crate) struct RunParams {
     /// Only this source's runs.
     source: Option<String>,
     /// Only runs with a smaller id (the next page: the last id of this one).
-    before: Option<u64>,
+    #[param(minimum = 0)]
+    before: Option<i64>,
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
 }
 
@@ -154,19 +156,19 @@ pub(crate) async fn sync_runs(
     State(state): State<Arc<AppState>>,
     Params(p): Params<RunParams>,
 ) -> Result<Json<SyncRunList>, ApiError> {
-    let limit = match p.limit {
-        None => 50,
-        Some(n) if (1..=500).contains(&n) => n,
-        Some(n) => {
-            return Err(ApiError::invalid_parameter(
-                "limit",
-                format!("{n} is not between 1 and 500"),
-            ));
-        }
+    let limit = crate::routes::components::page_limit(p.limit)?;
+    let before = match p.before {
+        None => None,
+        Some(n) => Some(u64::try_from(n).map_err(|_| {
+            ApiError::invalid_parameter(
+                "before",
+                format!("{n}: {}", nestor_model::limits::between(0, i64::MAX)),
+            )
+        })?),
     };
     let items = state
         .catalog
-        .sync_runs(p.source.as_deref(), p.before, limit)
+        .sync_runs(p.source.as_deref(), before, limit)
         .await?;
     Ok(Json(SyncRunList { items }))
 }

@@ -21,7 +21,7 @@ use crate::{
 pub(crate) struct ValidateParams {
     /// Validate as if the definition came from this configured source (e.g. the git repository
     /// an author is about to push to), so that name ownership is checked for that source.
-    /// Without it, as an API publish.
+    /// Without it, as an API publish. A source that is not configured is 404.
     source: Option<String>,
 }
 
@@ -36,7 +36,8 @@ pub(crate) struct ValidateParams {
     ), description = "One component definition"),
     responses(
         (status = 200, description = "The verdict, with every finding", body = ValidationReport),
-        (status = 400, description = "Not valid JSON/YAML", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Not valid JSON/YAML, or a malformed parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`source` names no configured source (`not_found`)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Unsupported content type", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -58,10 +59,14 @@ pub(crate) async fn validate(
                 } else {
                     format!("configured: {}", configured.join(", "))
                 };
-                return Err(ApiError::invalid_parameter(
-                    "source",
+                // Like `POST /api/v1/sources/{id}/sync`: naming a source that does not exist
+                // is 404, whatever the definition.
+                return Err(Problem::new(
+                    nestor_model::ErrorCode::NotFound,
                     format!("no source {id:?} is configured ({known})"),
-                ));
+                )
+                .with_details(serde_json::json!({ "parameter": "source", "source": id }))
+                .into());
             }
             Origin::Source { id }
         }

@@ -37,7 +37,7 @@ use nestor_storage::CatalogStore;
 use semver::Version;
 use tokio::sync::watch;
 
-pub use query::{MAX_QUERY_BYTES, MAX_QUERY_CLAUSES, QuerySyntaxError, TextQuery};
+pub use query::{MAX_QUERY_CHARS, MAX_QUERY_CLAUSES, QuerySyntaxError, TextQuery};
 use state::{State, ValueField};
 
 /// How long a query waits for a build in progress before it answers 503 (a build of 100,000

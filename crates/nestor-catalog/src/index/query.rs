@@ -13,8 +13,8 @@
 
 use super::text::{FUZZY_MIN_CHARS, Field, tokens};
 
-/// The longest query, in bytes.
-pub const MAX_QUERY_BYTES: usize = 1024;
+/// The longest query, in characters.
+pub const MAX_QUERY_CHARS: usize = 1024;
 /// The most clauses (words, phrases, field clauses) a query may have.
 pub const MAX_QUERY_CLAUSES: usize = 16;
 
@@ -66,13 +66,13 @@ impl TextQuery {
     /// assert_eq!(e.position, 1);
     /// ```
     pub fn parse(q: &str) -> Result<TextQuery, QuerySyntaxError> {
-        if q.len() > MAX_QUERY_BYTES {
+        let len = q.chars().count();
+        if len > MAX_QUERY_CHARS {
             return Err(QuerySyntaxError {
                 message: format!(
-                    "the query is {} bytes; at most {MAX_QUERY_BYTES} are allowed",
-                    q.len()
+                    "the query is {len} characters; at most {MAX_QUERY_CHARS} are allowed"
                 ),
-                position: char_position(q, MAX_QUERY_BYTES) + 1,
+                position: MAX_QUERY_CHARS + 1,
             });
         }
         let chars: Vec<(usize, char)> = q.char_indices().collect();
@@ -168,11 +168,6 @@ impl TextQuery {
     }
 }
 
-/// The 0-based character index of byte offset `byte` (or of the char containing it).
-fn char_position(s: &str, byte: usize) -> usize {
-    s.char_indices().take_while(|(b, _)| *b < byte).count()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,10 +205,10 @@ mod tests {
         let many = vec!["w"; MAX_QUERY_CLAUSES + 1].join(" ");
         let e = TextQuery::parse(&many).unwrap_err();
         assert_eq!(e.position, 2 * MAX_QUERY_CLAUSES + 1);
-        let long = "a".repeat(MAX_QUERY_BYTES + 1);
+        let long = "a".repeat(MAX_QUERY_CHARS + 1);
         assert_eq!(
             TextQuery::parse(&long).unwrap_err().position,
-            MAX_QUERY_BYTES + 1
+            MAX_QUERY_CHARS + 1
         );
         assert_eq!(TextQuery::parse("  !! ").unwrap_err().position, 1);
         assert!(TextQuery::parse("name:").is_err());
