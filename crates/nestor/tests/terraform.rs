@@ -3,7 +3,8 @@
 //! certificate of a test CA (given to Terraform as `SSL_CERT_FILE`), syncs a local git
 //! repository whose module has four releases, and Terraform resolves `~>` constraints against
 //! it: the highest compatible release, never a yanked one or the next major, fetched at exactly
-//! the commit it was synced from; `terraform validate` passes with the definition's inputs.
+//! the commit it was synced from; `terraform validate` passes with the definition's inputs. A
+//! second module's definition takes its interface from the code (`interface: from_module`).
 
 mod common;
 
@@ -244,6 +245,26 @@ fn terraform_resolves_constraints_against_the_registry_over_https() {
     let repo = tmp.path().join("repo");
     std::fs::create_dir_all(&repo).unwrap();
     git(&repo, &["init", "-q", "-b", "main"]);
+    // A second module whose definition takes its interface from the code (`interface:
+    // from_module`): the registry serves what the sync derived.
+    let dns = repo.join("modules/dns");
+    std::fs::create_dir_all(&dns).unwrap();
+    std::fs::write(
+        dns.join("variables.tf"),
+        "variable \"zone\" {\n  type = string\n}\n\nvariable \"ttl\" {\n  type    = number\n  default = 300\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dns.join("outputs.tf"),
+        "output \"fqdn\" {\n  value = \"www.${var.zone}\"\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dns.join("nestor.yaml"),
+        "name: dns\nversion: 1.0.0\ndescription: A zone\nprovider: aws\ncategory: network\n\
+         resource_type: aws_route53_zone\ndeployment_engines: [terraform]\ninterface: from_module\n",
+    )
+    .unwrap();
     release(&repo, "1.0.0");
 
     let digest = |t: &str| hex::encode(Sha256::digest(t));
@@ -333,6 +354,42 @@ fn terraform_resolves_constraints_against_the_registry_over_https() {
     assert!(ok, "terraform init:\n{log}");
     assert_eq!(installed(&major).0, "2.0.0");
     let (ok, log) = terraform(&major, &home, &ca, &["validate", "-no-color"]);
+    assert!(ok, "terraform validate:\n{log}");
+
+    // The module whose interface was derived: the catalog shows the module's variables, and
+    // Terraform validates a call that gives the one without default.
+    let derived: Value = block_on(async {
+        client(&ca)
+            .get(format!("{base}/api/v1/components/dns"))
+            .bearer_auth(READ_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    assert_eq!(derived["required_inputs"][0]["name"], "zone", "{derived}");
+    assert_eq!(derived["optional_inputs"][0]["name"], "ttl", "{derived}");
+    assert_eq!(derived["optional_inputs"][0]["default"], 300, "{derived}");
+    assert_eq!(derived["outputs"][0]["name"], "fqdn", "{derived}");
+    let dns_root = tmp.path().join("dns");
+    std::fs::create_dir_all(&dns_root).unwrap();
+    std::fs::write(
+        dns_root.join("main.tf"),
+        format!(
+            "module \"dns\" {{\n  source  = \"{host}/platform/dns/aws\"\n  version = \"~> 1.0\"\n  zone    = \"example.com\"\n}}\n"
+        ),
+    )
+    .unwrap();
+    let (ok, log) = terraform(
+        &dns_root,
+        &home,
+        &ca,
+        &["init", "-input=false", "-no-color"],
+    );
+    assert!(ok, "terraform init:\n{log}");
+    let (ok, log) = terraform(&dns_root, &home, &ca, &["validate", "-no-color"]);
     assert!(ok, "terraform validate:\n{log}");
 
     // Only a yanked release matches: nothing to install.
