@@ -133,21 +133,16 @@ impl Tls {
                 _ = ticks.tick() => {}
                 () = stop.cancelled() => return,
             }
-            let now = self.stamp();
-            if now == seen {
+            if self.stamp() == seen {
                 continue;
             }
             // A renewal writes two files: wait for both to be written before reading them.
             tokio::time::sleep(Duration::from_millis(200)).await;
-            let now = self.stamp();
+            seen = self.stamp();
             match self.reload() {
-                Ok(()) => {
-                    tracing::info!(cert = %self.cert.display(), "TLS certificate reloaded");
-                    seen = now;
-                }
+                Ok(()) => tracing::info!(cert = %self.cert.display(), "TLS certificate reloaded"),
                 Err(e) => {
-                    tracing::error!(error = %e, "TLS certificate changed but cannot be used; still serving the previous one");
-                    seen = now;
+                    tracing::error!(error = %e, "TLS certificate changed but cannot be used; still serving the previous one")
                 }
             }
         }

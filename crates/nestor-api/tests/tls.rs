@@ -2,43 +2,15 @@
 //! a renewed pair without a restart, keeps serving the previous one when a renewal is broken,
 //! and refuses at start a key that does not go with its certificate.
 
-use std::{path::Path, time::Duration};
+use std::time::Duration;
 
 use nestor_api::{ApiConfig, CancellationToken, ServeOptions, Tls, TlsError};
-use rcgen::{BasicConstraints, Certificate, CertificateParams, DnType, IsCa, KeyPair};
+use nestor_testkit::tls::TestCa;
 
-struct Ca {
-    cert: Certificate,
-    key: KeyPair,
-}
-
-fn ca() -> Ca {
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "test CA");
-    Ca {
-        cert: params.self_signed(&key).unwrap(),
-        key,
-    }
-}
-
-/// Writes a certificate for `names` signed by `ca`, and its key, to `dir/cert.pem`, `dir/key.pem`.
-fn issue(ca: &Ca, names: &[&str], dir: &Path) {
-    let key = KeyPair::generate().unwrap();
-    let params =
-        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-    let cert = params.signed_by(&key, &ca.cert, &ca.key).unwrap();
-    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
-    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
-}
-
-fn client(ca: &Ca) -> reqwest::Client {
+fn client(ca: &TestCa) -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(ca.cert.pem().as_bytes()).unwrap())
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap())
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap()
@@ -74,9 +46,9 @@ async fn healthy(client: &reqwest::Client, host: &str, port: u16) -> bool {
 #[tokio::test]
 async fn serves_https_and_reads_a_renewed_certificate_without_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = ca();
+    let ca = TestCa::new();
     // The first certificate names `localhost` only.
-    issue(&ca, &["localhost"], dir.path());
+    ca.issue(&["localhost"], dir.path());
     let tls = Tls::from_files(&dir.path().join("cert.pem"), &dir.path().join("key.pem")).unwrap();
     let stop = CancellationToken::new();
     tokio::spawn(tls.clone().watch(Duration::from_millis(50), stop.clone()));
@@ -96,7 +68,7 @@ async fn serves_https_and_reads_a_renewed_certificate_without_a_restart() {
     assert!(plain.is_err(), "{plain:?}");
 
     // Renewed for 127.0.0.1: served from the next connection on.
-    issue(&ca, &["127.0.0.1"], dir.path());
+    ca.issue(&["127.0.0.1"], dir.path());
     let mut renewed = false;
     for _ in 0..100 {
         if healthy(&client, "127.0.0.1", port).await {
@@ -117,11 +89,11 @@ async fn serves_https_and_reads_a_renewed_certificate_without_a_restart() {
 #[test]
 fn a_key_that_does_not_go_with_its_certificate_is_refused_with_both_files() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = ca();
-    issue(&ca, &["localhost"], dir.path());
+    let ca = TestCa::new();
+    ca.issue(&["localhost"], dir.path());
     let cert = dir.path().join("cert.pem");
     let other = tempfile::tempdir().unwrap();
-    issue(&ca, &["localhost"], other.path());
+    ca.issue(&["localhost"], other.path());
     let err = Tls::from_files(&cert, &other.path().join("key.pem")).unwrap_err();
     assert!(matches!(err, TlsError::Pair { .. }), "{err}");
     assert!(err.to_string().contains("cert.pem"), "{err}");

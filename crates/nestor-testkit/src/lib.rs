@@ -41,6 +41,7 @@ pub mod process;
 pub mod server;
 pub mod spec;
 pub mod sse;
+pub mod tls;
 
 pub use process::{Served, block_on, blocking_get, free_port};
 pub use server::{

@@ -46,32 +46,6 @@ fn terraform_ready(test: &str) -> bool {
     false
 }
 
-/// A test CA and a certificate for `localhost` and 127.0.0.1 signed by it, as PEM files in
-/// `dir`: (ca, cert, key).
-fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "Nestor test CA");
-    let ca = ca.self_signed(&ca_key).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let mut leaf = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
-    leaf.distinguished_name
-        .push(DnType::CommonName, "localhost");
-    let leaf = leaf.signed_by(&key, &ca, &ca_key).unwrap();
-    let paths = (
-        dir.join("ca.pem"),
-        dir.join("cert.pem"),
-        dir.join("key.pem"),
-    );
-    std::fs::write(&paths.0, ca.pem()).unwrap();
-    std::fs::write(&paths.1, leaf.pem()).unwrap();
-    std::fs::write(&paths.2, key.serialize_pem()).unwrap();
-    paths
-}
-
 /// Release `version` of the `vpc` module: its Terraform code (a variable per required input,
 /// `extra_tags` from 1.1.0, a required `region` from 2.0.0) and its definition, side by side.
 fn release(repo: &Path, version: &str) {
@@ -241,7 +215,10 @@ fn terraform_resolves_constraints_against_the_registry_over_https() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = certificates(tmp.path());
+    // A test CA, and a certificate for the loopback address signed by it.
+    let test_ca = nestor_testkit::tls::TestCa::new();
+    let ca = test_ca.write(&tmp.path().join("ca.pem"));
+    let (cert, key) = test_ca.issue(&["localhost", "127.0.0.1"], tmp.path());
     let repo = tmp.path().join("repo");
     std::fs::create_dir_all(&repo).unwrap();
     git(&repo, &["init", "-q", "-b", "main"]);
